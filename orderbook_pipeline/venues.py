@@ -1,0 +1,162 @@
+"""The three Binance venues, defined in one place.
+
+Every endpoint, stream name, limit, weight and sync rule the capture or the bundled exchange
+needs comes from here (source: ../shared/reference/binance.md, late 2026). When Binance changes a
+rule, this is the only file to edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import urlsplit
+
+
+class SyncRule(str, Enum):
+    """How a local book is kept in step with the diff stream (see core/sync.py)."""
+
+    SPOT = "spot"  # current spot rule (2024-12, corrected 2025-11)
+    SPOT_LEGACY = "spot_legacy"  # the older spot rule Binance.US still documents
+    FUTURES = "futures"  # USD-M: chained by `pu`
+
+
+@dataclass(frozen=True)
+class Venue:
+    name: str
+    rest_base: str
+    ws_base: str
+    # Path prefix of the depth streams on the websocket host ("/public" for USD-M since 2026-04-23).
+    ws_path_prefix: str
+    api_prefix: str
+    depth_stream_suffix: str
+    max_snapshot_limit: int
+    # Futures accept only these limits; None means any limit from 1 to max_snapshot_limit.
+    allowed_snapshot_limits: tuple[int, ...] | None
+    # (largest limit, weight) tiers, ascending.
+    snapshot_weight_tiers: tuple[tuple[int, int], ...]
+    weight_limit_1m: int
+    server_ping_interval_s: float
+    server_pong_timeout_s: float
+    max_client_messages_per_s: int
+    max_streams_per_connection: int
+    sync_rule: SyncRule
+    # USD-M events carry `pu` (previous final update id) and `T` (transaction time).
+    has_prev_update_id: bool
+    # Spot sends {"e":"serverShutdown"} before a maintenance close.
+    sends_server_shutdown: bool
+
+    # --- REST paths -------------------------------------------------------------------
+    @property
+    def depth_path(self) -> str:
+        return f"{self.api_prefix}/depth"
+
+    @property
+    def exchange_info_path(self) -> str:
+        return f"{self.api_prefix}/exchangeInfo"
+
+    @property
+    def time_path(self) -> str:
+        return f"{self.api_prefix}/time"
+
+    @property
+    def ping_path(self) -> str:
+        return f"{self.api_prefix}/ping"
+
+    # --- streams ------------------------------------------------------------------------
+    def depth_stream(self, symbol: str) -> str:
+        """Stream name of the diff-depth stream: symbols are lower case in stream names."""
+        return f"{symbol.lower()}{self.depth_stream_suffix}"
+
+    def combined_stream_url(self, streams: list[str], ws_base: str | None = None) -> str:
+        """URL of a combined-stream connection; frames arrive as {"stream": ..., "data": ...}."""
+        base = (ws_base or self.ws_base).rstrip("/")
+        # A base that already carries the venue prefix (the real USD-M URL) is not prefixed twice.
+        prefix = "" if urlsplit(base).path.endswith(self.ws_path_prefix) else self.ws_path_prefix
+        return f"{base}{prefix}/stream?streams={'/'.join(streams)}"
+
+    # --- snapshots ----------------------------------------------------------------------
+    def snapshot_weight(self, limit: int) -> int:
+        for max_limit, weight in self.snapshot_weight_tiers:
+            if limit <= max_limit:
+                return weight
+        raise ValueError(f"{self.name}: snapshot limit {limit} exceeds {self.max_snapshot_limit}")
+
+    def validate_snapshot_limit(self, limit: int) -> None:
+        if self.allowed_snapshot_limits is not None:
+            if limit not in self.allowed_snapshot_limits:
+                raise ValueError(
+                    f"{self.name}: snapshot limit must be one of {self.allowed_snapshot_limits}, "
+                    f"got {limit}"
+                )
+        elif not 1 <= limit <= self.max_snapshot_limit:
+            raise ValueError(f"{self.name}: snapshot limit must be 1..{self.max_snapshot_limit}")
+
+
+BINANCE_SPOT = Venue(
+    name="binance-spot",
+    rest_base="https://api.binance.com",
+    ws_base="wss://stream.binance.com:9443",
+    ws_path_prefix="",
+    api_prefix="/api/v3",
+    depth_stream_suffix="@depth@100ms",
+    max_snapshot_limit=5000,
+    allowed_snapshot_limits=None,
+    snapshot_weight_tiers=((100, 5), (500, 25), (1000, 50), (5000, 250)),
+    weight_limit_1m=6000,
+    server_ping_interval_s=20.0,
+    server_pong_timeout_s=60.0,
+    max_client_messages_per_s=5,
+    max_streams_per_connection=1024,
+    sync_rule=SyncRule.SPOT,
+    has_prev_update_id=False,
+    sends_server_shutdown=True,
+)
+
+BINANCE_USDM = Venue(
+    name="binance-usdm",
+    rest_base="https://fapi.binance.com",
+    ws_base="wss://fstream.binance.com",
+    ws_path_prefix="/public",
+    api_prefix="/fapi/v1",
+    depth_stream_suffix="@depth@100ms",
+    max_snapshot_limit=1000,
+    allowed_snapshot_limits=(5, 10, 20, 50, 100, 500, 1000),
+    snapshot_weight_tiers=((50, 2), (100, 5), (500, 10), (1000, 20)),
+    weight_limit_1m=2400,
+    server_ping_interval_s=180.0,
+    server_pong_timeout_s=600.0,
+    max_client_messages_per_s=10,
+    max_streams_per_connection=200,
+    sync_rule=SyncRule.FUTURES,
+    has_prev_update_id=True,
+    sends_server_shutdown=False,
+)
+
+BINANCE_US = Venue(
+    name="binance-us",
+    rest_base="https://api.binance.us",
+    ws_base="wss://stream.binance.us:9443",
+    ws_path_prefix="",
+    api_prefix="/api/v3",
+    depth_stream_suffix="@depth@100ms",
+    max_snapshot_limit=5000,
+    allowed_snapshot_limits=None,
+    snapshot_weight_tiers=((100, 1), (500, 5), (1000, 10), (5000, 50)),
+    weight_limit_1m=1200,
+    server_ping_interval_s=180.0,
+    server_pong_timeout_s=600.0,
+    max_client_messages_per_s=5,
+    max_streams_per_connection=1024,
+    sync_rule=SyncRule.SPOT_LEGACY,
+    has_prev_update_id=False,
+    sends_server_shutdown=False,
+)
+
+VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_USDM, BINANCE_US)}
+
+
+def get_venue(name: str) -> Venue:
+    try:
+        return VENUES[name]
+    except KeyError:
+        raise ValueError(f"unknown venue {name!r}; expected one of {sorted(VENUES)}") from None
