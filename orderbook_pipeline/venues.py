@@ -8,11 +8,11 @@ rule, this is the only file to edit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 
-class SyncRule(str, Enum):
+class SyncRule(StrEnum):
     """How a local book is kept in step with the diff stream (see core/sync.py)."""
 
     SPOT = "spot"  # current spot rule (2024-12, corrected 2025-11)

@@ -6,6 +6,7 @@ read: anything else under the root (temporaries) is invisible to readers.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,3 +67,48 @@ def is_final(name: str) -> bool:
 
 def is_temporary(name: str) -> bool:
     return TEMP_MARK in name.rsplit("/", 1)[-1]
+
+
+def lane_prefix(lane: str, layer: str = "bronze") -> str:
+    """Relative prefix under which every file of one lane lives (ends with '/')."""
+    return f"{layer}/{lane}/"
+
+
+def partition_of(rel_path: str) -> Partition | None:
+    """Inverse of Partition.directory: the partition a file path lies in, or None if it is not
+    under a partition directory (the key=value names are those written by `directory`)."""
+    parts = rel_path.split("/")
+    if len(parts) < 6:
+        return None
+    fields = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+    try:
+        start = datetime.strptime(f"{fields['dt']} {fields['hour']}", "%Y-%m-%d %H")
+        hour_us = int(calendar.timegm(start.timetuple())) * 1_000_000
+        depth = int(fields["depth"]) if "depth" in fields else None
+        return Partition(parts[1], fields["market"], fields["symbol"], hour_us, depth)
+    except (KeyError, ValueError):
+        return None
+
+
+def temp_basename(final_basename: str, token: str) -> str:
+    """Name of a temporary for a final file: hidden (leading dot) and marked with TEMP_MARK."""
+    return f".{final_basename}{TEMP_MARK}{token}"
+
+
+def final_basename_of_temp(temp_name: str) -> str:
+    """Inverse of temp_basename: '.b1-0.avro.tmp-3f2a' -> 'b1-0.avro' (accepts a full path)."""
+    base = temp_name.rsplit("/", 1)[-1]
+    if not base.startswith(".") or TEMP_MARK not in base:
+        raise ValueError(f"not a temporary name: {temp_name!r}")
+    return base[1 : base.rindex(TEMP_MARK)]
+
+
+def burst_id_of(bronze_name: str) -> str:
+    """Burst id embedded in a bronze file name '{burst}-{seq}.avro', final or temporary."""
+    base = bronze_name.rsplit("/", 1)[-1]
+    if is_temporary(base):
+        base = final_basename_of_temp(base)
+    stem, sep, _seq = base.rpartition("-")
+    if not sep or not stem:
+        raise ValueError(f"not a bronze file name: {bronze_name!r}")
+    return stem

@@ -40,7 +40,10 @@ L2_SCHEMA: dict[str, Any] = {
                     "type": "record",
                     "name": "Level",
                     "fields": [
-                        {"name": "side", "type": {"type": "enum", "name": "Side", "symbols": ["bid", "ask"]}},
+                        {
+                            "name": "side",
+                            "type": {"type": "enum", "name": "Side", "symbols": ["bid", "ask"]},
+                        },
                         {"name": "px", "type": "double"},
                         {"name": "qty", "type": "double"},
                     ],
@@ -91,7 +94,10 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
         {"name": "used_weight_1m", "type": ["null", "int"], "default": None},
         {"name": "bids", "type": {"type": "array", "items": _STRING_LEVEL}},
         {"name": "asks", "type": {"type": "array", "items": "StringLevel"}},
-        {"name": "reason", "type": {"type": "enum", "name": "SnapshotReason", "symbols": list(SNAPSHOT_REASONS)}},
+        {
+            "name": "reason",
+            "type": {"type": "enum", "name": "SnapshotReason", "symbols": list(SNAPSHOT_REASONS)},
+        },
         {"name": "burst_id", "type": "string"},
     ],
 }
@@ -102,4 +108,6 @@ LANE_SCHEMAS: dict[str, dict[str, Any]] = {
     "snapshots": SNAPSHOT_SCHEMA,
 }
 
-PARSED_SCHEMAS: dict[str, Any] = {lane: fastavro.parse_schema(s) for lane, s in LANE_SCHEMAS.items()}
+PARSED_SCHEMAS: dict[str, Any] = {
+    lane: fastavro.parse_schema(s) for lane, s in LANE_SCHEMAS.items()
+}
