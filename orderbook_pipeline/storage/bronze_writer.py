@@ -1,0 +1,348 @@
+"""Rolling writer of bronze Avro files: one open file per hourly partition, visible only complete.
+
+Records go to a LOCAL temporary (store.temp_path_for) that is published under its final name
+`{burst}-{seq}.avro` when the stream moves to a newer hour, when the file passes its size or age
+bound, or at close(). maintain() writes buffered records out as Avro blocks about once a second,
+so a process killed with SIGKILL loses at most ~1 s of records: salvage.py recovers the complete
+blocks of its temporaries, and the burst lock held here tells salvage which writers are alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from fastavro import schemaless_writer
+from fastavro.write import Writer
+
+from orderbook_pipeline.storage.layout import BRONZE_LANES, TEMP_MARK, Partition
+from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
+from orderbook_pipeline.storage.store import StorageError, Store, describe_os_error
+
+log = logging.getLogger("orderbook_pipeline.storage")
+
+MiB = 1024 * 1024
+# Encoded bytes buffered before they are compressed into one Avro block (fastavro's default).
+BLOCK_BYTES = 16_000
+
+
+class BurstLock:
+    """Exclusive flock on a per-burst lock file: held while a writer of the burst is alive.
+
+    The kernel drops the lock when the process dies, even on SIGKILL, so salvage can tell
+    temporaries of a live writer (lock busy) from those of a dead one (lock free).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self, *, create: bool = True) -> bool:
+        """Take the lock without waiting: False if another live process holds it.
+
+        With create=False a missing lock file raises FileNotFoundError (salvage uses that).
+        """
+        try:
+            if create:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+        except FileNotFoundError:
+            if not create:
+                raise
+            raise StorageError(f"cannot create burst lock {self.path}: no such directory") from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot open burst lock {self.path}: {describe_os_error(exc)}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"cannot lock {self.path}: {describe_os_error(exc)}") from exc
+        self._fd = fd
+        with contextlib.suppress(OSError):  # the pid is only a hint for humans; disk may be full
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        return True
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            raise StorageError(f"burst lock {self.path} is held by another live process")
+
+    def release(self, *, remove: bool = True) -> None:
+        if self._fd is None:
+            return
+        if remove:
+            # Unlink while still holding the lock, so nobody can lock a stale file meanwhile.
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+@dataclass
+class _Block:
+    """Duck-typed fastavro Block for Writer.write_block: records already encoded."""
+
+    num_records: int
+    bytes_: io.BytesIO
+
+
+@dataclass(eq=False)
+class _OpenFile:
+    partition: Partition
+    rel_path: str
+    temp_path: str
+    fh: BinaryIO
+    avro: Writer
+    opened_at: float
+    last_flush: float
+    file_bytes: int = 0  # bytes handed to fh so far (header + complete blocks)
+    block: io.BytesIO = field(default_factory=io.BytesIO)
+    block_records: int = 0
+    records: int = 0
+    dirty: bool = True  # something handed to fh since the last flush (the header, at first)
+
+    def size(self) -> int:
+        return self.file_bytes + self.block.tell()
+
+
+def _stream_key(p: Partition) -> tuple[str, str, str, int | None]:
+    return (p.lane, p.venue, p.symbol, p.depth)
+
+
+class BronzeWriter:
+    """Writes records of one capture burst into rolling bronze files. Not thread-safe.
+
+    `published` lists the final paths written so far, `bytes_published` their total size, and
+    `records_written` counts per lane the records accepted by write() (records of a file that
+    later fails are counted, though only its flushed blocks can be salvaged).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        burst_id: str,
+        *,
+        max_file_bytes: int = 64 * MiB,
+        max_file_seconds: float = 900,
+        flush_interval_s: float = 1.0,
+        codec: str = "snappy",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not burst_id or "/" in burst_id or burst_id.startswith(".") or TEMP_MARK in burst_id:
+            raise ValueError(f"invalid burst id {burst_id!r}")
+        Writer(io.BytesIO(), PARSED_SCHEMAS["l2"], codec=codec)  # fail now on an unknown codec
+        self.store = store
+        self.burst_id = burst_id
+        self.max_file_bytes = max_file_bytes
+        self.max_file_seconds = max_file_seconds
+        self.flush_interval_s = flush_interval_s
+        self.codec = codec
+        self._clock = clock
+        self._seq = 0
+        # Open files by stream, then by partition hour: usually one per stream, two briefly when
+        # a late record for the previous hour arrives.
+        self._open: dict[tuple[str, str, str, int | None], dict[int, _OpenFile]] = {}
+        self.published: list[str] = []
+        self.records_written: dict[str, int] = dict.fromkeys(BRONZE_LANES, 0)
+        self.bytes_published = 0
+        self._closed = False
+        self._lock = BurstLock(store.lock_path(burst_id))
+        self._lock.acquire()
+
+    # -- public -----------------------------------------------------------------------------
+
+    def write(self, partition: Partition, record: dict[str, Any]) -> None:
+        """Append one record (a dict matching the lane schema) to the partition's open file.
+
+        An invalid record raises fastavro's TypeError/ValueError and leaves the file untouched;
+        an OSError (e.g. disk full) raises StorageError and leaves the temporary for salvage.
+        If completing an older file (hour roll, time bound) fails, the StorageError is raised
+        before this record is stored.
+        """
+        if self._closed:
+            raise RuntimeError("BronzeWriter is closed")
+        schema = PARSED_SCHEMAS.get(partition.lane)
+        if schema is None:
+            raise ValueError(f"unknown bronze lane {partition.lane!r}")
+        hours = self._open.setdefault(_stream_key(partition), {})
+        if len(hours) > 1 or (hours and partition.hour_start_us not in hours):
+            # Roll at the hour: a newer hour of this stream completes its older-hour files.
+            older = [f for h, f in hours.items() if h < partition.hour_start_us]
+            self._each(older, self._publish)
+        f = hours.get(partition.hour_start_us)
+        if f is not None and self._clock() - f.opened_at >= self.max_file_seconds:
+            self._publish(f)
+            f = None
+        if f is None:
+            f = self._open_file(partition)
+        mark = f.block.tell()
+        try:
+            # Encode into our own block buffer so a bad record can be cut off cleanly; a
+            # half-encoded record inside fastavro's buffer would corrupt the whole block.
+            schemaless_writer(f.block, schema, record)
+        except Exception:
+            f.block.seek(mark)
+            f.block.truncate()
+            raise
+        f.block_records += 1
+        f.records += 1
+        self.records_written[partition.lane] = self.records_written.get(partition.lane, 0) + 1
+        if f.block.tell() >= BLOCK_BYTES:
+            self._dump(f)
+        if f.size() >= self.max_file_bytes:
+            self._publish(f)
+
+    def maintain(self) -> None:
+        """Call often (~every 100 ms): flush blocks older than flush_interval_s, publish files
+        older than max_file_seconds."""
+        now = self._clock()
+
+        def tend(f: _OpenFile) -> None:
+            if now - f.opened_at >= self.max_file_seconds:
+                self._publish(f)
+            elif (f.block_records or f.dirty) and now - f.last_flush >= self.flush_interval_s:
+                self._flush(f, now)
+
+        self._each(self._all_open(), tend)
+
+    def close(self) -> list[str]:
+        """Publish every open file (empty ones are discarded); return all published paths.
+
+        Tries every file before raising one StorageError that lists the failures.
+        """
+        if self._closed:
+            return list(self.published)
+        try:
+            self._each(self._all_open(), self._publish)
+        except StorageError:
+            self._closed = True
+            self._lock.release(remove=False)  # temporaries remain: salvage finds the free lock
+            raise
+        self._closed = True
+        self._lock.release()
+        return list(self.published)
+
+    def __enter__(self) -> BronzeWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _all_open(self) -> list[_OpenFile]:
+        return [f for hours in self._open.values() for f in hours.values()]
+
+    @staticmethod
+    def _each(files: Iterable[_OpenFile], op: Callable[[_OpenFile], None]) -> None:
+        # One failing file must not stop the others from being flushed or published.
+        errors = []
+        for f in list(files):
+            try:
+                op(f)
+            except StorageError as exc:
+                errors.append(str(exc))
+        if len(errors) == 1:
+            raise StorageError(errors[0])
+        if errors:
+            raise StorageError(f"{len(errors)} bronze files failed:\n  " + "\n  ".join(errors))
+
+    def _open_file(self, partition: Partition) -> _OpenFile:
+        rel = partition.bronze_file(self.burst_id, self._seq)
+        self._seq += 1
+        temp = self.store.temp_path_for(rel)
+        fh: BinaryIO | None = None
+        try:
+            fh = open(temp, "xb")  # noqa: SIM115 - lives until the file is published
+            avro = Writer(fh, PARSED_SCHEMAS[partition.lane], codec=self.codec)
+            size = fh.tell()
+        except OSError as exc:
+            if fh is not None:
+                with contextlib.suppress(OSError):
+                    fh.close()
+            raise StorageError(
+                f"cannot create bronze temporary {temp} for {rel}: {describe_os_error(exc)}"
+            ) from exc
+        now = self._clock()
+        f = _OpenFile(partition, rel, temp, fh, avro, now, now, file_bytes=size)
+        self._open.setdefault(_stream_key(partition), {})[partition.hour_start_us] = f
+        return f
+
+    def _dump(self, f: _OpenFile) -> None:
+        """Compress the buffered records into one Avro block and hand it to the file."""
+        if not f.block_records:
+            return
+        try:
+            f.avro.write_block(_Block(f.block_records, f.block))
+            f.file_bytes = f.fh.tell()
+        except OSError as exc:
+            self._fail(f, exc)
+        f.block.seek(0)
+        f.block.truncate()
+        f.block_records = 0
+        f.dirty = True
+
+    def _flush(self, f: _OpenFile, now: float) -> None:
+        self._dump(f)
+        try:
+            f.fh.flush()  # to the OS: survives SIGKILL (not a power cut; publish fsyncs)
+        except OSError as exc:
+            self._fail(f, exc)
+        f.dirty = False
+        f.last_flush = now
+
+    def _forget(self, f: _OpenFile) -> None:
+        hours = self._open.get(_stream_key(f.partition), {})
+        if hours.get(f.partition.hour_start_us) is f:
+            del hours[f.partition.hour_start_us]
+
+    def _fail(self, f: _OpenFile, exc: OSError) -> None:
+        # The file is abandoned as is: its complete blocks are salvageable, later records of the
+        # partition go to a new file.
+        self._forget(f)
+        with contextlib.suppress(OSError):
+            f.fh.close()
+        raise StorageError(
+            f"cannot write bronze file {f.rel_path} (temporary {f.temp_path}, left for salvage): "
+            f"{describe_os_error(exc)}"
+        ) from exc
+
+    def _publish(self, f: _OpenFile) -> None:
+        self._forget(f)
+        if f.records == 0:
+            with contextlib.suppress(OSError):
+                f.fh.close()
+            with contextlib.suppress(OSError):
+                os.remove(f.temp_path)
+            return
+        self._dump(f)
+        try:
+            f.fh.close()  # flushes; store.publish fsyncs before the file gets its final name
+        except OSError as exc:
+            self._fail(f, exc)
+        self.store.publish(f.temp_path, f.rel_path)  # StorageError leaves the temporary
+        self.published.append(f.rel_path)
+        self.bytes_published += f.file_bytes
+        log.debug("published %s (%d records, %d bytes)", f.rel_path, f.records, f.file_bytes)

@@ -1,0 +1,347 @@
+"""Where bytes live: a local folder or an S3 prefix, behind one small interface.
+
+Every file becomes visible under its final name only once complete (design.md, "Storage
+layout"): writers produce a LOCAL temporary (`temp_path_for`) and then `publish` it. Locally that
+is a rename in the same directory; on S3 the temporary sits in a local spool directory and is
+uploaded with one PUT. Paths given to a store are relative to its root, '/'-separated.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import tempfile
+from typing import Any
+
+from orderbook_pipeline.storage.layout import (
+    final_basename_of_temp,
+    is_final,
+    is_temporary,
+    temp_basename,
+)
+
+DEFAULT_ROOT = "./data"
+LOCK_DIR = ".locks"  # burst liveness locks (see bronze_writer.BurstLock); never a final file
+
+
+class StorageError(Exception):
+    """A storage operation failed; the message names the path and the cause."""
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """Human cause of an OSError, spelling out the ones operators must act on."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"disk full (ENOSPC: {exc.strerror or exc})"
+    if isinstance(exc, OSError) and exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded (EDQUOT: {exc.strerror or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _check_rel(rel_path: str) -> str:
+    # Relative paths come from layout.py; refuse anything that could escape the root.
+    parts = rel_path.split("/")
+    if not rel_path or rel_path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid relative storage path: {rel_path!r}")
+    return rel_path
+
+
+def _new_temp_path(directory: str, rel_path: str) -> str:
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, temp_basename(rel_path.rsplit("/", 1)[-1], secrets.token_hex(6)))
+
+
+def _walk_temporaries(base: str) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d != LOCK_DIR)
+        found += [os.path.join(dirpath, f) for f in sorted(filenames) if is_temporary(f)]
+    return found
+
+
+def _fsync_path(path: str, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store(abc.ABC):
+    """Folder-like storage of final files plus local temporaries that are published atomically."""
+
+    root: str
+
+    @abc.abstractmethod
+    def temp_path_for(self, rel_path: str) -> str:
+        """A new LOCAL path where the temporary for final `rel_path` can be written."""
+
+    @abc.abstractmethod
+    def publish(self, temp_path: str, rel_path: str) -> None:
+        """Make the complete temporary visible as `rel_path`, atomically; consumes the temp."""
+
+    @abc.abstractmethod
+    def read_bytes(self, rel_path: str) -> bytes:
+        """Content of a final file; FileNotFoundError if it does not exist."""
+
+    @abc.abstractmethod
+    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
+        """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
+
+    @abc.abstractmethod
+    def delete(self, rel_path: str) -> None:
+        """Remove a final file; no error if it is already gone."""
+
+    @abc.abstractmethod
+    def exists(self, rel_path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def uri(self, rel_path: str) -> str:
+        """Absolute local path or s3:// URI of a final file."""
+
+    @abc.abstractmethod
+    def local_base(self) -> str:
+        """Local directory holding this store's temporaries (root, or the S3 spool)."""
+
+    def write_bytes(self, rel_path: str, data: bytes) -> None:
+        temp = self.temp_path_for(rel_path)
+        try:
+            with open(temp, "wb") as fh:
+                fh.write(data)
+            self.publish(temp, rel_path)
+        except (OSError, StorageError) as exc:
+            # Arbitrary bytes cannot be salvaged (only bronze Avro can): drop the temporary.
+            with contextlib.suppress(OSError):
+                os.remove(temp)
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"cannot write {temp}: {describe_os_error(exc)}") from exc
+
+    def stray_temporaries(self) -> list[str]:
+        """Local paths of all temporaries left under local_base (by live or dead writers)."""
+        return _walk_temporaries(self.local_base())
+
+    def final_path_for_temp(self, temp_path: str) -> str:
+        """Relative final path a temporary was going to be published as."""
+        rel_dir = os.path.relpath(os.path.dirname(os.path.abspath(temp_path)), self.local_base())
+        name = final_basename_of_temp(temp_path)
+        return name if rel_dir == "." else f"{rel_dir.replace(os.sep, '/')}/{name}"
+
+    def lock_path(self, burst_id: str) -> str:
+        """Local lock file that a live writer of `burst_id` holds (see BurstLock)."""
+        return os.path.join(self.local_base(), LOCK_DIR, f"{burst_id}.lock")
+
+
+class LocalStore(Store):
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = os.path.abspath(root)
+
+    def _abs(self, rel_path: str) -> str:
+        return os.path.join(self.root, *_check_rel(rel_path).split("/"))
+
+    def local_base(self) -> str:
+        return self.root
+
+    def temp_path_for(self, rel_path: str) -> str:
+        # Same directory as the final file, so os.replace is an atomic rename on one filesystem.
+        final = self._abs(rel_path)
+        try:
+            return _new_temp_path(os.path.dirname(final), rel_path)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create directory for {final}: {describe_os_error(exc)}"
+            ) from exc
+
+    def publish(self, temp_path: str, rel_path: str) -> None:
+        final = self._abs(rel_path)
+        try:
+            _fsync_path(temp_path)  # data durable before the name points at it
+            os.replace(temp_path, final)
+            _fsync_path(os.path.dirname(final), directory=True)  # the rename itself durable
+        except OSError as exc:
+            raise StorageError(
+                f"cannot publish {temp_path} as {final}: {describe_os_error(exc)}"
+            ) from exc
+
+    def read_bytes(self, rel_path: str) -> bytes:
+        path = self._abs(rel_path)
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {describe_os_error(exc)}") from exc
+
+    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
+        # Walk only the deepest directory the prefix names, then filter by string prefix.
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self._abs(head) if head else self.root
+        out = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .locks and the like
+            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for name in filenames:
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if rel.startswith(prefix) and is_final(name) and name.endswith(suffix or ""):
+                    out.append(rel)
+        return sorted(out)
+
+    def delete(self, rel_path: str) -> None:
+        path = self._abs(rel_path)
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {describe_os_error(exc)}") from exc
+
+    def exists(self, rel_path: str) -> bool:
+        return os.path.isfile(self._abs(rel_path))
+
+    def uri(self, rel_path: str) -> str:
+        return self._abs(rel_path)
+
+
+class S3Store(Store):
+    """Final files are S3 objects under s3://bucket/prefix; temporaries live in a local spool."""
+
+    list_page_size: int | None = None  # None: the server's default (1000 keys per page)
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        spool_dir: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.root = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        if client is None:
+            # Imported lazily: local-only users never pay for botocore.
+            import boto3  # type: ignore[import-untyped]
+
+            # endpoint_url None lets boto3 apply AWS_ENDPOINT_URL itself.
+            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region_name)
+        self.client = client
+        if spool_dir is None:
+            # Stable per root, so a restarted process finds (and salvages) its predecessor's spool.
+            digest = hashlib.sha256(f"{endpoint_url or ''}|{self.root}".encode()).hexdigest()[:16]
+            spool_dir = os.path.join(tempfile.gettempdir(), "orderbook-spool", digest)
+        self.spool_dir = os.path.abspath(spool_dir)
+
+    def _key(self, rel_path: str) -> str:
+        rel = _check_rel(rel_path)
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def local_base(self) -> str:
+        return self.spool_dir
+
+    def temp_path_for(self, rel_path: str) -> str:
+        directory = os.path.join(self.spool_dir, *_check_rel(rel_path).split("/")[:-1])
+        try:
+            return _new_temp_path(directory, rel_path)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create spool directory {directory}: {describe_os_error(exc)}"
+            ) from exc
+
+    def publish(self, temp_path: str, rel_path: str) -> None:
+        # A single PutObject is atomic on S3: the object becomes visible only once complete, and
+        # a failed or interrupted PUT leaves no object. So no temporary key is needed; the local
+        # spool file stays on failure for a retry or salvage.
+        try:
+            with open(temp_path, "rb") as fh:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(rel_path), Body=fh)
+        except Exception as exc:
+            raise StorageError(
+                f"cannot upload {temp_path} to {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+        try:
+            os.remove(temp_path)
+        except OSError as exc:
+            # The object is published; a leftover spool file would only be re-uploaded as is.
+            raise StorageError(
+                f"published {self.uri(rel_path)} but cannot remove spool file {temp_path}: "
+                f"{describe_os_error(exc)}"
+            ) from exc
+
+    def read_bytes(self, rel_path: str) -> bytes:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(rel_path))
+            return bytes(obj["Body"].read())
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(errno.ENOENT, "no such object", self.uri(rel_path)) from None
+        except Exception as exc:
+            raise StorageError(
+                f"cannot read {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+
+    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=full,
+                PaginationConfig={"PageSize": self.list_page_size} if self.list_page_size else {},
+            ):
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][strip:]
+                    if is_final(rel) and rel.endswith(suffix or ""):
+                        out.append(rel)
+        except Exception as exc:
+            raise StorageError(
+                f"cannot list {self.root}/{prefix}: {describe_os_error(exc)}"
+            ) from exc
+        return sorted(out)
+
+    def delete(self, rel_path: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(rel_path))
+        except Exception as exc:
+            raise StorageError(
+                f"cannot delete {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+
+    def exists(self, rel_path: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(rel_path))
+            return True
+        except Exception as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(
+                f"cannot stat {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+
+    def uri(self, rel_path: str) -> str:
+        return f"s3://{self.bucket}/{self._key(rel_path)}"
+
+
+def open_store(
+    root: str = DEFAULT_ROOT, *, s3_endpoint_url: str | None = None, spool_dir: str | None = None
+) -> Store:
+    """Store for a DATA_ROOT: `s3://bucket/prefix` or a local folder.
+
+    The S3 endpoint is the argument, else $OBP_S3_ENDPOINT_URL, else boto3's own
+    $AWS_ENDPOINT_URL handling, else AWS.
+    """
+    if root.startswith("s3://"):
+        bucket, _, prefix = root[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"S3 root without a bucket: {root!r}")
+        endpoint = s3_endpoint_url or os.environ.get("OBP_S3_ENDPOINT_URL") or None
+        return S3Store(bucket, prefix, endpoint_url=endpoint, spool_dir=spool_dir)
+    return LocalStore(root)

@@ -1,0 +1,149 @@
+"""Store contract, run against a local folder and against S3 (moto on loopback)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from orderbook_pipeline.storage.layout import TEMP_MARK, is_temporary
+from orderbook_pipeline.storage.store import (
+    LocalStore,
+    S3Store,
+    StorageError,
+    Store,
+    open_store,
+)
+
+
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> Store:
+    """A fresh store of `kind` ("local" or "s3"); shared by the storage test modules."""
+    if kind == "local":
+        return open_store(str(tmp_path / "data"))
+    assert request is not None, "S3 stores need the moto fixtures"
+    endpoint = request.getfixturevalue("s3_endpoint")
+    root = request.getfixturevalue("s3_root")
+    return open_store(root, s3_endpoint_url=endpoint, spool_dir=str(tmp_path / "spool"))
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return make_store(request.param, tmp_path, request)
+
+
+def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str) -> None:
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    s3 = open_store("s3://bucket/some/prefix/", s3_endpoint_url=s3_endpoint)
+    assert isinstance(s3, S3Store)
+    assert (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
+    assert s3.uri("bronze/x.avro") == "s3://bucket/some/prefix/bronze/x.avro"
+    # The default spool is stable per root, so a restarted process finds its predecessor's.
+    again = open_store("s3://bucket/some/prefix", s3_endpoint_url=s3_endpoint)
+    assert isinstance(again, S3Store) and again.spool_dir == s3.spool_dir
+
+
+def test_endpoint_from_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str) -> None:
+    monkeypatch.setenv("OBP_S3_ENDPOINT_URL", s3_endpoint)
+    s = open_store(s3_root)
+    s.write_bytes("a/b.avro", b"x")
+    assert s.read_bytes("a/b.avro") == b"x"
+
+
+def test_write_read_list_delete(store: Store) -> None:
+    store.write_bytes("bronze/l2/a/1.avro", b"one")
+    store.write_bytes("bronze/l2/b/2.avro", b"two")
+    store.write_bytes("bronze/diffs/c/3.avro", b"three")
+    store.write_bytes("silver/l2/d/data.parquet", b"pq")
+    assert store.read_bytes("bronze/l2/b/2.avro") == b"two"
+    assert store.list_files("bronze/") == [
+        "bronze/diffs/c/3.avro",
+        "bronze/l2/a/1.avro",
+        "bronze/l2/b/2.avro",
+    ]
+    assert store.list_files("bronze/l2/a") == ["bronze/l2/a/1.avro"]  # a string prefix
+    assert store.list_files("", suffix=".parquet") == ["silver/l2/d/data.parquet"]
+    assert store.exists("bronze/l2/a/1.avro")
+    store.write_bytes("bronze/l2/a/1.avro", b"replaced")
+    assert store.read_bytes("bronze/l2/a/1.avro") == b"replaced"
+    store.delete("bronze/l2/a/1.avro")
+    store.delete("bronze/l2/a/1.avro")  # idempotent
+    assert not store.exists("bronze/l2/a/1.avro")
+    with pytest.raises(FileNotFoundError):
+        store.read_bytes("bronze/l2/a/1.avro")
+    assert store.stray_temporaries() == []
+
+
+def test_temporaries_are_invisible_until_published(store: Store) -> None:
+    temp = store.temp_path_for("bronze/l2/x/b1-0.avro")
+    name = os.path.basename(temp)
+    assert name.startswith(".b1-0.avro" + TEMP_MARK) and is_temporary(name)
+    Path(temp).write_bytes(b"partial")
+    assert store.list_files("") == []
+    assert not store.exists("bronze/l2/x/b1-0.avro")
+    assert store.stray_temporaries() == [temp]
+    assert store.final_path_for_temp(temp) == "bronze/l2/x/b1-0.avro"
+    store.publish(temp, "bronze/l2/x/b1-0.avro")
+    assert store.list_files("") == ["bronze/l2/x/b1-0.avro"]
+    assert store.read_bytes("bronze/l2/x/b1-0.avro") == b"partial"
+    assert not os.path.exists(temp) and store.stray_temporaries() == []
+
+
+def test_local_temporary_sits_next_to_final(tmp_path: Path) -> None:
+    s = LocalStore(str(tmp_path))
+    temp = s.temp_path_for("bronze/a/f.avro")
+    assert os.path.dirname(temp) == str(tmp_path / "bronze" / "a")  # same dir: atomic rename
+
+
+def test_paths_cannot_escape_the_root(store: Store) -> None:
+    for bad in ("../x.avro", "/abs.avro", "a//b.avro", ""):
+        with pytest.raises(ValueError):
+            store.write_bytes(bad, b"x")
+
+
+def test_s3_listing_paginates(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    s = make_store("s3", tmp_path, request)
+    assert isinstance(s, S3Store)
+    s.list_page_size = 2
+    names = [f"bronze/l2/f{i}.avro" for i in range(5)]
+    for n in names:
+        s.write_bytes(n, b"x")
+    assert s.list_files("bronze/") == names
+
+
+def test_local_publish_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = LocalStore(str(tmp_path))
+    s.write_bytes("bronze/ok.avro", b"ok")
+    temp = s.temp_path_for("bronze/new.avro")
+    Path(temp).write_bytes(b"data")
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(StorageError, match=r"new\.avro.*disk full"):
+        s.publish(temp, "bronze/new.avro")
+    with pytest.raises(StorageError, match="disk full"):
+        s.write_bytes("bronze/other.avro", b"x")
+    monkeypatch.undo()
+    assert os.path.exists(temp)  # left for a retry or salvage
+    assert s.list_files("") == ["bronze/ok.avro"]
+    assert s.read_bytes("bronze/ok.avro") == b"ok"
+
+
+def test_s3_publish_failure_keeps_spool_file(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = make_store("s3", tmp_path, request)
+    assert isinstance(s, S3Store)
+    temp = s.temp_path_for("bronze/new.avro")
+    Path(temp).write_bytes(b"data")
+
+    def broken_put(**kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(s.client, "put_object", broken_put)
+    with pytest.raises(StorageError, match=r"s3://.*/prefix/bronze/new\.avro.*disk full"):
+        s.publish(temp, "bronze/new.avro")
+    assert os.path.exists(temp) and s.list_files("") == []
