@@ -1,0 +1,44 @@
+# Targets a newcomer needs. Everything installs into ./.venv from nothing.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint format typecheck pytest simulate capture clean
+
+run: install            ## the bundled exchange + the Dagster UI with captures flowing
+	./scripts/run.sh
+
+test: install lint typecheck pytest   ## everything CI runs
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lint: install           ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install         ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install      ## mypy (strict) on the pure core
+	$(VENV)/bin/mypy
+
+pytest: install         ## the test suite (loopback only)
+	$(PY) -m pytest -q
+
+simulate: install       ## only the bundled exchange, on ws/http://127.0.0.1:9443
+	$(VENV)/bin/orderbook-pipeline simulate --port 9443 --symbols BTCUSDT,ETHUSDT
+
+capture: install        ## one 60 s burst against the bundled exchange started by `make simulate`
+	$(VENV)/bin/orderbook-pipeline capture --venue binance-spot --symbols BTCUSDT,ETHUSDT \
+	    --duration 60 --depths 10,20,50 --data-root ./data \
+	    --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
+
+clean:                  ## remove the virtual environment and local state (not ./data)
+	rm -rf $(VENV) .obp .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,265 @@
+"""One bounded capture burst: connect, sync every symbol's book, write the bronze lanes, stop.
+
+Everything runs on one asyncio loop. Frames are handled synchronously as they arrive (parse,
+sync, record, Avro), snapshots are fetched by a few workers under the venue's weight budget, and
+a maintenance tick flushes Avro blocks so that a killed process loses at most about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import httpx
+import orjson
+
+from orderbook_pipeline.capture.connection import StreamConnection
+from orderbook_pipeline.capture.metrics import BurstMetrics
+from orderbook_pipeline.capture.rest import RestClient, RestError, UnknownSymbol, WeightBudget
+from orderbook_pipeline.capture.settings import CaptureSettings
+from orderbook_pipeline.capture.symbol import SymbolCapture
+from orderbook_pipeline.core.events import BadEvent, Scales, parse_depth_event, parse_snapshot
+from orderbook_pipeline.core.records import build_snapshot_record
+from orderbook_pipeline.core.sync import SnapshotOutcome
+from orderbook_pipeline.storage.bronze_writer import BronzeWriter
+from orderbook_pipeline.storage.layout import partition_for
+from orderbook_pipeline.storage.salvage import recover_temporaries
+from orderbook_pipeline.storage.store import StorageError, open_store
+
+log = logging.getLogger("orderbook_pipeline.capture")
+
+MAINTAIN_EVERY_S = 0.1
+TOO_OLD_RETRY_S = 0.2
+
+
+class CaptureError(Exception):
+    """The burst could not run or could not keep its data safe (message says why)."""
+
+
+class CaptureBurst:
+    def __init__(self, settings: CaptureSettings) -> None:
+        self.settings = settings
+        self.venue = settings.venue
+        self.metrics = BurstMetrics(settings.burst_id, settings.venue.name, settings.symbols)
+        self.symbols: dict[str, SymbolCapture] = {}
+        self.scales: dict[str, Scales] = {}
+        self.stop = asyncio.Event()
+        self.fatal: BaseException | None = None
+        self._snapshot_queue: asyncio.Queue[SymbolCapture] = asyncio.Queue()
+        self._streams: dict[str, SymbolCapture] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def run(self) -> BurstMetrics:
+        s = self.settings
+        store = open_store(s.data_root, s3_endpoint_url=s.s3_endpoint_url)
+        report = await asyncio.to_thread(recover_temporaries, store)
+        self.metrics.salvaged_files = report.files_recovered
+        self.metrics.salvaged_records = report.records_recovered
+        self.writer = BronzeWriter(
+            store,
+            s.burst_id,
+            max_file_bytes=s.max_file_bytes,
+            max_file_seconds=s.max_file_seconds,
+            flush_interval_s=s.flush_interval_s,
+        )
+        try:
+            timeout = httpx.Timeout(10.0, connect=5.0)
+            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+                budget = WeightBudget(self.venue.weight_limit_1m, s.weight_safety)
+                self.rest = RestClient(self.venue, s.rest_base, http, self.metrics, budget)
+                await self._start_symbols()
+                await self._capture()
+        finally:
+            try:
+                self.writer.close()
+            except StorageError as exc:
+                self.fatal = self.fatal or exc
+            self.metrics.files_published = len(self.writer.published)
+        if self.fatal is not None:
+            raise CaptureError(str(self.fatal)) from self.fatal
+        return self.metrics
+
+    async def _start_symbols(self) -> None:
+        s = self.settings
+        try:
+            self.scales, unknown = await self.rest.scales(s.symbols)
+        except RestError as exc:
+            raise CaptureError(f"exchangeInfo failed: {exc}") from exc
+        for symbol in unknown:
+            log.error("%s: unknown symbol on %s, skipped", symbol, self.venue.name)
+        self.metrics.unknown_symbols = unknown
+        if not self.scales:
+            raise CaptureError(f"none of the symbols {s.symbols} exists on {self.venue.name}")
+        for symbol, scales in self.scales.items():
+            cap = SymbolCapture(
+                self.venue, symbol, scales, s.depths, s.burst_id, self.writer, self.metrics
+            )
+            self.symbols[symbol] = cap
+            self._streams[self.venue.depth_stream(symbol)] = cap
+
+    async def _capture(self) -> None:
+        s = self.settings
+        names = list(self._streams)
+        per = s.streams_per_connection
+        connections = [
+            StreamConnection(
+                name=f"{self.venue.name}#{i // per}",
+                url=self.venue.combined_stream_url(names[i : i + per], s.ws_url),
+                streams=names[i : i + per],
+                on_frame=self._on_frame,
+                on_reconnect=self._on_reconnect,
+                stale_after_s=s.stale_after_s,
+                backoff_base_s=s.reconnect_base_s,
+                backoff_cap_s=s.reconnect_cap_s,
+            )
+            for i in range(0, len(names), per)
+        ]
+        tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in connections]
+        tasks += [
+            asyncio.create_task(self._snapshot_worker(), name=f"snapshots#{i}")
+            for i in range(s.snapshot_concurrency)
+        ]
+        tasks.append(asyncio.create_task(self._maintain(), name="maintain"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=s.duration_s)
+        self.stop.set()
+        for task in tasks[len(connections) :]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("task %s failed: %r", task.get_name(), result)
+                self.fatal = self.fatal or result
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Storage failed: stop at once so that what is already complete gets published."""
+        log.error("stopping the burst: %s", exc)
+        self.fatal = self.fatal or exc
+        self.stop.set()
+
+    # --- frames -------------------------------------------------------------------------
+    def _on_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
+        metrics = self.metrics
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+            return
+        data = msg.get("data", msg) if type(msg) is dict else msg
+        kind = data.get("e") if type(data) is dict else None
+        if kind == "depthUpdate":
+            self._on_depth(data, recv_us)
+        elif kind == "serverShutdown":
+            conn.server_shutdown_notice()
+        elif type(msg) is dict and "id" in msg and "result" in msg:
+            pass  # a SUBSCRIBE acknowledgement
+        else:
+            metrics.bad_frame("unexpected", repr(frame[:200]))
+
+    def _on_depth(self, data: dict[str, Any], recv_us: int) -> None:
+        try:
+            ev = parse_depth_event(data, self.scales, recv_us, self.venue.has_prev_update_id)
+        except BadEvent as exc:
+            self.metrics.bad_frame(exc.reason, str(exc))
+            cap = self.symbols.get(exc.symbol) if exc.symbol else None
+            if cap is not None:
+                cap.on_bad_event(exc.reason)
+                self._maybe_queue_snapshot(cap)
+            return
+        cap = self.symbols[ev.symbol]
+        self.metrics.events += 1
+        try:
+            cap.on_event(ev)
+        except StorageError as exc:
+            self._fail(exc)
+            return
+        self._maybe_queue_snapshot(cap)
+
+    def _on_reconnect(self, conn: StreamConnection, cause: str) -> None:
+        self.metrics.reconnects += 1
+        for name in conn.streams:
+            self._streams[name].on_transport_break(cause)
+
+    # --- snapshots ----------------------------------------------------------------------
+    def _maybe_queue_snapshot(self, cap: SymbolCapture) -> None:
+        if cap.wants_snapshot and not cap.snapshot_queued:
+            cap.snapshot_queued = True
+            self._snapshot_queue.put_nowait(cap)
+
+    async def _snapshot_worker(self) -> None:
+        while True:
+            cap = await self._snapshot_queue.get()
+            try:
+                await self._snapshot(cap)
+            finally:
+                cap.snapshot_queued = False
+            self._maybe_queue_snapshot(cap)
+
+    async def _snapshot(self, cap: SymbolCapture) -> None:
+        if not cap.wants_snapshot:
+            return
+        limit = self.settings.snapshot_limit
+        assert limit is not None
+        try:
+            resp = await self.rest.depth(cap.symbol, limit)
+            snap = parse_snapshot(resp.data, cap.scales, cap.symbol)
+        except UnknownSymbol as exc:
+            log.error("%s: snapshot refused (%s)", cap.symbol, exc)
+            return
+        except (RestError, BadEvent) as exc:
+            self.metrics.rest_error("snapshot", f"{cap.symbol}: {exc}")
+            await asyncio.sleep(1.0)
+            return
+        self.metrics.snapshots += 1
+        reason = cap.snapshot_reason
+        outcome = cap.on_snapshot(snap)
+        if outcome is SnapshotOutcome.TOO_OLD:
+            await asyncio.sleep(TOO_OLD_RETRY_S)
+            return
+        if outcome is SnapshotOutcome.NOT_WANTED:
+            return
+        record = build_snapshot_record(
+            self.venue.name,
+            cap.symbol,
+            snap.last_update_id,
+            snap.raw_bids,
+            snap.raw_asks,
+            resp.request_us,
+            resp.response_us,
+            limit,
+            resp.used_weight_1m,
+            reason,
+            self.settings.burst_id,
+        )
+        try:
+            # Snapshots carry no exchange time on spot: they are filed by their response time.
+            self.writer.write(
+                partition_for("snapshots", self.venue.name, cap.symbol, resp.response_us), record
+            )
+        except StorageError as exc:
+            self._fail(exc)
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTAIN_EVERY_S)
+            try:
+                self.writer.maintain()
+            except StorageError as exc:
+                self._fail(exc)
+                return
+
+
+async def run_burst(settings: CaptureSettings, handle_signals: bool = False) -> BurstMetrics:
+    """Run one burst; with handle_signals, SIGTERM/SIGINT end it early with every file final."""
+    burst = CaptureBurst(settings)
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, burst.request_stop)
+    return await burst.run()
