@@ -1,0 +1,77 @@
+"""Storage trouble during a burst: a full disk stops it cleanly with a clear error and loses
+nothing already captured; a data root on S3 (moto on loopback) gets the same exact data."""
+
+from __future__ import annotations
+
+import errno
+import threading
+from pathlib import Path
+
+import fastavro
+import pytest
+
+from orderbook_pipeline.capture.burst import CaptureError
+from orderbook_pipeline.storage.bronze_writer import BronzeWriter
+from orderbook_pipeline.storage.layout import TEMP_MARK
+from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM
+
+from .conftest import capture
+from .verify import verify_capture
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+DEPTHS = (5, 20)
+
+
+def test_full_disk_stops_the_burst_and_keeps_what_was_captured(simulator, tmp_path, monkeypatch):
+    sim = simulator(BINANCE_SPOT, SYMBOLS)
+    root = tmp_path / "data"
+    disk_full = threading.Event()
+    real_dump = BronzeWriter._dump
+
+    def dump(self, f):  # the writer's real failure path, as if write(2) said ENOSPC
+        if disk_full.is_set():
+            self._fail(f, OSError(errno.ENOSPC, "No space left on device"))
+        return real_dump(self, f)
+
+    monkeypatch.setattr(BronzeWriter, "_dump", dump)
+    timer = threading.Timer(2.0, disk_full.set)
+    timer.start()
+    with pytest.raises(CaptureError, match="disk full"):
+        capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=8.0, max_file_seconds=0.5)
+    timer.cancel()
+
+    finals = sorted(root.rglob("*.avro"))
+    assert finals, "files completed before the disk filled stay published"
+    for path in finals:
+        with path.open("rb") as fo:
+            assert list(fastavro.reader(fo))
+    assert [p for p in root.rglob("*") if TEMP_MARK in p.name], "unfinished files left to salvage"
+
+    disk_full.clear()  # space freed: the next burst salvages the leftovers
+    summary = capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=1.5)
+    assert summary["salvaged"]["files"] >= 1
+    assert not [p for p in root.rglob("*") if TEMP_MARK in p.name]
+    verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
+
+
+def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the spool of temporaries
+    sim = simulator(BINANCE_USDM, SYMBOLS)
+    summary = capture(
+        sim,
+        s3_root,
+        BINANCE_USDM,
+        SYMBOLS,
+        duration_s=2.5,
+        s3_endpoint_url=s3_endpoint,
+        max_file_seconds=1.0,
+    )
+    store = open_store(s3_root, s3_endpoint_url=s3_endpoint)
+    keys = store.list_files("bronze/")
+    assert len(keys) == summary["files"] > 0
+    assert any(k.startswith("bronze/snapshots/market=binance-usdm/symbol=BTCUSDT/") for k in keys)
+    assert all(k.endswith(".avro") for k in keys)
+    seen = verify_capture(sim, store, BINANCE_USDM, SYMBOLS, DEPTHS)
+    assert seen.gaps_flagged == {"BTCUSDT": 0, "ETHUSDT": 0}
+    assert not list(Path(tmp_path).rglob(f"*{TEMP_MARK}*")), "spool emptied after publishing"
