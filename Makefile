@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format typecheck pytest simulate capture clean
+.PHONY: run test install lint format typecheck pytest simulate capture clean help
 
 run: install            ## the bundled exchange + the Dagster UI with captures flowing
 	./scripts/run.sh
@@ -42,3 +42,6 @@ capture: install        ## one 60 s burst against the bundled exchange started b
 
 clean:                  ## remove the virtual environment and local state (not ./data)
 	rm -rf $(VENV) .obp .pytest_cache .mypy_cache .ruff_cache
+
+help:                   ## list these targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'
