@@ -1,0 +1,18 @@
+"""Bundled Binance-compatible exchange: seeded market model, fault injection, loopback server."""
+
+from orderbook_pipeline.simulator.faults import FaultKind, MalformedKind
+from orderbook_pipeline.simulator.market import Event, Market, SymbolSpec, symbol_spec
+from orderbook_pipeline.simulator.runner import SimulatorThread
+from orderbook_pipeline.simulator.server import SimulatedExchange, serve_forever
+
+__all__ = [
+    "Event",
+    "FaultKind",
+    "MalformedKind",
+    "Market",
+    "SimulatedExchange",
+    "SimulatorThread",
+    "SymbolSpec",
+    "serve_forever",
+    "symbol_spec",
+]

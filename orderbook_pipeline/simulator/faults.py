@@ -1,0 +1,204 @@
+"""Fault plan of the bundled exchange: what to break next, and parsing of control requests.
+
+The plan is shared between the event loop (which consumes faults while streaming and answering
+REST) and test threads (which arm them), so every access goes through one lock. No I/O here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FaultKind(StrEnum):
+    DROP = "drop"
+    DUPLICATE = "duplicate"
+    REORDER = "reorder"
+    DISCONNECT = "disconnect"
+    SERVER_CLOSE = "server_close"
+    MALFORMED = "malformed"
+    RATE_LIMIT = "rate_limit"
+    HTTP_ERROR = "http_error"
+    STALE_SNAPSHOT = "stale_snapshot"
+    SILENT = "silent"
+
+
+class MalformedKind(StrEnum):
+    INVALID_JSON = "invalid_json"  # truncated JSON text
+    WRONG_TYPES = "wrong_types"  # "U":"abc", "b":"x"
+    NAN_QTY = "nan_qty"  # a level quantity "NaN"
+    NEGATIVE_QTY = "negative_qty"  # a level quantity "-1.00000000"
+
+
+class EventFault(StrEnum):
+    """What happens to the next depth event of a symbol."""
+
+    MALFORMED = "malformed"
+    DROP = "drop"
+    REORDER = "reorder"
+    DUPLICATE = "duplicate"
+
+
+def _to_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+# Parameters each fault accepts over the control endpoint (/sim/fault?kind=...&name=value), with
+# their converters. `variant` names the malformed kind, because `kind` is the fault itself.
+FAULT_PARAMS: dict[FaultKind, dict[str, Any]] = {
+    FaultKind.DROP: {"symbol": str, "count": int},
+    FaultKind.DUPLICATE: {"symbol": str, "count": int},
+    FaultKind.REORDER: {"symbol": str},
+    FaultKind.DISCONNECT: {},
+    FaultKind.SERVER_CLOSE: {"grace_s": float, "announce": _to_bool},
+    FaultKind.MALFORMED: {"symbol": str, "variant": MalformedKind, "count": int},
+    FaultKind.RATE_LIMIT: {"count": int, "retry_after_s": int, "status": int},
+    FaultKind.HTTP_ERROR: {"count": int, "status": int},
+    FaultKind.STALE_SNAPSHOT: {"symbol": str, "lag_events": int, "count": int},
+    FaultKind.SILENT: {"duration_s": float},
+}
+
+
+def parse_fault_query(params: Mapping[str, str]) -> tuple[FaultKind, dict[str, Any]]:
+    """Turn control-endpoint query parameters into (kind, typed keyword arguments)."""
+    if "kind" not in params:
+        raise ValueError("missing parameter 'kind'")
+    kind = FaultKind(params["kind"])
+    spec = FAULT_PARAMS[kind]
+    kwargs: dict[str, Any] = {}
+    for name, raw in params.items():
+        if name == "kind":
+            continue
+        if name not in spec:
+            raise ValueError(f"fault {kind.value!r} takes no parameter {name!r}")
+        kwargs[name] = spec[name](raw)
+    return kind, kwargs
+
+
+@dataclass
+class _StreamFaults:
+    drop: int = 0
+    duplicate: int = 0
+    reorder: int = 0
+    malformed: deque[MalformedKind] = field(default_factory=deque)
+
+
+@dataclass
+class _RestFault:
+    status: int
+    retry_after_s: int | None
+    remaining: int
+
+
+class FaultPlan:
+    """Pending faults, armed from any thread and consumed on the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[str, _StreamFaults] = {}
+        self._rest: deque[_RestFault] = deque()  # any REST request
+        self._depth: deque[_RestFault] = deque()  # depth requests only
+        self._stale: dict[str, deque[list[int]]] = {}  # symbol -> [[lag, remaining], ...]
+        self._silent_until = 0.0
+
+    # ---------------------------------------------------------------- arming
+    def _stream(self, symbol: str) -> _StreamFaults:
+        return self._streams.setdefault(symbol, _StreamFaults())
+
+    def arm_event(self, symbol: str, fault: EventFault, count: int = 1) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            st = self._stream(symbol)
+            if fault is EventFault.DROP:
+                st.drop += count
+            elif fault is EventFault.DUPLICATE:
+                st.duplicate += count
+            elif fault is EventFault.REORDER:
+                st.reorder += count
+            else:
+                raise ValueError("use arm_malformed for malformed frames")
+
+    def arm_malformed(self, symbol: str, kind: MalformedKind, count: int = 1) -> None:
+        with self._lock:
+            self._stream(symbol).malformed.extend([kind] * count)
+
+    def arm_rest(
+        self, status: int, retry_after_s: int | None, count: int, depth_only: bool
+    ) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            (self._depth if depth_only else self._rest).append(
+                _RestFault(status, retry_after_s, count)
+            )
+
+    def arm_stale(self, symbol: str, lag_events: int, count: int = 1) -> None:
+        if lag_events < 1 or count < 1:
+            raise ValueError("lag_events and count must be >= 1")
+        with self._lock:
+            self._stale.setdefault(symbol, deque()).append([lag_events, count])
+
+    def arm_silent(self, duration_s: float) -> None:
+        with self._lock:
+            self._silent_until = max(self._silent_until, time.monotonic() + duration_s)
+
+    # ---------------------------------------------------------------- consuming
+    def is_silent(self) -> bool:
+        return time.monotonic() < self._silent_until
+
+    def take_event_fault(self, symbol: str) -> tuple[EventFault, MalformedKind | None] | None:
+        """Fault for the next event of `symbol`, at most one: malformed > drop > reorder > dup."""
+        with self._lock:
+            st = self._streams.get(symbol)
+            if st is None:
+                return None
+            if st.malformed:
+                return EventFault.MALFORMED, st.malformed.popleft()
+            for name, fault in (
+                ("drop", EventFault.DROP),
+                ("reorder", EventFault.REORDER),
+                ("duplicate", EventFault.DUPLICATE),
+            ):
+                if getattr(st, name):
+                    setattr(st, name, getattr(st, name) - 1)
+                    return fault, None
+            return None
+
+    @staticmethod
+    def _take(queue: deque[_RestFault]) -> tuple[int, int | None] | None:
+        if not queue:
+            return None
+        head = queue[0]
+        head.remaining -= 1
+        if head.remaining <= 0:
+            queue.popleft()
+        return head.status, head.retry_after_s
+
+    def take_rest_fault(self) -> tuple[int, int | None] | None:
+        with self._lock:
+            return self._take(self._rest)
+
+    def take_depth_fault(self) -> tuple[int, int | None] | None:
+        with self._lock:
+            return self._take(self._depth)
+
+    def take_stale_lag(self, symbol: str) -> int:
+        with self._lock:
+            queue = self._stale.get(symbol)
+            if not queue:
+                return 0
+            head = queue[0]
+            head[1] -= 1
+            if head[1] <= 0:
+                queue.popleft()
+            return head[0]
