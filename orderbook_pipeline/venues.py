@@ -44,6 +44,13 @@ class Venue:
     has_prev_update_id: bool
     # Spot sends {"e":"serverShutdown"} before a maintenance close.
     sends_server_shutdown: bool
+    # exchangeInfo: spot-like venues filter by ?symbol= (an unknown one is a 400); USD-M lists all.
+    exchange_info_by_symbol: bool
+    exchange_info_weight: int
+    default_snapshot_limit: int  # what the venue uses when `limit` is absent
+    # Spot prints prices and quantities with 8 decimals ("26127.87000000"); USD-M prints exactly
+    # the tick/step decimals ("7.05"). None means tick/step decimals.
+    text_decimals: int | None
 
     # --- REST paths -------------------------------------------------------------------
     @property
@@ -110,6 +117,10 @@ BINANCE_SPOT = Venue(
     sync_rule=SyncRule.SPOT,
     has_prev_update_id=False,
     sends_server_shutdown=True,
+    exchange_info_by_symbol=True,
+    exchange_info_weight=20,
+    default_snapshot_limit=100,
+    text_decimals=8,
 )
 
 BINANCE_USDM = Venue(
@@ -130,6 +141,10 @@ BINANCE_USDM = Venue(
     sync_rule=SyncRule.FUTURES,
     has_prev_update_id=True,
     sends_server_shutdown=False,
+    exchange_info_by_symbol=False,
+    exchange_info_weight=1,
+    default_snapshot_limit=500,
+    text_decimals=None,
 )
 
 BINANCE_US = Venue(
@@ -150,6 +165,10 @@ BINANCE_US = Venue(
     sync_rule=SyncRule.SPOT_LEGACY,
     has_prev_update_id=False,
     sends_server_shutdown=False,
+    exchange_info_by_symbol=True,
+    exchange_info_weight=10,
+    default_snapshot_limit=100,
+    text_decimals=8,
 )
 
 VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_USDM, BINANCE_US)}

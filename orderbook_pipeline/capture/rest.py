@@ -146,8 +146,9 @@ class RestClient:
         """Tick and lot decimals per symbol from exchangeInfo, read at the start of every burst."""
         infos: dict[str, Any] = {}
         unknown: list[str] = []
-        if self.venue.allowed_snapshot_limits is not None:  # futures: one call lists all symbols
-            resp = await self.get(self.venue.exchange_info_path, {}, weight=1)
+        weight = self.venue.exchange_info_weight
+        if not self.venue.exchange_info_by_symbol:  # futures: one call lists all symbols
+            resp = await self.get(self.venue.exchange_info_path, {}, weight=weight)
             infos = {s["symbol"]: s for s in orjson.loads(resp.content)["symbols"]}
             unknown = [s for s in symbols if s not in infos]
         else:  # spot: one symbol per call, so one unknown symbol does not fail the others

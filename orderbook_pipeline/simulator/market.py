@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from orderbook_pipeline.venues import SyncRule, Venue
+from orderbook_pipeline.venues import Venue
 
 # Spot and Binance.US print every price and quantity with 8 decimals; USD-M prints exactly the
 # tick/step decimals. venues.py has no field for this, so it is derived from the sync rule.
-_SPOT_DECIMALS = 8
 _KNOWN_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
 _MIN_LEVELS = 10  # never delete below this many levels a side
 
@@ -102,9 +101,11 @@ def _make_formatter(unit_decimals: int, out_decimals: int) -> Any:
 
 def venue_decimals(venue: Venue, spec: SymbolSpec) -> tuple[int, int]:
     """(price decimals, qty decimals) the venue prints for this symbol."""
-    if venue.sync_rule is SyncRule.FUTURES:
+    if venue.text_decimals is None:
         return spec.price_decimals, spec.qty_decimals
-    return max(_SPOT_DECIMALS, spec.price_decimals), max(_SPOT_DECIMALS, spec.qty_decimals)
+    return max(venue.text_decimals, spec.price_decimals), max(
+        venue.text_decimals, spec.qty_decimals
+    )
 
 
 @dataclass(frozen=True, slots=True)

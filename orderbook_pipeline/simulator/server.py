@@ -36,13 +36,12 @@ from orderbook_pipeline.simulator.faults import (
     parse_fault_query,
 )
 from orderbook_pipeline.simulator.market import Event, Market
-from orderbook_pipeline.venues import SyncRule, Venue, get_venue
+from orderbook_pipeline.venues import Venue, get_venue
 
 log = logging.getLogger(__name__)
 
-# REST weights venues.py does not carry (depth weights do come from the venue). Approximate.
-_OTHER_WEIGHTS = {"exchangeInfo": 20, "time": 1, "ping": 1}
-_DEFAULT_DEPTH_LIMIT = 100  # valid on every venue
+# time and ping weigh 1 on every venue; depth and exchangeInfo weights come from the venue.
+_OTHER_WEIGHTS = {"time": 1, "ping": 1}
 _MAX_CLIENT_QUEUE = 20_000  # frames; a client this far behind is cut off, as Binance does
 _SENT_LOG_MAX = 500_000
 _STOP = object()  # writer sentinel: the connection is gone
@@ -428,7 +427,7 @@ class SimulatedExchange:
         if market is None:
             return self._bad_symbol()
         try:
-            limit = int(query.get("limit", _DEFAULT_DEPTH_LIMIT))
+            limit = int(query.get("limit", self.venue.default_snapshot_limit))
             self.venue.validate_snapshot_limit(limit)
         except ValueError as exc:
             return self._json(400, {"code": -1100, "msg": f"Illegal parameter 'limit': {exc}"})
@@ -445,7 +444,7 @@ class SimulatedExchange:
 
     def _rest_exchange_info(self, query: dict[str, str]) -> Response:
         selected = self.symbols
-        if self.venue.sync_rule is not SyncRule.FUTURES:  # USD-M ignores the filter
+        if self.venue.exchange_info_by_symbol:  # USD-M ignores the filter and lists all
             try:
                 if "symbol" in query:
                     selected = [query["symbol"].upper()]
@@ -455,7 +454,7 @@ class SimulatedExchange:
                 return self._json(400, {"code": -1100, "msg": "Illegal parameter 'symbols'."})
             if not selected or any(s not in self.markets for s in selected):
                 return self._bad_symbol()
-        refused = self._charge(_OTHER_WEIGHTS["exchangeInfo"])
+        refused = self._charge(self.venue.exchange_info_weight)
         if refused is not None:
             return refused
         rate_limit = {
