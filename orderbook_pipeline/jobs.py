@@ -20,6 +20,8 @@ class CaptureConfig(dg.Config):  # type: ignore[misc]
     symbols: list[str] = default_symbols()
     depths: list[int] = [10, 20, 50]
     duration_s: float = 300.0
+    # Short rolls so partitions become visible within a minute of a burst starting.
+    file_seconds: float = 60.0
 
 
 @dg.op  # type: ignore[misc]
@@ -36,6 +38,7 @@ def capture_burst(
         ws_url=ws_url,
         rest_url=rest_url,
         s3_endpoint_url=capture_target.s3_endpoint_url or None,
+        max_file_seconds=config.file_seconds,
     )
     summary = asyncio.run(run_burst(settings)).summary()
     context.add_output_metadata(

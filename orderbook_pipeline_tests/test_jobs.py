@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import dagster as dg
+
+from orderbook_pipeline.jobs import CaptureConfig, capture_job
+from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.simulator.runner import SimulatorThread
+from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.venues import BINANCE_SPOT
+
+from .capture.conftest import SIM_DEFAULTS
+from .capture.verify import verify_capture
+
+
+def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path):
+    with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
+        target = CaptureTarget(exchange="embedded", sim_port=sim.port, data_root=str(tmp_path))
+        config = CaptureConfig(symbols=["BTCUSDT"], depths=[5], duration_s=2.0, file_seconds=1.0)
+        result = capture_job.execute_in_process(
+            resources={"capture_target": target},
+            run_config=dg.RunConfig(ops={"capture_burst": config}),
+        )
+        assert result.success
+        summary = result.output_for_node("capture_burst")
+        assert summary["records"] > 0 and summary["resyncs"] == 0
+        seen = verify_capture(sim, open_store(str(tmp_path)), BINANCE_SPOT, ["BTCUSDT"], (5,))
+        assert len(seen.records[("BTCUSDT", 5)]) == summary["records"]
+        outputs = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+        metadata = outputs[0].event_specific_data.metadata
+        assert metadata["records"].value == summary["records"]
+        assert metadata["burst_id"].value == summary["burst_id"]
