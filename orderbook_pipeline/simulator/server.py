@@ -81,6 +81,7 @@ class SimulatedExchange:
         history_events: int = 3000,
         max_streams_per_connection: int | None = None,
         ping_interval_s: float | None = None,
+        pong_timeout_s: float | None = None,
         weight_limit_1m: int | None = None,
     ) -> None:
         self.venue = venue
@@ -97,6 +98,9 @@ class SimulatedExchange:
         )
         self.ping_interval_s = (
             venue.server_ping_interval_s if ping_interval_s is None else ping_interval_s
+        )
+        self.pong_timeout_s = (
+            venue.server_pong_timeout_s if pong_timeout_s is None else pong_timeout_s
         )
         self.weight_limit_1m = venue.weight_limit_1m if weight_limit_1m is None else weight_limit_1m
         self.faults = FaultPlan()
@@ -133,7 +137,7 @@ class SimulatedExchange:
             port,
             process_request=self._process_request,
             ping_interval=self.ping_interval_s,
-            ping_timeout=self.venue.server_pong_timeout_s,
+            ping_timeout=self.pong_timeout_s,
             compression=None,  # Binance streams are uncompressed; saves CPU too
             close_timeout=1.0,  # an unresponsive client must not hold up stop() for long
         )

@@ -180,3 +180,11 @@ def test_streams_split_over_several_connections(simulator, tmp_path):
     seen = verify_capture(sim, open_store(str(tmp_path)), BINANCE_USDM, symbols, DEPTHS)
     assert seen.gaps_flagged == {"BTCUSDT": 0, "ETHUSDT": 0, "SOLUSDT": 1}
     assert summary["reconnects"] == 0
+
+
+def test_server_pings_are_answered(simulator, tmp_path):
+    # The exchange pings every 0.1 s and drops a client that has not answered within 0.3 s.
+    sim = simulator(BINANCE_SPOT, SYMBOLS, ping_interval_s=0.1, pong_timeout_s=0.3)
+    summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, duration_s=2.5)
+    assert summary["reconnects"] == 0 and summary["resyncs"] == 0
+    verify_capture(sim, open_store(str(tmp_path)), BINANCE_SPOT, SYMBOLS, DEPTHS)
