@@ -1,6 +1,8 @@
-"""The capture job: one op running one bounded burst through the same code as the CLI.
+"""Op jobs: one bounded capture burst, and a reseed's fresh snapshots.
 
-No `from __future__ import annotations` here: Dagster reads the op's parameter types at runtime.
+Both run the same code as the CLI and report the bronze partitions they wrote as
+materializations, so the UI's lineage and the downstream automation see every new file.
+No `from __future__ import annotations` here: Dagster reads the ops' parameter types at runtime.
 """
 
 import asyncio
@@ -8,54 +10,106 @@ from typing import Any
 
 import dagster as dg
 
+from orderbook_pipeline.assets.bronze import bronze_materializations
 from orderbook_pipeline.capture.burst import run_burst
+from orderbook_pipeline.capture.metrics import BurstMetrics
+from orderbook_pipeline.capture.reseed import take_snapshots
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.resources import CaptureTarget, default_symbols
+from orderbook_pipeline.partitions import hour_stream, streams
+from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.venues import get_venue
 
 CAPTURE_ROLE_TAG = {"orderbook/role": "capture"}
+RESEED_ROLE_TAG = {"orderbook/role": "reseed"}
 
 
 class CaptureConfig(dg.Config):  # type: ignore[misc]
-    symbols: list[str] = default_symbols()
-    depths: list[int] = [10, 20, 50]
-    duration_s: float = 300.0
-    # Short rolls so partitions become visible within a minute of a burst starting.
-    file_seconds: float = 60.0
+    """Empty or zero fields fall back to the capture target's settings."""
+
+    symbols: list[str] = []
+    depths: list[int] = []
+    duration_s: float = 0.0
+    file_seconds: float = 0.0
+
+
+def _settings(target: CaptureTarget, symbols: list[str], **kw: Any) -> CaptureSettings:
+    ws_url, rest_url = target.endpoints()
+    return CaptureSettings(
+        venue=get_venue(target.venue),
+        symbols=symbols or target.symbols,
+        data_root=target.data_root,
+        ws_url=ws_url,
+        rest_url=rest_url,
+        s3_endpoint_url=target.s3_endpoint_url or None,
+        **kw,
+    )
+
+
+def _report(context: dg.OpExecutionContext, metrics: BurstMetrics) -> dict[str, Any]:
+    summary = metrics.summary()
+    instance = context.instance
+    known = set(instance.get_dynamic_partitions(streams.name))
+    new = sorted({f"{metrics.venue}.{s}" for s in metrics.symbols} - known)
+    if new:
+        instance.add_dynamic_partitions(streams.name, new)
+    meta = {
+        "burst_id": summary["burst_id"],
+        "events": summary["events"],
+        "records": summary["records"],
+        "resyncs": summary["resyncs"],
+        "reconnects": summary["reconnects"],
+        "ingest_lag_ms_p95": summary["ingest_lag_ms"]["p95"],
+        "drop_rate_ppm": summary["drop_rate_ppm"],
+    }
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        for mat in bronze_materializations(metrics.published, meta):
+            # Dagster stores a materialization for an invalid key silently: check it first.
+            if hour_stream.has_partition_key(mat.partition):
+                context.log_event(mat)
+            else:
+                context.log.warning(
+                    "partition %s is outside the partitions, not reported", mat.partition
+                )
+    context.add_output_metadata({**meta, "summary": dg.MetadataValue.json(summary)})
+    return summary
 
 
 @dg.op  # type: ignore[misc]
 def capture_burst(
     context: dg.OpExecutionContext, config: CaptureConfig, capture_target: CaptureTarget
 ) -> dict[str, Any]:
-    ws_url, rest_url = capture_target.endpoints()
-    settings = CaptureSettings(
-        venue=get_venue(capture_target.venue),
-        symbols=config.symbols,
-        duration_s=config.duration_s,
-        depths=tuple(config.depths),
-        data_root=capture_target.data_root,
-        ws_url=ws_url,
-        rest_url=rest_url,
-        s3_endpoint_url=capture_target.s3_endpoint_url or None,
-        max_file_seconds=config.file_seconds,
+    settings = _settings(
+        capture_target,
+        config.symbols,
+        duration_s=config.duration_s or capture_target.burst_seconds,
+        depths=tuple(config.depths or capture_target.depths),
+        max_file_seconds=config.file_seconds or capture_target.file_seconds,
     )
-    summary = asyncio.run(run_burst(settings)).summary()
-    context.add_output_metadata(
-        {
-            "burst_id": summary["burst_id"],
-            "events": summary["events"],
-            "records": summary["records"],
-            "resyncs": summary["resyncs"],
-            "reconnects": summary["reconnects"],
-            "ingest_lag_ms_p95": summary["ingest_lag_ms"]["p95"],
-            "drop_rate_ppm": summary["drop_rate_ppm"],
-            "summary": dg.MetadataValue.json(summary),
-        }
-    )
-    return summary
+    context.log.info("burst %s: %s %s", settings.burst_id, settings.venue.name, settings.symbols)
+    return _report(context, asyncio.run(run_burst(settings)))
+
+
+class ReseedConfig(dg.Config):  # type: ignore[misc]
+    symbols: list[str]
+    failed_partition: str = ""  # the hour × stream partition whose check failed
+
+
+@dg.op  # type: ignore[misc]
+def reseed_snapshots(
+    context: dg.OpExecutionContext, config: ReseedConfig, capture_target: CaptureTarget
+) -> dict[str, Any]:
+    """Fresh snapshots (reason `reseed`); their bronze materialization re-runs the hour's silver,
+    gap windows and mart through automation, so the gap is recorded, not hidden."""
+    settings = _settings(capture_target, config.symbols)
+    context.log.info("reseed after a failed check on %s", config.failed_partition or "?")
+    return _report(context, asyncio.run(take_snapshots(settings)))
 
 
 @dg.job(tags=CAPTURE_ROLE_TAG)  # type: ignore[misc]
 def capture_job() -> None:
     capture_burst()
+
+
+@dg.job(tags=RESEED_ROLE_TAG)  # type: ignore[misc]
+def reseed_job() -> None:
+    reseed_snapshots()

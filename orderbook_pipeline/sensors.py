@@ -1,12 +1,20 @@
-"""Keeps a capture burst running: starts the next one whenever none is active."""
+"""Sensors: continuous capture with overlapping bursts, and reseeds after failed checks.
+
+Capture: the next burst is requested `overlap_seconds` before the running one is due to end, so
+the new burst's books are in sync before the old one stops and scheduling never leaves a hole.
+At most two bursts of one venue are ever active (the one ending and its successor).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 
-from orderbook_pipeline.jobs import capture_job
+from orderbook_pipeline.jobs import CaptureConfig, capture_job
+from orderbook_pipeline.partitions import streams
+from orderbook_pipeline.resources import CaptureTarget
 
 # A sensor-requested run starts QUEUED under the queued run coordinator, so queued and
 # not-started runs count as active too (dagster's own list of these is private).
@@ -17,15 +25,86 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+VENUE_TAG = "orderbook/venue"
+BURST_SECONDS_TAG = "orderbook/burst_seconds"
+# Extra time a burst may take beyond its planned length before run monitoring ends it.
+RUNTIME_GRACE_S = 180
+
+
+@dataclass(frozen=True)
+class ActiveBurst:
+    run_id: str
+    started_at: float | None  # None while queued or starting
+    planned_s: float
+
+    @property
+    def ends_at(self) -> float | None:
+        return None if self.started_at is None else self.started_at + self.planned_s
+
+
+def burst_due(active: list[ActiveBurst], now: float, overlap_s: float) -> str | None:
+    """None when a new burst should start now, else why not."""
+    if any(b.started_at is None for b in active):
+        return "a capture burst is queued or starting"
+    if len(active) >= 2:
+        return "two capture bursts already overlap"
+    if not active:
+        return None
+    ends_at = max(b.ends_at or 0.0 for b in active)
+    if ends_at - now <= overlap_s:
+        return None
+    return f"burst {active[0].run_id} runs until {ends_at - now:.0f}s from now"
+
+
+def _active_bursts(context: dg.SensorEvaluationContext, venue: str) -> list[ActiveBurst]:
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=capture_job.name, statuses=ACTIVE_STATUSES, tags={VENUE_TAG: venue}
+        )
+    )
+    return [
+        ActiveBurst(
+            run_id=r.dagster_run.run_id,
+            started_at=r.start_time
+            if r.dagster_run.status == dg.DagsterRunStatus.STARTED
+            else None,
+            planned_s=float(r.dagster_run.tags.get(BURST_SECONDS_TAG, 0)),
+        )
+        for r in records
+    ]
+
+
+def capture_request(target: CaptureTarget, now: float) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=f"capture-{target.venue}-{now:.0f}",
+        run_config=dg.RunConfig(
+            ops={"capture_burst": CaptureConfig(duration_s=target.burst_seconds)}
+        ),
+        tags={
+            VENUE_TAG: target.venue,
+            BURST_SECONDS_TAG: str(target.burst_seconds),
+            # Run monitoring ends a stuck burst; the sensor has already started its successor.
+            "dagster/max_runtime": str(int(target.burst_seconds + RUNTIME_GRACE_S)),
+        },
+    )
 
 
 @dg.sensor(  # type: ignore[misc]
     job=capture_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING
 )
-def capture_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    active = context.instance.get_run_records(
-        filters=dg.RunsFilter(job_name=capture_job.name, statuses=ACTIVE_STATUSES), limit=1
+def capture_sensor(
+    context: dg.SensorEvaluationContext, capture_target: CaptureTarget
+) -> dg.SensorResult:
+    known = set(context.instance.get_dynamic_partitions(streams.name))
+    missing = [k for k in capture_target.stream_keys() if k not in known]
+    partition_requests = [streams.build_add_request(missing)] if missing else []
+    now = time.time()
+    reason = burst_due(
+        _active_bursts(context, capture_target.venue), now, capture_target.overlap_seconds
     )
-    if active:
-        return dg.SkipReason(f"capture run {active[0].dagster_run.run_id} still active")
-    return dg.RunRequest(run_key=f"capture-{int(time.time())}")
+    if reason is not None:
+        return dg.SensorResult(skip_reason=reason, dynamic_partitions_requests=partition_requests)
+    return dg.SensorResult(
+        run_requests=[capture_request(capture_target, now)],
+        dynamic_partitions_requests=partition_requests,
+    )

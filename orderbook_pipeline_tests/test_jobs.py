@@ -29,3 +29,11 @@ def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path)
         metadata = outputs[0].event_specific_data.metadata
         assert metadata["records"].value == summary["records"]
         assert metadata["burst_id"].value == summary["burst_id"]
+        mats = result.get_asset_materialization_events()
+        lanes = {m.asset_key.path[-1] for m in mats}
+        assert lanes == {"l2", "diffs", "snapshots"}
+        partitions = {m.partition for m in mats}
+        assert all(p.endswith("|binance-spot.BTCUSDT") for p in partitions)
+        assert all(
+            m.materialization.metadata["burst_id"].value == summary["burst_id"] for m in mats
+        )

@@ -3,26 +3,96 @@ from __future__ import annotations
 import dagster as dg
 
 from orderbook_pipeline.jobs import capture_job
-from orderbook_pipeline.sensors import capture_sensor
+from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.sensors import (
+    BURST_SECONDS_TAG,
+    VENUE_TAG,
+    ActiveBurst,
+    burst_due,
+    capture_sensor,
+)
+
+TARGET = CaptureTarget(symbols=["BTCUSDT", "ETHUSDT"], burst_seconds=300, overlap_seconds=60)
 
 
-def test_capture_sensor_requests_a_run_when_none_is_active():
+def test_burst_due_overlaps_the_previous_burst_by_the_overlap():
+    now = 10_000.0
+    assert burst_due([], now, 60) is None
+    running = ActiveBurst("a", started_at=now - 200, planned_s=300)  # ends in 100 s
+    assert burst_due([running], now, 60) is not None
+    assert burst_due([running], now + 39, 60) is not None
+    assert burst_due([running], now + 40, 60) is None  # ends in 60 s: start the successor
+    successor = ActiveBurst("b", started_at=now + 45, planned_s=300)
+    assert burst_due([running, successor], now + 50, 60) == "two capture bursts already overlap"
+    assert (
+        burst_due([ActiveBurst("q", None, 300)], now, 60) == "a capture burst is queued or starting"
+    )
+    stuck = ActiveBurst("s", started_at=now - 900, planned_s=300)  # past its end: replace it
+    assert burst_due([stuck], now, 60) is None
+
+
+def _evaluate(instance: dg.DagsterInstance) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance, resources={"capture_target": TARGET}) as ctx:
+        return capture_sensor(ctx)
+
+
+def test_sensor_registers_streams_and_requests_a_tagged_burst():
     with dg.instance_for_test() as instance:
-        result = capture_sensor(dg.build_sensor_context(instance=instance))
-        assert isinstance(result, dg.RunRequest)
-        assert result.run_key.startswith("capture-")
+        result = _evaluate(instance)
+        assert len(result.run_requests) == 1
+        req = result.run_requests[0]
+        assert req.tags[VENUE_TAG] == "binance-spot"
+        assert req.tags["dagster/max_runtime"] == str(300 + 180)
+        assert req.run_config["ops"]["capture_burst"]["config"]["duration_s"] == 300
+        (add,) = result.dynamic_partitions_requests
+        assert sorted(add.partition_keys) == ["binance-spot.BTCUSDT", "binance-spot.ETHUSDT"]
 
 
-def test_capture_sensor_skips_while_a_capture_run_is_active():
+def test_sensor_never_starts_a_second_burst_before_the_overlap():
     with dg.instance_for_test() as instance:
-        for status in (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTED):
-            run = instance.create_run_for_job(job_def=capture_job, status=status)
-            result = capture_sensor(dg.build_sensor_context(instance=instance))
-            assert isinstance(result, dg.SkipReason)
-            assert run.run_id in result.skip_message
-            instance.delete_run(run.run_id)
-        finished = instance.create_run_for_job(
-            job_def=capture_job, status=dg.DagsterRunStatus.SUCCESS
+        instance.add_dynamic_partitions("streams", TARGET.stream_keys())
+        run = instance.create_run_for_job(
+            job_def=capture_job,
+            status=dg.DagsterRunStatus.NOT_STARTED,
+            tags={VENUE_TAG: TARGET.venue, BURST_SECONDS_TAG: "300"},
         )
-        assert finished
-        assert isinstance(capture_sensor(dg.build_sensor_context(instance=instance)), dg.RunRequest)
+        result = _evaluate(instance)
+        assert not result.run_requests and "queued or starting" in result.skip_reason.skip_message
+        assert not result.dynamic_partitions_requests  # streams already known
+        instance.delete_run(run.run_id)
+        # A different venue's burst does not hold this venue back.
+        instance.create_run_for_job(
+            job_def=capture_job,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={VENUE_TAG: "binance-usdm", BURST_SECONDS_TAG: "300"},
+        )
+        assert len(_evaluate(instance).run_requests) == 1
+
+
+def _started(instance: dg.DagsterInstance, burst_seconds: int) -> str:
+    run = instance.create_run_for_job(
+        job_def=capture_job,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={VENUE_TAG: TARGET.venue, BURST_SECONDS_TAG: str(burst_seconds)},
+    )
+    instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_START.value, job_name=capture_job.name
+        ),
+        run.run_id,
+    )
+    return run.run_id
+
+
+def test_sensor_starts_the_successor_only_within_the_overlap():
+    with dg.instance_for_test() as instance:
+        long_run = _started(instance, burst_seconds=300)  # just started: ends in ~300 s
+        result = _evaluate(instance)
+        assert not result.run_requests
+        assert long_run in result.skip_reason.skip_message
+    with dg.instance_for_test() as instance:
+        _started(instance, burst_seconds=30)  # ends within the 60 s overlap
+        assert len(_evaluate(instance).run_requests) == 1
+        _started(instance, burst_seconds=300)  # the successor is running too
+        result = _evaluate(instance)
+        assert not result.run_requests and "already overlap" in result.skip_reason.skip_message

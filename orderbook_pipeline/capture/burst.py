@@ -77,7 +77,8 @@ class CaptureBurst:
                 self.writer.close()
             except StorageError as exc:
                 self.fatal = self.fatal or exc
-            self.metrics.files_published = len(self.writer.published)
+            self.metrics.published = list(self.writer.published)
+            self.metrics.files_published = len(self.metrics.published)
         if self.fatal is not None:
             raise CaptureError(str(self.fatal)) from self.fatal
         return self.metrics

@@ -41,6 +41,7 @@ class BurstMetrics:
     salvaged_files: int = 0
     salvaged_records: int = 0
     files_published: int = 0
+    published: list[str] = field(default_factory=list)  # relative paths, for orchestration
     lag_us: list[int] = field(default_factory=list)
     _levels_filled: dict[int, list[float]] = field(default_factory=dict)
 
