@@ -8,8 +8,10 @@ export OBP_EXCHANGE="${OBP_EXCHANGE:-embedded}"
 export OBP_VENUE="${OBP_VENUE:-binance-spot}"
 export OBP_SYMBOLS="${OBP_SYMBOLS:-BTCUSDT,ETHUSDT}"
 export OBP_SIM_PORT="${OBP_SIM_PORT:-9443}"
-export OBP_DATA_ROOT="${OBP_DATA_ROOT:-$PWD/data}"
-export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.obp/dagster}"
+# One folder holds everything: the lake (unless OBP_DATA_ROOT points at S3), marts.duckdb and
+# Dagster's run history.
+export OBP_HOME="${OBP_HOME:-$PWD/data}"
+export DAGSTER_HOME="${DAGSTER_HOME:-$OBP_HOME/.dagster}"
 UI_PORT="${OBP_UI_PORT:-3000}"
 
 mkdir -p "$DAGSTER_HOME"
@@ -25,7 +27,7 @@ if [ "$OBP_EXCHANGE" = "embedded" ]; then
   pids+=($!)
 fi
 
-echo "Dagster UI: http://127.0.0.1:${UI_PORT}  (data under ${OBP_DATA_ROOT})"
+echo "Dagster UI: http://127.0.0.1:${UI_PORT}  (data under ${OBP_DATA_ROOT:-$OBP_HOME})"
 .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$UI_PORT" &
 pids+=($!)
 wait -n
