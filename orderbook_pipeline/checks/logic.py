@@ -1,0 +1,181 @@
+"""Pure logic of the hourly asset checks: tables or numbers in, a verdict with metadata out.
+
+No Dagster here: the check definitions wrap each CheckOutcome into an AssetCheckResult
+(passed -> passed, metadata -> metadata, summary -> description). Metadata values are plain
+ints, floats, strings or None. The one I/O helper, bronze_distinct_l2_count, is kept apart at the
+end and only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orderbook_pipeline.compaction.gaps import GAP_CAUSES
+from orderbook_pipeline.storage.layout import HOUR_US
+from orderbook_pipeline.storage.store import Store
+
+MetaValue = int | float | str | None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    summary: str
+    metadata: Mapping[str, MetaValue] = field(default_factory=dict)
+
+
+def _us(col: pa.ChunkedArray | pa.Array) -> list[int]:
+    return list(col.cast(pa.int64()).to_pylist())
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def continuity(gap_windows: pa.Table) -> CheckOutcome:
+    """Fails when the partition has any gap window (of any cause)."""
+    rows = gap_windows.sort_by([("from_ts", "ascending"), ("to_ts", "ascending")]).to_pylist()
+    missing = 0
+    for r in rows:
+        if r["from_update_id"] is not None and r["to_update_id"] is not None:
+            missing += max(0, r["to_update_id"] - r["from_update_id"] + 1)
+    causes = {c: 0 for c in GAP_CAUSES}
+    for r in rows:
+        causes[r["cause"]] = causes.get(r["cause"], 0) + 1
+    first = rows[0] if rows else None
+    meta: dict[str, MetaValue] = {
+        "gap_count": len(rows),
+        # For USD-M the ids are an id range (futures ids are not consecutive), not an event count.
+        "missing_update_ids": missing,
+        "first_gap_from_update_id": first["from_update_id"] if first else None,
+        "first_gap_to_update_id": first["to_update_id"] if first else None,
+        "first_gap_from_ts": _iso(first["from_ts"]) if first else None,
+        "first_gap_to_ts": _iso(first["to_ts"]) if first else None,
+        "first_gap_cause": first["cause"] if first else None,
+    }
+    meta.update({f"causes_{c}": n for c, n in causes.items()})
+    if not rows:
+        return CheckOutcome(True, "book continuous over the whole hour", meta)
+    summary = ", ".join(f"{n} {c}" for c, n in causes.items() if n)
+    return CheckOutcome(False, f"{len(rows)} gap window(s): {summary}", meta)
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def coverage(
+    silver_l2_min_depth: pa.Table,
+    gap_windows: pa.Table,
+    hour_start_us: int,
+    now_us: int,
+    threshold: float = 0.99,
+) -> CheckOutcome:
+    """Share of the hour (its elapsed part, for the current hour) with an in-sync book.
+
+    In-sync time is the span from the first to the last record minus every gap window inside it
+    (overlaps counted once); holes before the first and after the last record are outside the
+    span already. Passes when the ratio is at least `threshold`; an hour that has not begun
+    passes with ratio 1.
+    """
+    end = min(now_us, hour_start_us + HOUR_US)
+    denominator_us = max(0, end - hour_start_us)
+    in_sync_us = 0
+    if silver_l2_min_depth.num_rows:
+        ts = _us(silver_l2_min_depth["event_ts"])
+        lo, hi = max(min(ts), hour_start_us), min(max(ts), end)
+        if hi > lo:
+            windows = zip(_us(gap_windows["from_ts"]), _us(gap_windows["to_ts"]), strict=True)
+            clipped = [(max(f, lo), min(t, hi)) for f, t in windows if min(t, hi) > max(f, lo)]
+            in_sync_us = (hi - lo) - sum(t - f for f, t in _merged(clipped))
+    ratio = in_sync_us / denominator_us if denominator_us else 1.0
+    meta: dict[str, MetaValue] = {
+        "coverage_ratio": ratio,
+        "in_sync_seconds": in_sync_us / 1e6,
+        "denominator_seconds": denominator_us / 1e6,
+        "threshold": threshold,
+    }
+    passed = ratio >= threshold
+    verdict = "at or above" if passed else "below"
+    return CheckOutcome(passed, f"coverage {ratio:.4%} {verdict} {threshold:.2%}", meta)
+
+
+def no_crossed_book(silver_l2: pa.Table) -> CheckOutcome:
+    """Fails when a record's best bid (highest bid px) is at or above its best ask (lowest ask
+    px). Columnar: levels are flattened once and reduced per record; a record missing a side is
+    not judged.
+    """
+    levels = silver_l2["levels"].combine_chunks() if silver_l2.num_rows else None
+    crossed = silver_l2.slice(0, 0)
+    if levels is not None and len(levels.values):
+        flat = levels.flatten()
+        is_bid = pc.equal(flat.field("side"), "bid")
+        null_px = pa.nulls(len(flat), pa.float64())
+        per_level = pa.table(
+            {
+                "row": pc.list_parent_indices(levels),
+                "bid": pc.if_else(is_bid, flat.field("px"), null_px),
+                "ask": pc.if_else(is_bid, null_px, flat.field("px")),
+            }
+        )
+        best = per_level.group_by("row").aggregate([("bid", "max"), ("ask", "min")])
+        bad = best.filter(pc.greater_equal(best["bid_max"], best["ask_min"]))
+        crossed = silver_l2.take(bad["row"]).sort_by(
+            [("event_ts", "ascending"), ("last_update_id", "ascending")]
+        )
+    meta: dict[str, MetaValue] = {
+        "records_checked": silver_l2.num_rows,
+        "crossed_count": crossed.num_rows,
+        "first_crossed_update_id": crossed["last_update_id"][0].as_py()
+        if crossed.num_rows
+        else None,
+    }
+    if not crossed.num_rows:
+        return CheckOutcome(True, "no crossed book", meta)
+    return CheckOutcome(False, f"{crossed.num_rows} record(s) with best bid >= best ask", meta)
+
+
+def reconcile(bronze_distinct_rows: int, silver_rows: int) -> CheckOutcome:
+    """Silver must hold exactly one row per distinct bronze update id: no loss, no duplicate."""
+    meta: dict[str, MetaValue] = {
+        "bronze_distinct_rows": bronze_distinct_rows,
+        "silver_rows": silver_rows,
+        "difference": silver_rows - bronze_distinct_rows,
+    }
+    passed = bronze_distinct_rows == silver_rows
+    summary = (
+        f"silver rows = distinct bronze rows = {silver_rows}"
+        if passed
+        else f"silver has {silver_rows} rows, bronze {bronze_distinct_rows} distinct update ids"
+    )
+    return CheckOutcome(passed, summary, meta)
+
+
+def bronze_distinct_l2_count(
+    store: Store, venue: str, symbol: str, hour_start_us: int
+) -> dict[int, int]:
+    """Distinct last_update_id per depth across every burst of the bronze L2 partition.
+
+    Counted independently of compaction (a set per depth), so reconcile() can catch a dedup bug.
+    """
+    from orderbook_pipeline.compaction.silver import l2_files_by_depth
+    from orderbook_pipeline.storage.reader import read_avro
+
+    counts: dict[int, int] = {}
+    for depth, paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
+        ids: set[int] = set()
+        for rel in paths:
+            ids.update(r["last_update_id"] for r in read_avro(store, rel))
+        counts[depth] = len(ids)
+    return counts

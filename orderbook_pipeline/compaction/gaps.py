@@ -1,0 +1,367 @@
+"""Gap windows: every loss of book continuity in one hourly stream partition, with its cause.
+
+The L2 chain is the union over all bursts of the deduplicated L2 records (each burst's smallest
+depth: every depth of a burst carries the same update ids), sorted by last_update_id. Wherever two
+consecutive records do not continue each other by the venue's sync rule (the same test the
+capture applies, core/sync.py `continues`), the book is unknown between them: that is a window.
+
+The cause comes from what the other lanes saw (the raw diffs of every burst, and the snapshots):
+
+- the diff union itself is broken inside the window (ids the exchange sent that no burst got):
+  - no burst's diffs span the window              -> burst_seam (no burst was running)
+  - two or more bursts span it                    -> exchange_restart (independent connections
+    all missed the ids the union misses, so the exchange did not deliver them)
+  - one burst spans it: a `reconnect` snapshot requested in [from_ts, to_ts + 60 s] -> reconnect,
+    else                                           -> sequence_gap
+- the diff union is continuous (events arrived, but no burst had an in-sync book):
+  - no burst spans it                             -> burst_seam (a later burst was still syncing)
+  - a spanning burst's snapshot in the window took > 5 s or reported used_weight_1m >= 80 % of
+    the venue's budget                            -> rate_limited
+  - a spanning burst fetched two or more snapshots in the window -> stale_snapshot
+  - otherwise                                      -> sequence_gap
+- time holes (null update ids): no record within 10 s of the hour's start (or, for a complete
+  hour, its end)                                   -> burst_seam; no bronze at all -> no_capture
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from orderbook_pipeline.compaction.silver import (
+    TS,
+    _read_lane_files,
+    bronze_files,
+    deduplicate,
+    l2_files_by_depth,
+    read_parquet,
+    write_parquet,
+)
+from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
+from orderbook_pipeline.storage.store import Store
+from orderbook_pipeline.venues import VENUES, SyncRule
+
+GAP_CAUSES = (
+    "sequence_gap",
+    "reconnect",
+    "burst_seam",
+    "exchange_restart",
+    "rate_limited",
+    "stale_snapshot",
+    "no_capture",
+)
+
+GAP_SCHEMA = pa.schema(
+    [
+        pa.field("venue", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("hour_start", TS, nullable=False),
+        pa.field("from_update_id", pa.int64()),
+        pa.field("to_update_id", pa.int64()),
+        pa.field("from_ts", TS, nullable=False),
+        pa.field("to_ts", TS, nullable=False),
+        pa.field("cause", pa.string(), nullable=False),
+        pa.field("bursts", pa.string(), nullable=False),
+    ]
+)
+
+EDGE_TOLERANCE_US = 10_000_000  # a first/last record this close to the hour's edge is no hole
+RECONNECT_LOOKAHEAD_US = 60_000_000  # a reconnect snapshot may come up to 60 s after the window
+SLOW_SNAPSHOT_US = 5_000_000
+WEIGHT_SHARE = 0.8  # the capture paces snapshots to 80 % of the budget: at or above is throttled
+
+# Only the columns the chain needs: from_pylist skips the rest (levels is the costly one).
+_L2_CHAIN = pa.schema(
+    [
+        ("event_ts", TS),
+        ("ingest_ts", TS),
+        ("first_update_id", pa.int64()),
+        ("last_update_id", pa.int64()),
+        ("prev_update_id", pa.int64()),
+        ("gap_detected", pa.bool_()),
+        ("recovered", pa.bool_()),
+        ("burst_id", pa.string()),
+    ]
+)
+_DIFF_IDS = pa.schema(
+    [
+        ("event_ts", TS),
+        ("ingest_ts", TS),
+        ("first_update_id", pa.int64()),
+        ("last_update_id", pa.int64()),
+        ("prev_update_id", pa.int64()),
+        ("burst_id", pa.string()),
+    ]
+)
+_SNAPSHOTS = pa.schema(
+    [
+        ("request_ts", TS),
+        ("response_ts", TS),
+        ("used_weight_1m", pa.int64()),
+        ("reason", pa.string()),
+        ("burst_id", pa.string()),
+    ]
+)
+
+
+def gap_windows_path(venue: str, symbol: str, hour_start_us: int) -> str:
+    return Partition("gap_windows", venue, symbol, hour_start_us).silver_file()
+
+
+@dataclass
+class _Chain:
+    """Update-id chain as lists sorted by last_update_id; prev is -1 where null."""
+
+    first: list[int]
+    last: list[int]
+    prev: list[int]
+    ts: list[int]
+    burst: list[str]
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Chain:
+        return cls(
+            _ints(table, "first_update_id"),
+            _ints(table, "last_update_id"),
+            _ints(table, "prev_update_id"),
+            _ints(table, "event_ts"),
+            table.column("burst_id").to_pylist(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.last)
+
+    def ids(self, i: int) -> tuple[int, int, int]:
+        return self.first[i], self.last[i], self.prev[i]
+
+
+def continues(rule: SyncRule, prev_last: int, first: int, prev_id: int) -> bool:
+    """Does an event (first, prev_id) continue one whose last update id is prev_last?
+
+    Mirrors core/sync.py `continues`: futures chain by pu; Binance.US needs U == u + 1; spot
+    accepts U <= u + 1 (events may overlap the book id). A null pu (-1) never continues.
+    """
+    if rule is SyncRule.FUTURES:
+        return prev_id >= 0 and prev_id == prev_last
+    if rule is SyncRule.SPOT_LEGACY:
+        return first == prev_last + 1
+    return first <= prev_last + 1
+
+
+def _ints(table: pa.Table, name: str) -> list[int]:
+    """Timestamp or integer column as int µs / ids (nulls as -1)."""
+    return list(table.column(name).cast(pa.int64()).fill_null(-1).to_pylist())
+
+
+def _sorted_by_last_id(table: pa.Table) -> pa.Table:
+    return table.sort_by([("last_update_id", "ascending"), ("first_update_id", "ascending")])
+
+
+def _load(store: Store, venue: str, symbol: str, hour_start_us: int) -> dict[str, Any]:
+    # L2: each burst's smallest depth, so a burst that captured other depths still counts.
+    by_depth = l2_files_by_depth(store, venue, symbol, hour_start_us)
+    min_depth_of: dict[str, int] = {}
+    for depth, paths in by_depth.items():
+        for p in paths:
+            min_depth_of.setdefault(burst_id_of(p), depth)  # depths come ascending
+    l2_paths = [p for d, ps in by_depth.items() for p in ps if min_depth_of[burst_id_of(p)] == d]
+    l2 = deduplicate(
+        _read_lane_files(store, l2_paths, _L2_CHAIN),
+        ("last_update_id",),
+        ("recovered", "gap_detected", "ingest_ts", "burst_id"),
+    )
+    diff_paths = bronze_files(store, "diffs", venue, symbol, hour_start_us)
+    diffs = _read_lane_files(store, diff_paths, _DIFF_IDS)
+    # Snapshots are partitioned by response time, which for a window near the hour's end (plus
+    # the reconnect look-ahead) may fall in the next hour.
+    snap_paths = bronze_files(store, "snapshots", venue, symbol, hour_start_us)
+    next_snap = bronze_files(store, "snapshots", venue, symbol, hour_start_us + HOUR_US)
+    snaps = _read_lane_files(store, snap_paths + next_snap, _SNAPSHOTS)
+    return {
+        "l2": _sorted_by_last_id(l2),
+        "diffs": diffs,
+        "snaps": snaps,
+        "any_bronze": bool(by_depth or diff_paths or snap_paths),
+        "bursts": sorted({burst_id_of(p) for p in [*l2_paths, *diff_paths, *snap_paths]}),
+    }
+
+
+class _Classifier:
+    """Answers 'why' for one window from the diff union, per-burst diff spans and snapshots."""
+
+    def __init__(self, venue: str, rule: SyncRule, diffs: pa.Table, snaps: pa.Table) -> None:
+        self.rule = rule
+        venue_def = VENUES.get(venue)
+        self.weight_limit = venue_def.weight_limit_1m if venue_def else None
+        union = deduplicate(diffs, ("first_update_id", "last_update_id"), ("ingest_ts",))
+        self.union = u = _Chain.of(_sorted_by_last_id(union))
+        # broken_before[k]: links that fail among the first k+1 union events (prefix sums), so
+        # "is the union continuous from event lo to hi" is one subtraction.
+        self.broken_before = [0]
+        for k in range(1, len(u)):
+            ok = continues(rule, u.last[k - 1], u.first[k], u.prev[k])
+            self.broken_before.append(self.broken_before[-1] + (not ok))
+        # Per burst: sorted event times of its diffs (spans and involvement).
+        chain = _Chain.of(diffs)
+        by_burst: dict[str, list[int]] = {}
+        for b, t in zip(chain.burst, chain.ts, strict=True):
+            by_burst.setdefault(b, []).append(t)
+        self.burst_ts = {b: sorted(ts) for b, ts in sorted(by_burst.items())}
+        self.snaps = [
+            {"request": req, "response": resp, "weight": w, "reason": reason, "burst": burst}
+            for req, resp, w, reason, burst in zip(
+                _ints(snaps, "request_ts"),
+                _ints(snaps, "response_ts"),
+                snaps.column("used_weight_1m").to_pylist(),
+                snaps.column("reason").to_pylist(),
+                snaps.column("burst_id").to_pylist(),
+                strict=True,
+            )
+        ]
+
+    def union_broken(self, a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+        """Is the diff union broken between L2 records a and b, given as (first, last, prev)?"""
+        u = self.union
+        lo = bisect_right(u.last, a[1])  # union events strictly between a and b: [lo, hi)
+        hi = bisect_left(u.last, b[1])
+        if lo >= hi:
+            return not continues(self.rule, a[1], b[0], b[2])
+        return not (
+            continues(self.rule, a[1], u.first[lo], u.prev[lo])
+            and self.broken_before[hi - 1] == self.broken_before[lo]
+            and continues(self.rule, u.last[hi - 1], b[0], b[2])
+        )
+
+    def spanning(self, from_ts: int, to_ts: int) -> list[str]:
+        return [b for b, ts in self.burst_ts.items() if ts[0] <= from_ts and ts[-1] >= to_ts]
+
+    def active(self, from_ts: int, to_ts: int) -> set[str]:
+        """Bursts with diff events inside [from_ts, to_ts]."""
+        return {
+            b
+            for b, ts in self.burst_ts.items()
+            if bisect_right(ts, to_ts) > bisect_left(ts, from_ts)
+        }
+
+    def _snaps(self, bursts: Sequence[str], lo: int, hi: int) -> list[dict[str, Any]]:
+        return [s for s in self.snaps if s["burst"] in bursts and lo <= s["request"] <= hi]
+
+    def cause(self, a: tuple[int, int, int], b: tuple[int, int, int], t0: int, t1: int) -> str:
+        spanning = self.spanning(t0, t1)
+        if self.union_broken(a, b):
+            if not spanning:
+                return "burst_seam"
+            if len(spanning) >= 2:
+                # The union misses these ids, so every spanning burst missed the same ids.
+                return "exchange_restart"
+            snaps = self._snaps(spanning, t0, t1 + RECONNECT_LOOKAHEAD_US)
+            return "reconnect" if any(s["reason"] == "reconnect" for s in snaps) else "sequence_gap"
+        if not spanning:
+            # Continuous only by stitching bursts together: the next burst was still syncing.
+            return "burst_seam"
+        snaps = self._snaps(spanning, t0, t1)
+        for s in snaps:
+            slow = s["response"] - s["request"] > SLOW_SNAPSHOT_US
+            heavy = (
+                s["weight"] is not None
+                and self.weight_limit is not None
+                and s["weight"] >= WEIGHT_SHARE * self.weight_limit
+            )
+            if slow or heavy:
+                return "rate_limited"
+        # A snapshot refused as older than the buffered events is not stored (only the snapshots
+        # the book was built from are), so "stale" is inferred from a burst fetching two or more
+        # snapshots inside one window: the first one(s) did not bridge.
+        for burst in spanning:
+            if len(self._snaps([burst], t0, t1)) >= 2:
+                return "stale_snapshot"
+        return "sequence_gap"
+
+
+def derive_gap_windows(
+    store: Store,
+    venue: str,
+    symbol: str,
+    hour_start_us: int,
+    rule: SyncRule,
+    now_us: int | None = None,
+) -> pa.Table:
+    """Every loss of book continuity in the hour (see the module doc), sorted by from_ts.
+
+    Reads bronze (all bursts), not silver, so it does not depend on compaction having run; the
+    L2 dedup is the same function silver uses. now_us (default: now) decides whether the hour is
+    complete, i.e. whether a missing tail is a hole yet.
+    """
+    now = int(time.time() * 1e6) if now_us is None else now_us
+    hour_end = hour_start_us + HOUR_US
+    rows: list[dict[str, Any]] = []
+
+    def window(f_id: Any, t_id: Any, t0: int, t1: int, cause: str, bursts: Sequence[str]) -> None:
+        rows.append(
+            {
+                "venue": venue,
+                "symbol": symbol,
+                "hour_start": hour_start_us,
+                "from_update_id": f_id,
+                "to_update_id": t_id,
+                "from_ts": t0,
+                "to_ts": t1,
+                "cause": cause,
+                "bursts": ",".join(sorted(set(bursts))),
+            }
+        )
+
+    if now <= hour_start_us:
+        return GAP_SCHEMA.empty_table()
+    end = min(now, hour_end)
+    data = _load(store, venue, symbol, hour_start_us)
+    chain = _Chain.of(data["l2"])
+    if not data["any_bronze"]:
+        window(None, None, hour_start_us, end, "no_capture", [])
+        return _table(rows)
+    if len(chain) == 0:
+        window(None, None, hour_start_us, end, "burst_seam", data["bursts"])
+        return _table(rows)
+
+    classifier = _Classifier(venue, rule, data["diffs"], data["snaps"])
+    for i in range(len(chain) - 1):
+        a, b = chain.ids(i), chain.ids(i + 1)
+        if continues(rule, a[1], b[0], b[2]):
+            continue
+        t0, t1 = chain.ts[i], chain.ts[i + 1]
+        to_id = b[2] if rule is SyncRule.FUTURES and b[2] >= 0 else b[0] - 1
+        spanning = classifier.spanning(t0, t1)
+        involved = {chain.burst[i], chain.burst[i + 1], *spanning, *classifier.active(t0, t1)}
+        window(a[1] + 1, to_id, t0, t1, classifier.cause(a, b, t0, t1), sorted(involved))
+
+    first_ts, last_ts = min(chain.ts), max(chain.ts)
+    if first_ts > hour_start_us + EDGE_TOLERANCE_US:
+        window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst[0]])
+    if now >= hour_end and last_ts < hour_end - EDGE_TOLERANCE_US:
+        window(None, None, last_ts, hour_end, "burst_seam", [chain.burst[-1]])
+    return _table(rows)
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    table = pa.Table.from_pylist(rows, schema=GAP_SCHEMA)
+    return table.sort_by([("from_ts", "ascending"), ("to_ts", "ascending")])
+
+
+def write_gap_windows(
+    store: Store, table: pa.Table, venue: str, symbol: str, hour_start_us: int
+) -> str:
+    """Write the partition's windows (even none: "no gaps" is then a recorded fact)."""
+    rel = gap_windows_path(venue, symbol, hour_start_us)
+    write_parquet(store, rel, table.select(GAP_SCHEMA.names).cast(GAP_SCHEMA))
+    return rel
+
+
+def read_gap_windows(store: Store, venue: str, symbol: str, hour_start_us: int) -> pa.Table:
+    """The recorded windows; an empty table if none were recorded (see gap_windows_path)."""
+    t = read_parquet(store, gap_windows_path(venue, symbol, hour_start_us), GAP_SCHEMA)
+    return t if t is not None else GAP_SCHEMA.empty_table()

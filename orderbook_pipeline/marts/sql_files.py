@@ -1,0 +1,44 @@
+"""Run the SQL files of the repo-root `sql/` folder (one statement per file, by convention).
+
+DuckDB binds parameters only to the last statement of a multi-statement string, and rejects
+parameters a statement does not use ("Parameter/argument count mismatch"), so each statement is
+executed on its own with exactly the named parameters (`$name`) it mentions. Values are always
+bound, never formatted into the text. Comments are stripped first: keep `;` out of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+# The package is installed editable from the repo, so the repo root is two levels up.
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+_COMMENT = re.compile(r"--[^\n]*")
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def sql_statements(name: str) -> list[str]:
+    """The statements of `sql/{name}`, comments removed, in file order."""
+    text = _COMMENT.sub("", (SQL_DIR / name).read_text(encoding="utf-8"))
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def run_sql_file(conn: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> None:
+    """Execute every statement of `sql/{name}`, each bound to the params it names.
+
+    A statement naming a parameter missing from `params` raises KeyError before anything runs.
+    """
+    statements = sql_statements(name)
+    bound = []
+    for stmt in statements:
+        used = sorted(set(_PARAM.findall(stmt)))
+        missing = [k for k in used if k not in params]
+        if missing:
+            raise KeyError(f"sql/{name}: no value for " + ", ".join(f"${k}" for k in missing))
+        bound.append((stmt, {k: params[k] for k in used}))
+    for stmt, values in bound:
+        conn.execute(stmt, values or None)

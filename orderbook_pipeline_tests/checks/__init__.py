@@ -1,0 +1,1 @@
+"""Pure asset-check logic."""

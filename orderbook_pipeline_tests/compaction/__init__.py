@@ -1,0 +1,1 @@
+"""Silver compaction and gap windows."""
