@@ -11,8 +11,8 @@ The cause comes from what the other lanes saw (the raw diffs of every burst, and
   - no burst's diffs span the window              -> burst_seam (no burst was running)
   - two or more bursts span it                    -> exchange_restart (independent connections
     all missed the ids the union misses, so the exchange did not deliver them)
-  - one burst spans it: a `reconnect` snapshot requested in [from_ts, to_ts + 60 s] -> reconnect,
-    else                                           -> sequence_gap
+  - one burst spans it: its first snapshot requested in [from_ts, to_ts + 60 s] has reason
+    `reconnect`                                     -> reconnect, else -> sequence_gap
 - the diff union is continuous (events arrived, but no burst had an in-sync book):
   - no burst spans it                             -> burst_seam (a later burst was still syncing)
   - a spanning burst's snapshot in the window took > 5 s or reported used_weight_1m >= 80 % of
@@ -259,8 +259,12 @@ class _Classifier:
             if len(spanning) >= 2:
                 # The union misses these ids, so every spanning burst missed the same ids.
                 return "exchange_restart"
+            # The book was rebuilt by the burst's first snapshot requested after the loss began:
+            # its reason says why. (A later reconnect inside the look-ahead is another story:
+            # a resync for a dropped event followed by a reconnect is still a sequence gap.)
             snaps = self._snaps(spanning, t0, t1 + RECONNECT_LOOKAHEAD_US)
-            return "reconnect" if any(s["reason"] == "reconnect" for s in snaps) else "sequence_gap"
+            first = min(snaps, key=lambda s: s["request"], default=None)
+            return "reconnect" if first and first["reason"] == "reconnect" else "sequence_gap"
         if not spanning:
             # Continuous only by stitching bursts together: the next burst was still syncing.
             return "burst_seam"

@@ -105,6 +105,15 @@ def test_reconnect_snapshot_up_to_60s_after_the_window(
     assert w["cause"] == cause
 
 
+def test_a_gap_resync_followed_by_a_reconnect_is_a_sequence_gap(store: Store) -> None:
+    """The snapshot that rebuilt the book (reason gap) decides, not a later reconnect."""
+    ev = tape(100)
+    b = lost_range(ev).snapshot(ev[44].u + 5, ev[46].ts, reason="gap")
+    b.snapshot(ev[80].u, ev[80].ts, reason="reconnect").write(store)
+    [w] = windows(store)
+    assert w["cause"] == "sequence_gap"
+
+
 def test_burst_seam_when_no_burst_spans_the_hole(store: Store) -> None:
     ev = tape(100)
     BurstBuilder("a").received(ev[:40]).write(store)
