@@ -196,15 +196,6 @@ def _result(rows_in: int, table: pa.Table, paths: list[str], rel: str) -> Compac
     return CompactionResult(rows_in, table.num_rows, len(paths), bursts, rel)
 
 
-def load_l2_deduplicated(
-    store: Store, venue: str, symbol: str, hour_start_us: int, depth: int
-) -> tuple[pa.Table, int, list[str]]:
-    """Silver rows of one depth computed from bronze (not written): (table, rows_in, files)."""
-    paths = l2_files_by_depth(store, venue, symbol, hour_start_us).get(depth, [])
-    table, rows_in = _compact(store, paths, L2_SCHEMA, L2_KEY, L2_PREFERENCE)
-    return table, rows_in, paths
-
-
 def compact_l2(
     store: Store, venue: str, symbol: str, hour_start_us: int
 ) -> dict[int, CompactionResult]:
