@@ -43,6 +43,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     # hole: covers the sensor interval, run start-up and the new burst's snapshot bootstrap.
     overlap_seconds: float = 60.0
     file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
+    coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
 
     def endpoints(self) -> tuple[str | None, str | None]:
         """(ws base, REST base); None means the venue's real endpoints."""
@@ -89,6 +90,7 @@ def capture_target_from_env() -> CaptureTarget:
         s3_endpoint_url=env("OBP_S3_ENDPOINT_URL", ""),
         burst_seconds=float(env("OBP_BURST_SECONDS", "300")),
         overlap_seconds=float(env("OBP_OVERLAP_SECONDS", "60")),
+        coverage_threshold=float(env("OBP_COVERAGE_THRESHOLD", "0.99")),
     )
 
 

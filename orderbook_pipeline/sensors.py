@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from orderbook_pipeline.jobs import CaptureConfig, capture_job
-from orderbook_pipeline.partitions import streams
+# Private: Dagster has no public API listing failed check executions per partition (1.13).
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from orderbook_pipeline.checks.asset_checks import RESEED_CHECKS
+from orderbook_pipeline.jobs import CaptureConfig, ReseedConfig, capture_job, reseed_job
+from orderbook_pipeline.partitions import split_partition_key, streams
 from orderbook_pipeline.resources import CaptureTarget
 
 # A sensor-requested run starts QUEUED under the queued run coordinator, so queued and
@@ -108,3 +112,69 @@ def capture_sensor(
         run_requests=[capture_request(capture_target, now)],
         dynamic_partitions_requests=partition_requests,
     )
+
+
+RESEED_LOOKBACK = 100  # failed evaluations per check examined each tick
+
+
+def reseed_requests(
+    context: dg.SensorEvaluationContext, target: CaptureTarget
+) -> list[dg.RunRequest]:
+    """One reseed run per failed partition and distinct set of gaps (a deterministic run key,
+    which Dagster never launches twice), plus a capture burst if none is running."""
+    storage = context.instance.event_log_storage
+    requests: dict[str, dg.RunRequest] = {}
+    for check in RESEED_CHECKS:
+        records = storage.get_asset_check_execution_history(
+            check.check_key, limit=RESEED_LOOKBACK, status={AssetCheckExecutionRecordStatus.FAILED}
+        )
+        for rec in records:
+            if rec.partition is None or rec.evaluation is None:
+                continue
+            venue, symbol, _hour = split_partition_key(rec.partition)
+            if venue != target.venue:
+                continue
+            signature = rec.evaluation.metadata.get("gap_signature")
+            run_key = f"reseed-{rec.partition}-{signature.value if signature else rec.id}"
+            requests.setdefault(
+                run_key,
+                dg.RunRequest(
+                    run_key=run_key,
+                    job_name=reseed_job.name,
+                    run_config=dg.RunConfig(
+                        ops={
+                            "reseed_snapshots": ReseedConfig(
+                                symbols=[symbol], failed_partition=rec.partition
+                            )
+                        }
+                    ),
+                    tags={VENUE_TAG: venue, "orderbook/failed_partition": rec.partition},
+                ),
+            )
+    result = list(requests.values())
+    if result and not _active_bursts(context, target.venue):
+        now = time.time()
+        capture = capture_request(target, now)
+        result.append(
+            dg.RunRequest(
+                run_key=f"capture-after-reseed-{now:.0f}",
+                job_name=capture_job.name,
+                run_config=capture.run_config,
+                tags=capture.tags,
+            )
+        )
+    return result
+
+
+@dg.sensor(  # type: ignore[misc]
+    jobs=[reseed_job, capture_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def reseed_sensor(
+    context: dg.SensorEvaluationContext, capture_target: CaptureTarget
+) -> dg.SensorResult:
+    requests = reseed_requests(context, capture_target)
+    if not requests:
+        return dg.SensorResult(skip_reason="no failed continuity or coverage check")
+    return dg.SensorResult(run_requests=requests)

@@ -1,0 +1,95 @@
+"""Silver: each hour's bronze compacted into Parquet, deduplicated across overlapping bursts, and
+the hour's gap windows. Hour × stream partitioned; re-running a partition rewrites the same data."""
+
+import dagster as dg
+
+from orderbook_pipeline.assets.automation import AFTER_NEW_BRONZE
+from orderbook_pipeline.assets.bronze import BRONZE_KEYS
+from orderbook_pipeline.compaction.gaps import derive_gap_windows, write_gap_windows
+from orderbook_pipeline.compaction.silver import compact_diffs, compact_l2
+from orderbook_pipeline.partitions import hour_stream, split_partition_key
+from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.venues import get_venue
+
+SILVER_L2 = dg.AssetKey(["silver", "l2"])
+SILVER_DIFFS = dg.AssetKey(["silver", "diffs"])
+GAP_WINDOWS = dg.AssetKey(["silver", "gap_windows"])
+
+
+@dg.asset(  # type: ignore[misc]
+    key=SILVER_L2,
+    deps=[BRONZE_KEYS["l2"]],
+    partitions_def=hour_stream,
+    automation_condition=AFTER_NEW_BRONZE,
+    group_name="silver",
+    kinds={"parquet"},
+    description="L2 records of the hour, one per update id per depth across bursts, zstd Parquet.",
+)
+def silver_l2(
+    context: dg.AssetExecutionContext, capture_target: CaptureTarget
+) -> dg.MaterializeResult:
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    results = compact_l2(capture_target.store(), venue, symbol, hour)
+    rows_in = sum(r.rows_in for r in results.values())
+    rows_out = sum(r.rows_out for r in results.values())
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows_out,
+            "duplicates_removed": rows_in - rows_out,
+            "depths": sorted(results),
+            "bronze_files": sum(r.files_in for r in results.values()),
+            "bursts": sorted({b for r in results.values() for b in r.bursts}),
+        }
+    )
+
+
+@dg.asset(  # type: ignore[misc]
+    key=SILVER_DIFFS,
+    deps=[BRONZE_KEYS["diffs"]],
+    partitions_def=hour_stream,
+    automation_condition=AFTER_NEW_BRONZE,
+    group_name="silver",
+    kinds={"parquet"},
+    description="Raw diff events of the hour, each exactly once across bursts, zstd Parquet.",
+)
+def silver_diffs(
+    context: dg.AssetExecutionContext, capture_target: CaptureTarget
+) -> dg.MaterializeResult:
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    result = compact_diffs(capture_target.store(), venue, symbol, hour)
+    if result is None:
+        return dg.MaterializeResult(metadata={"rows": 0})
+    return dg.MaterializeResult(
+        metadata={
+            "rows": result.rows_out,
+            "duplicates_removed": result.rows_in - result.rows_out,
+            "bronze_files": result.files_in,
+            "bursts": result.bursts,
+        }
+    )
+
+
+@dg.asset(  # type: ignore[misc]
+    key=GAP_WINDOWS,
+    deps=[SILVER_L2, SILVER_DIFFS, BRONZE_KEYS["snapshots"]],
+    partitions_def=hour_stream,
+    automation_condition=AFTER_NEW_BRONZE,
+    group_name="silver",
+    kinds={"parquet"},
+    description="Every loss of book continuity in the hour, with update ids, times and cause.",
+)
+def gap_windows(
+    context: dg.AssetExecutionContext, capture_target: CaptureTarget
+) -> dg.MaterializeResult:
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    store = capture_target.store()
+    table = derive_gap_windows(store, venue, symbol, hour, get_venue(venue).sync_rule)
+    path = write_gap_windows(store, table, venue, symbol, hour)
+    causes = table.column("cause").to_pylist() if table.num_rows else []
+    return dg.MaterializeResult(
+        metadata={
+            "gaps": table.num_rows,
+            "causes": {c: causes.count(c) for c in sorted(set(causes))},
+            "path": store.uri(path),
+        }
+    )

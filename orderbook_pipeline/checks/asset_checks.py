@@ -1,0 +1,96 @@
+"""Asset checks on each hour × stream partition, with their numbers as metadata.
+
+The logic is pure (checks/logic.py); these wrappers load the partition's data. Partitioned
+checks are a Dagster preview feature (1.13): each evaluation is recorded per partition, which
+the reseed sensor relies on.
+"""
+
+import hashlib
+import time
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from orderbook_pipeline.assets.silver import gap_windows, silver_l2
+from orderbook_pipeline.checks import logic
+from orderbook_pipeline.compaction.gaps import read_gap_windows
+from orderbook_pipeline.compaction.silver import read_silver_l2
+from orderbook_pipeline.partitions import hour_stream, split_partition_key
+from orderbook_pipeline.resources import CaptureTarget
+
+
+def gap_signature(table: pa.Table) -> str:
+    """Identity of an hour's gap windows: a reseed is requested once per distinct set of gaps,
+    so re-materializing a past hour whose gaps cannot be recovered never starts another."""
+    rows = sorted(
+        zip(
+            table.column("from_update_id").to_pylist(),
+            table.column("to_update_id").to_pylist(),
+            table.column("cause").to_pylist(),
+            strict=True,
+        ),
+        key=repr,
+    )
+    return hashlib.sha1(repr(rows).encode()).hexdigest()[:12]
+
+
+def _result(outcome: Any, **extra: Any) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=outcome.summary,
+        metadata={**outcome.metadata, **extra},
+    )
+
+
+@dg.asset_check(asset=gap_windows, partitions_def=hour_stream, blocking=False)  # type: ignore[misc]
+def sequence_continuity(
+    context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+) -> dg.AssetCheckResult:
+    """No loss of book continuity anywhere in the hour, seams between bursts included."""
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    gaps = read_gap_windows(capture_target.store(), venue, symbol, hour)
+    return _result(logic.continuity(gaps), gap_signature=gap_signature(gaps))
+
+
+@dg.asset_check(asset=gap_windows, partitions_def=hour_stream, blocking=False)  # type: ignore[misc]
+def coverage(
+    context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+) -> dg.AssetCheckResult:
+    """Seconds of in-sync book ÷ the hour's (elapsed) seconds, against the threshold."""
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    store = capture_target.store()
+    gaps = read_gap_windows(store, venue, symbol, hour)
+    l2 = read_silver_l2(store, venue, symbol, hour, depth=min(capture_target.depths))
+    outcome = logic.coverage(
+        l2, gaps, hour, int(time.time() * 1e6), capture_target.coverage_threshold
+    )
+    return _result(outcome, gap_signature=gap_signature(gaps))
+
+
+@dg.asset_check(asset=silver_l2, partitions_def=hour_stream, blocking=False)  # type: ignore[misc]
+def no_crossed_book(
+    context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+) -> dg.AssetCheckResult:
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    return _result(
+        logic.no_crossed_book(read_silver_l2(capture_target.store(), venue, symbol, hour))
+    )
+
+
+@dg.asset_check(asset=silver_l2, partitions_def=hour_stream, blocking=False)  # type: ignore[misc]
+def silver_reconciles_with_bronze(
+    context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+) -> dg.AssetCheckResult:
+    """Silver rows per depth equal the distinct update ids of all bronze bursts."""
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    store = capture_target.store()
+    bronze = logic.bronze_distinct_l2_count(store, venue, symbol, hour)
+    silver_rows = read_silver_l2(store, venue, symbol, hour).num_rows
+    outcome = logic.reconcile(sum(bronze.values()), silver_rows)
+    return _result(outcome, bronze_by_depth={str(d): n for d, n in sorted(bronze.items())})
+
+
+ALL_CHECKS = [sequence_continuity, coverage, no_crossed_book, silver_reconciles_with_bronze]
+RESEED_CHECKS = [sequence_continuity, coverage]
