@@ -9,9 +9,18 @@ from orderbook_pipeline.compaction.gaps import derive_gap_windows, write_gap_win
 from orderbook_pipeline.compaction.silver import compact_diffs, compact_l2
 from orderbook_pipeline.partitions import hour_stream, split_partition_key
 from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.storage.reader import earliest_hour
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import get_venue
 
 SILVER_L2 = dg.AssetKey(["silver", "l2"])
+
+
+def stream_began_in(store: Store, venue: str, symbol: str, hour_start_us: int) -> bool:
+    """Is this the stream's first captured hour? Its time before capture began is no loss."""
+    return earliest_hour(store, "l2", venue, symbol) == hour_start_us
+
+
 SILVER_DIFFS = dg.AssetKey(["silver", "diffs"])
 GAP_WINDOWS = dg.AssetKey(["silver", "gap_windows"])
 
@@ -83,7 +92,14 @@ def gap_windows(
 ) -> dg.MaterializeResult:
     venue, symbol, hour = split_partition_key(context.partition_key)
     store = capture_target.store()
-    table = derive_gap_windows(store, venue, symbol, hour, get_venue(venue).sync_rule)
+    table = derive_gap_windows(
+        store,
+        venue,
+        symbol,
+        hour,
+        get_venue(venue).sync_rule,
+        stream_began_this_hour=stream_began_in(store, venue, symbol, hour),
+    )
     path = write_gap_windows(store, table, venue, symbol, hour)
     causes = table.column("cause").to_pylist() if table.num_rows else []
     return dg.MaterializeResult(

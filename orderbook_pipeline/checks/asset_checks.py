@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from orderbook_pipeline.assets.silver import gap_windows, silver_l2
+from orderbook_pipeline.assets.silver import gap_windows, silver_l2, stream_began_in
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.compaction.gaps import read_gap_windows
 from orderbook_pipeline.compaction.silver import read_silver_l2
@@ -64,7 +64,12 @@ def coverage(
     gaps = read_gap_windows(store, venue, symbol, hour)
     l2 = read_silver_l2(store, venue, symbol, hour, depth=min(capture_target.depths))
     outcome = logic.coverage(
-        l2, gaps, hour, int(time.time() * 1e6), capture_target.coverage_threshold
+        l2,
+        gaps,
+        hour,
+        int(time.time() * 1e6),
+        capture_target.coverage_threshold,
+        stream_began_this_hour=stream_began_in(store, venue, symbol, hour),
     )
     return _result(outcome, gap_signature=gap_signature(gaps))
 

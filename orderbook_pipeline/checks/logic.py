@@ -81,19 +81,25 @@ def coverage(
     hour_start_us: int,
     now_us: int,
     threshold: float = 0.99,
+    stream_began_this_hour: bool = False,
 ) -> CheckOutcome:
-    """Share of the hour (its elapsed part, for the current hour) with an in-sync book.
+    """Share of the hour with an in-sync book.
 
     In-sync time is the span from the first to the last record minus every gap window inside it
     (overlaps counted once); holes before the first and after the last record are outside the
-    span already. Passes when the ratio is at least `threshold`; an hour that has not begun
-    passes with ratio 1.
+    span already. The denominator runs from the hour's start (or, in the stream's first
+    captured hour, from its first in-sync record: before that nothing was being captured) to
+    the hour's end once the hour is over, or to the last record while it is still in progress
+    (data not landed yet is not lost yet). Passes when the ratio is at least `threshold`; an
+    hour with nothing to judge yet passes with ratio 1.
     """
-    end = min(now_us, hour_start_us + HOUR_US)
-    denominator_us = max(0, end - hour_start_us)
+    hour_end = hour_start_us + HOUR_US
+    ts = _us(silver_l2_min_depth["event_ts"]) if silver_l2_min_depth.num_rows else []
+    start = max(hour_start_us, min(ts)) if ts and stream_began_this_hour else hour_start_us
+    end = hour_end if now_us >= hour_end else (min(now_us, max(ts)) if ts else start)
+    denominator_us = max(0, end - start)
     in_sync_us = 0
-    if silver_l2_min_depth.num_rows:
-        ts = _us(silver_l2_min_depth["event_ts"])
+    if ts:
         lo, hi = max(min(ts), hour_start_us), min(max(ts), end)
         if hi > lo:
             windows = zip(_us(gap_windows["from_ts"]), _us(gap_windows["to_ts"]), strict=True)

@@ -294,8 +294,12 @@ def derive_gap_windows(
     hour_start_us: int,
     rule: SyncRule,
     now_us: int | None = None,
+    stream_began_this_hour: bool = False,
 ) -> pa.Table:
     """Every loss of book continuity in the hour (see the module doc), sorted by from_ts.
+
+    In the stream's first captured hour (stream_began_this_hour), the time before its first
+    in-sync record is before capture began, not a loss: no leading hole is reported.
 
     Reads bronze (all bursts), not silver, so it does not depend on compaction having run; the
     L2 dedup is the same function silver uses. now_us (default: now) decides whether the hour is
@@ -344,7 +348,7 @@ def derive_gap_windows(
         window(a[1] + 1, to_id, t0, t1, classifier.cause(a, b, t0, t1), sorted(involved))
 
     first_ts, last_ts = min(chain.ts), max(chain.ts)
-    if first_ts > hour_start_us + EDGE_TOLERANCE_US:
+    if first_ts > hour_start_us + EDGE_TOLERANCE_US and not stream_began_this_hour:
         window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst[0]])
     if now >= hour_end and last_ts < hour_end - EDGE_TOLERANCE_US:
         window(None, None, last_ts, hour_end, "burst_seam", [chain.burst[-1]])

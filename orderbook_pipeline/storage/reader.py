@@ -40,3 +40,13 @@ def iter_lane_records(
         if depth is not None and p.depth != depth:
             continue
         yield from read_avro(store, rel)
+
+
+def earliest_hour(store: Store, lane: str, venue: str, symbol: str) -> int | None:
+    """Start (µs) of the first hour with a final bronze file of this stream, or None."""
+    hours = [
+        part.hour_start_us
+        for rel in store.list_files(f"bronze/{lane}/market={venue}/symbol={symbol}/")
+        if (part := partition_of(rel)) is not None
+    ]
+    return min(hours) if hours else None

@@ -124,14 +124,29 @@ def test_coverage_subtracts_gap_windows_once_and_ignores_edge_holes() -> None:
     assert not out.passed
 
 
-def test_coverage_of_the_current_hour_uses_the_elapsed_part() -> None:
-    now = T0 + 600 * SECOND
-    table = l2([T0 + 1 * SECOND, T0 + 599 * SECOND])
+def test_coverage_of_the_current_hour_counts_up_to_the_last_landed_record() -> None:
+    now = T0 + 700 * SECOND  # the last 100 s have not landed yet: not a loss yet
+    table = l2([T0 + 1 * SECOND, T0 + 600 * SECOND])
     out = coverage(table, gaps(), T0, now)
-    assert out.metadata["denominator_seconds"] == 600.0  # not 3600
-    assert out.metadata["in_sync_seconds"] == 598.0
-    assert out.passed  # 598 / 600 = 0.9967
-    assert not coverage(table, gaps(), T0, now, threshold=0.997).passed
+    assert out.metadata["denominator_seconds"] == 600.0  # not 3600, nor 700
+    assert out.metadata["in_sync_seconds"] == 599.0
+    assert out.passed  # 599 / 600 = 0.9983
+    assert not coverage(table, gaps(), T0, now, threshold=0.999).passed
+
+
+def test_coverage_of_a_completed_hour_counts_its_trailing_hole() -> None:
+    table = l2([T0 + 1 * SECOND, T0 + 1800 * SECOND])
+    out = coverage(table, gaps(), T0, H1 + SECOND)
+    assert out.metadata["denominator_seconds"] == 3600.0
+    assert not out.passed
+
+
+def test_coverage_in_the_stream_first_hour_starts_at_its_first_record() -> None:
+    table = l2([T0 + 1200 * SECOND, T0 + 3599 * SECOND])  # capture began at 20 minutes
+    began = coverage(table, gaps(), T0, H1 + SECOND, stream_began_this_hour=True)
+    assert began.metadata["denominator_seconds"] == 2400.0
+    assert began.passed  # 2399 / 2400
+    assert not coverage(table, gaps(), T0, H1 + SECOND).passed  # a later hour: a real hole
 
 
 def test_coverage_of_an_empty_or_unbegun_hour() -> None:

@@ -39,9 +39,15 @@ def store(tmp_path: Path) -> Store:
 
 
 def windows(
-    store: Store, rule: SyncRule = SPOT, now: int = MID_HOUR, venue: str = VENUE
+    store: Store,
+    rule: SyncRule = SPOT,
+    now: int = MID_HOUR,
+    venue: str = VENUE,
+    began: bool = False,
 ) -> list[dict[str, Any]]:
-    table = derive_gap_windows(store, venue, SYMBOL, T0, rule, now_us=now)
+    table = derive_gap_windows(
+        store, venue, SYMBOL, T0, rule, now_us=now, stream_began_this_hour=began
+    )
     assert table.schema == GAP_SCHEMA
     rows = table.to_pylist()
     for r in rows:
@@ -204,6 +210,9 @@ def test_holes_at_the_hour_edges(store: Store) -> None:
     assert strip == [lead, tail]
     # The current hour: its end is not judged yet.
     assert [{k: w[k] for k in lead} for w in windows(store, now=H1 - 1)] == [lead]
+    # The stream's first captured hour: before its first record, nothing was being captured.
+    first_hour = windows(store, now=H1, began=True)
+    assert [{k: w[k] for k in lead} for w in first_hour] == [tail]
 
 
 def test_records_within_10s_of_the_edges_are_no_hole(store: Store) -> None:
