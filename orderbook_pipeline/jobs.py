@@ -6,6 +6,7 @@ No `from __future__ import annotations` here: Dagster reads the ops' parameter t
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -45,14 +46,9 @@ def _settings(target: CaptureTarget, symbols: list[str], **kw: Any) -> CaptureSe
     )
 
 
-def _report(context: dg.OpExecutionContext, metrics: BurstMetrics) -> dict[str, Any]:
+def _metrics_metadata(metrics: BurstMetrics) -> dict[str, Any]:
     summary = metrics.summary()
-    instance = context.instance
-    known = set(instance.get_dynamic_partitions(streams.name))
-    new = sorted({f"{metrics.venue}.{s}" for s in metrics.symbols} - known)
-    if new:
-        instance.add_dynamic_partitions(streams.name, new)
-    meta = {
+    return {
         "burst_id": summary["burst_id"],
         "events": summary["events"],
         "records": summary["records"],
@@ -61,16 +57,44 @@ def _report(context: dg.OpExecutionContext, metrics: BurstMetrics) -> dict[str, 
         "ingest_lag_ms_p95": summary["ingest_lag_ms"]["p95"],
         "drop_rate_ppm": summary["drop_rate_ppm"],
     }
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        for mat in bronze_materializations(metrics.published, meta):
-            # Dagster stores a materialization for an invalid key silently: check it first.
-            if hour_stream.has_partition_key(mat.partition):
-                context.log_event(mat)
-            else:
-                context.log.warning(
-                    "partition %s is outside the partitions, not reported", mat.partition
-                )
-    context.add_output_metadata({**meta, "summary": dg.MetadataValue.json(summary)})
+
+
+def _register_streams(context: dg.OpExecutionContext, venue: str, symbols: list[str]) -> None:
+    known = set(context.instance.get_dynamic_partitions(streams.name))
+    new = sorted({f"{venue}.{s}" for s in symbols} - known)
+    if new:
+        context.instance.add_dynamic_partitions(streams.name, new)
+
+
+def _materialization_reporter(
+    context: dg.OpExecutionContext,
+) -> Callable[[list[str], BurstMetrics], None]:
+    """Reports bronze files as they become final, with the burst's metrics so far."""
+
+    def report(paths: list[str], metrics: BurstMetrics) -> None:
+        with dg.partition_loading_context(dynamic_partitions_store=context.instance):
+            for mat in bronze_materializations(paths, _metrics_metadata(metrics)):
+                # Dagster stores a materialization for an invalid key silently: check it first.
+                if hour_stream.has_partition_key(mat.partition):
+                    context.log_event(mat)
+                else:
+                    context.log.warning("partition %s is outside the partitions", mat.partition)
+
+    return report
+
+
+def _run(context: dg.OpExecutionContext, settings: CaptureSettings, reseed: bool) -> dict[str, Any]:
+    _register_streams(context, settings.venue.name, settings.symbols)
+    report = _materialization_reporter(context)
+    if reseed:
+        metrics = asyncio.run(take_snapshots(settings))
+        report(metrics.published, metrics)
+    else:
+        metrics = asyncio.run(run_burst(settings, on_published=report))
+    summary = metrics.summary()
+    context.add_output_metadata(
+        {**_metrics_metadata(metrics), "summary": dg.MetadataValue.json(summary)}
+    )
     return summary
 
 
@@ -86,7 +110,7 @@ def capture_burst(
         max_file_seconds=config.file_seconds or capture_target.file_seconds,
     )
     context.log.info("burst %s: %s %s", settings.burst_id, settings.venue.name, settings.symbols)
-    return _report(context, asyncio.run(run_burst(settings)))
+    return _run(context, settings, reseed=False)
 
 
 class ReseedConfig(dg.Config):  # type: ignore[misc]
@@ -102,7 +126,7 @@ def reseed_snapshots(
     gap windows and mart through automation, so the gap is recorded, not hidden."""
     settings = _settings(capture_target, config.symbols)
     context.log.info("reseed after a failed check on %s", config.failed_partition or "?")
-    return _report(context, asyncio.run(take_snapshots(settings)))
+    return _run(context, settings, reseed=True)
 
 
 @dg.job(tags=CAPTURE_ROLE_TAG)  # type: ignore[misc]

@@ -37,3 +37,7 @@ def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path)
         assert all(
             m.materialization.metadata["burst_id"].value == summary["burst_id"] for m in mats
         )
+        # Files are reported as they land (1 s rolls over a 2 s burst), not only at the end.
+        diffs_reports = [m for m in mats if m.asset_key.path[-1] == "diffs"]
+        assert len(diffs_reports) >= 2
+        assert sum(m.materialization.metadata["files"].value for m in mats) == summary["files"]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -39,9 +40,18 @@ class CaptureError(Exception):
     """The burst could not run or could not keep its data safe (message says why)."""
 
 
+# Told about files as they become final, with the burst's metrics so far (orchestration reports
+# them as they land rather than when the burst ends).
+PublishedHandler = Callable[[list[str], BurstMetrics], None]
+
+
 class CaptureBurst:
-    def __init__(self, settings: CaptureSettings) -> None:
+    def __init__(
+        self, settings: CaptureSettings, on_published: PublishedHandler | None = None
+    ) -> None:
         self.settings = settings
+        self.on_published = on_published
+        self._reported = 0
         self.venue = settings.venue
         self.metrics = BurstMetrics(settings.burst_id, settings.venue.name, settings.symbols)
         self.symbols: dict[str, SymbolCapture] = {}
@@ -79,6 +89,7 @@ class CaptureBurst:
                 self.fatal = self.fatal or exc
             self.metrics.published = list(self.writer.published)
             self.metrics.files_published = len(self.metrics.published)
+            self._report_published()
         if self.fatal is not None:
             raise CaptureError(str(self.fatal)) from self.fatal
         return self.metrics
@@ -254,11 +265,22 @@ class CaptureBurst:
             except StorageError as exc:
                 self._fail(exc)
                 return
+            self._report_published()
+
+    def _report_published(self) -> None:
+        new = self.writer.published[self._reported :]
+        if new and self.on_published is not None:
+            self._reported += len(new)
+            self.on_published(list(new), self.metrics)
 
 
-async def run_burst(settings: CaptureSettings, handle_signals: bool = False) -> BurstMetrics:
+async def run_burst(
+    settings: CaptureSettings,
+    handle_signals: bool = False,
+    on_published: PublishedHandler | None = None,
+) -> BurstMetrics:
     """Run one burst; with handle_signals, SIGTERM/SIGINT end it early with every file final."""
-    burst = CaptureBurst(settings)
+    burst = CaptureBurst(settings, on_published)
     if handle_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
