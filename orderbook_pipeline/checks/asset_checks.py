@@ -88,10 +88,10 @@ def no_crossed_book(
 def silver_reconciles_with_bronze(
     context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
 ) -> dg.AssetCheckResult:
-    """Silver rows per depth equal the distinct update ids of all bronze bursts."""
+    """Silver rows per depth equal the distinct update ids of the bronze files compacted."""
     venue, symbol, hour = split_partition_key(context.partition_key)
     store = capture_target.store()
-    bronze = logic.bronze_distinct_l2_count(store, venue, symbol, hour)
+    bronze = logic.bronze_distinct_l2_count(store, venue, symbol, hour, as_compacted=True)
     silver_rows = read_silver_l2(store, venue, symbol, hour).num_rows
     outcome = logic.reconcile(sum(bronze.values()), silver_rows)
     return _result(outcome, bronze_by_depth={str(d): n for d, n in sorted(bronze.items())})

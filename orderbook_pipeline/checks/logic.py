@@ -169,17 +169,24 @@ def reconcile(bronze_distinct_rows: int, silver_rows: int) -> CheckOutcome:
 
 
 def bronze_distinct_l2_count(
-    store: Store, venue: str, symbol: str, hour_start_us: int
+    store: Store, venue: str, symbol: str, hour_start_us: int, as_compacted: bool = False
 ) -> dict[int, int]:
     """Distinct last_update_id per depth across every burst of the bronze L2 partition.
 
     Counted independently of compaction (a set per depth), so reconcile() can catch a dedup bug.
+    With as_compacted, only the bronze files each depth's silver file names as its sources are
+    counted: a running burst may publish more bronze between compaction and this count.
     """
-    from orderbook_pipeline.compaction.silver import l2_files_by_depth
+    from orderbook_pipeline.compaction.silver import l2_files_by_depth, silver_source_files
+    from orderbook_pipeline.storage.layout import Partition
     from orderbook_pipeline.storage.reader import read_avro
 
     counts: dict[int, int] = {}
-    for depth, paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
+    for depth, all_paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
+        paths = all_paths
+        if as_compacted:
+            rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
+            paths = silver_source_files(store, rel) or []
         ids: set[int] = set()
         for rel in paths:
             ids.update(r["last_update_id"] for r in read_avro(store, rel))

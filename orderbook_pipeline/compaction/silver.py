@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,8 +158,19 @@ def deduplicate(table: pa.Table, key: Sequence[str], preference: Sequence[str]) 
 # -- writing / reading silver -----------------------------------------------------------------
 
 
-def write_parquet(store: Store, rel_path: str, table: pa.Table) -> None:
-    """Write `table` as zstd Parquet at `rel_path`, atomically (temporary, then publish)."""
+SOURCE_FILES_KEY = b"orderbook_pipeline.source_files"
+
+
+def write_parquet(
+    store: Store, rel_path: str, table: pa.Table, source_files: Sequence[str] = ()
+) -> None:
+    """Write `table` as zstd Parquet at `rel_path`, atomically (temporary, then publish).
+
+    The bronze files it was compacted from are kept in the file's key-value metadata, so a
+    check can reconcile silver with exactly those while bursts keep adding bronze.
+    """
+    if source_files:
+        table = table.replace_schema_metadata({SOURCE_FILES_KEY: json.dumps(list(source_files))})
     temp = store.temp_path_for(rel_path)
     try:
         # One row group per hour keeps the file simple for DuckDB/Athena; no statistics on the
@@ -204,7 +216,7 @@ def compact_l2(
     for depth, paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
         table, rows_in = _compact(store, paths, L2_SCHEMA, L2_KEY, L2_PREFERENCE)
         rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
-        write_parquet(store, rel, table)
+        write_parquet(store, rel, table, source_files=paths)
         results[depth] = _result(rows_in, table, paths, rel)
     return results
 
@@ -218,8 +230,19 @@ def compact_diffs(
         return None
     table, rows_in = _compact(store, paths, DIFF_SCHEMA, DIFF_KEY, DIFF_PREFERENCE)
     rel = Partition("diffs", venue, symbol, hour_start_us).silver_file()
-    write_parquet(store, rel, table)
+    write_parquet(store, rel, table, source_files=paths)
     return _result(rows_in, table, paths, rel)
+
+
+def silver_source_files(store: Store, rel_path: str) -> list[str] | None:
+    """The bronze files a silver file was compacted from, or None (absent file or metadata)."""
+    try:
+        data = store.read_bytes(rel_path)
+    except FileNotFoundError:
+        return None
+    meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+    raw = meta.get(SOURCE_FILES_KEY)
+    return None if raw is None else list(json.loads(raw))
 
 
 def silver_l2_depths(store: Store, venue: str, symbol: str, hour_start_us: int) -> list[int]:

@@ -199,3 +199,17 @@ def test_bronze_distinct_count_reconciles_with_silver(tmp_path: Path) -> None:
     for depth, n in counts.items():
         assert reconcile(n, read_silver_l2(store, VENUE, SYMBOL, T0, depth).num_rows).passed
     assert bronze_distinct_l2_count(store, VENUE, SYMBOL, T0 + HOUR_US) == {}
+
+
+def test_reconcile_counts_only_the_bronze_silver_was_compacted_from(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "data"))
+    ev = tape(100)
+    BurstBuilder("a").received(ev[:60]).write(store)
+    compact_l2(store, VENUE, SYMBOL, T0)
+    BurstBuilder("b").received(ev[50:]).write(store)  # a running burst publishes more bronze
+    silver_rows = read_silver_l2(store, VENUE, SYMBOL, T0, 10).num_rows
+    assert silver_rows == 60
+    assert bronze_distinct_l2_count(store, VENUE, SYMBOL, T0)[10] == 100
+    as_compacted = bronze_distinct_l2_count(store, VENUE, SYMBOL, T0, as_compacted=True)
+    assert as_compacted[10] == 60
+    assert reconcile(as_compacted[10], silver_rows).passed
