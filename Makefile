@@ -3,12 +3,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format typecheck pytest simulate capture clean help
+.PHONY: run test install lint format typecheck check-defs pytest simulate capture clean help
 
 run: install            ## the bundled exchange + the Dagster UI with captures flowing
 	./scripts/run.sh
 
-test: install lint typecheck pytest   ## everything CI runs
+test: install lint typecheck check-defs pytest   ## everything CI runs
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ format: install         ## apply ruff's formatting and safe fixes
 typecheck: install      ## mypy (strict) on the pure core
 	$(VENV)/bin/mypy
 
+check-defs: install     ## the Dagster definitions load as `dg dev` loads them
+	$(VENV)/bin/dg check defs
+
 pytest: install         ## the test suite (loopback only)
 	$(PY) -m pytest -q
 
@@ -40,8 +43,8 @@ capture: install        ## one 60 s burst against the bundled exchange started b
 	    --duration 60 --depths 10,20,50 --data-root ./data \
 	    --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
 
-clean:                  ## remove the virtual environment and local state (not ./data)
-	rm -rf $(VENV) .obp .pytest_cache .mypy_cache .ruff_cache
+clean:                  ## remove the virtual environment and caches (never ./data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 help:                   ## list these targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/'

@@ -41,3 +41,37 @@ def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path)
         diffs_reports = [m for m in mats if m.asset_key.path[-1] == "diffs"]
         assert len(diffs_reports) >= 2
         assert sum(m.materialization.metadata["files"].value for m in mats) == summary["files"]
+
+
+def test_reseed_job_writes_reseed_snapshots_and_reports_them(tmp_path):
+    from orderbook_pipeline.jobs import ReseedConfig, reseed_job
+    from orderbook_pipeline.storage.reader import iter_lane_records
+
+    with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
+        target = CaptureTarget(sim_port=sim.port, data_root=str(tmp_path))
+        config = ReseedConfig(symbols=["BTCUSDT"], failed_partition="2026-11-21-16:00|x.Y")
+        result = reseed_job.execute_in_process(
+            resources={"capture_target": target},
+            run_config=dg.RunConfig(ops={"reseed_snapshots": config}),
+        )
+        assert result.success
+        (snap,) = list(iter_lane_records(open_store(str(tmp_path)), "snapshots"))
+        assert snap["reason"] == "reseed" and snap["limit"] == 5000
+        bids, _ = sim.true_book("BTCUSDT", snap["last_update_id"], 5)
+        assert [[b["px"], b["qty"]] for b in snap["bids"][:5]] == [list(b) for b in bids]
+        (mat,) = result.get_asset_materialization_events()
+        assert mat.asset_key.path == ["bronze", "snapshots"]
+        assert mat.partition.endswith("|binance-spot.BTCUSDT")
+
+
+def test_mart_connection_is_closed_even_when_a_statement_fails(tmp_path):
+    import duckdb
+    import pytest
+
+    from orderbook_pipeline.resources import MartDuckDB
+
+    resource = MartDuckDB(database=str(tmp_path / "m.duckdb"))
+    with pytest.raises(duckdb.Error), resource.get_connection() as conn:
+        conn.execute("SELECT * FROM no_such_table")
+    with pytest.raises(duckdb.ConnectionException):
+        conn.execute("SELECT 1")  # closed: the file lock is released
