@@ -21,12 +21,10 @@ from orderbook_pipeline.capture.connection import StreamConnection
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import RestClient, RestError, UnknownSymbol, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.capture.symbol import SymbolCapture
+from orderbook_pipeline.capture.symbol import SymbolCapture, write_snapshot
 from orderbook_pipeline.core.events import BadEvent, Scales, parse_depth_event, parse_snapshot
-from orderbook_pipeline.core.records import build_snapshot_record
 from orderbook_pipeline.core.sync import SnapshotOutcome
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
-from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.store import StorageError, open_store
 
@@ -236,23 +234,9 @@ class CaptureBurst:
             return
         if outcome is SnapshotOutcome.NOT_WANTED:
             return
-        record = build_snapshot_record(
-            self.venue.name,
-            cap.symbol,
-            snap.last_update_id,
-            snap.raw_bids,
-            snap.raw_asks,
-            resp.request_us,
-            resp.response_us,
-            limit,
-            resp.used_weight_1m,
-            reason,
-            self.settings.burst_id,
-        )
         try:
-            # Snapshots carry no exchange time on spot: they are filed by their response time.
-            self.writer.write(
-                partition_for("snapshots", self.venue.name, cap.symbol, resp.response_us), record
+            write_snapshot(
+                self.writer, self.venue, cap.symbol, snap, resp, reason, self.settings.burst_id
             )
         except StorageError as exc:
             self._fail(exc)

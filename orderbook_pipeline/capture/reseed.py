@@ -10,10 +10,9 @@ import httpx
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
+from orderbook_pipeline.capture.symbol import write_snapshot
 from orderbook_pipeline.core.events import BadEvent, parse_snapshot
-from orderbook_pipeline.core.records import build_snapshot_record
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
-from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.store import open_store
 
 log = logging.getLogger("orderbook_pipeline.capture")
@@ -38,21 +37,8 @@ async def take_snapshots(settings: CaptureSettings, reason: str = "reseed") -> B
                 except (RestError, BadEvent) as exc:
                     metrics.rest_error("snapshot", f"{symbol}: {exc}")
                     continue
-                writer.write(
-                    partition_for("snapshots", settings.venue.name, symbol, resp.response_us),
-                    build_snapshot_record(
-                        settings.venue.name,
-                        symbol,
-                        snap.last_update_id,
-                        snap.raw_bids,
-                        snap.raw_asks,
-                        resp.request_us,
-                        resp.response_us,
-                        limit,
-                        resp.used_weight_1m,
-                        reason,
-                        settings.burst_id,
-                    ),
+                write_snapshot(
+                    writer, settings.venue, symbol, snap, resp, reason, settings.burst_id
                 )
                 metrics.snapshots += 1
     finally:

@@ -86,6 +86,7 @@ class SnapshotResponse:
     request_us: int
     response_us: int
     used_weight_1m: int | None
+    limit: int
 
 
 class RestClient:
@@ -185,9 +186,8 @@ class RestClient:
             data = orjson.loads(resp.content)
         except orjson.JSONDecodeError as exc:
             raise RestError(200, f"depth {symbol}: malformed JSON ({exc})") from None
-        return SnapshotResponse(
-            data, request_us, response_us, int(used) if used and used.isdigit() else None
-        )
+        weight = int(used) if used and used.isdigit() else None
+        return SnapshotResponse(data, request_us, response_us, weight, limit)
 
 
 def _retry_after(resp: httpx.Response) -> float:

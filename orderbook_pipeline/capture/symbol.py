@@ -7,12 +7,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Scales, Snapshot
-from orderbook_pipeline.core.records import build_diff_record, build_l2_records
+from orderbook_pipeline.core.records import (
+    build_diff_record,
+    build_l2_records,
+    build_snapshot_record,
+)
 from orderbook_pipeline.core.sync import BookSync, Outcome, SnapshotOutcome, SyncState
 from orderbook_pipeline.storage.layout import partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.rest import SnapshotResponse
     from orderbook_pipeline.venues import Venue
 
 # How many recent (U, u) pairs are remembered to drop exact repeats (overlapping connections
@@ -25,6 +30,35 @@ TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")
 
 class RecordWriter(Protocol):
     def write(self, partition: object, record: dict[str, object]) -> None: ...
+
+
+def write_snapshot(
+    writer: RecordWriter,
+    venue: Venue,
+    symbol: str,
+    snap: Snapshot,
+    resp: SnapshotResponse,
+    reason: str,
+    burst_id: str,
+) -> None:
+    """File a snapshot the book was built from (by response time: spot snapshots carry no
+    exchange time)."""
+    writer.write(
+        partition_for("snapshots", venue.name, symbol, resp.response_us),
+        build_snapshot_record(
+            venue.name,
+            symbol,
+            snap.last_update_id,
+            snap.raw_bids,
+            snap.raw_asks,
+            resp.request_us,
+            resp.response_us,
+            resp.limit,
+            resp.used_weight_1m,
+            reason,
+            burst_id,
+        ),
+    )
 
 
 class SymbolCapture:
