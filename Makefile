@@ -30,7 +30,7 @@ typecheck: install      ## mypy (strict) on the pure core
 	$(VENV)/bin/mypy
 
 check-defs: install     ## the Dagster definitions load as `dg dev` loads them
-	$(VENV)/bin/dg check defs
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/dg check defs
 
 pytest: install         ## the test suite (loopback only)
 	$(PY) -m pytest -q
