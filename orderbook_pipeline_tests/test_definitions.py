@@ -32,3 +32,23 @@ def test_capture_target_refuses_an_unknown_exchange_setting():
 
 def test_definitions_validate_like_dg_check_defs():
     assert dg.Definitions.validate_loadable(defs) is None
+
+
+def test_every_loader_names_the_code_location_orderbook_pipeline():
+    """dagster dev (-w workspace.yaml or pyproject), dg dev and dg check defs must agree."""
+    import tomllib
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    workspace = yaml.safe_load((root / "workspace.yaml").read_text())
+    (entry,) = workspace["load_from"]
+    assert entry["python_module"]["location_name"] == "orderbook_pipeline"
+    assert entry["python_module"]["module_name"] == "orderbook_pipeline.definitions"
+    assert pyproject["tool"]["dagster"]["code_location_name"] == "orderbook_pipeline"
+    assert pyproject["tool"]["dagster"]["module_name"] == "orderbook_pipeline.definitions"
+    dg_project = pyproject["tool"]["dg"]["project"]
+    assert dg_project["code_location_name"] == "orderbook_pipeline"
+    assert dg_project["code_location_target_module"] == "orderbook_pipeline.definitions"
