@@ -110,7 +110,7 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from orderbook_pipeline.simulator.server import serve_forever
+    from orderbook_pipeline.simulator.runner import serve_forever
 
     serve_forever(
         venue_name=args.venue,

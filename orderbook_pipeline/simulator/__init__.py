@@ -2,8 +2,8 @@
 
 from orderbook_pipeline.simulator.faults import FaultKind, MalformedKind
 from orderbook_pipeline.simulator.market import Event, Market, SymbolSpec, symbol_spec
-from orderbook_pipeline.simulator.runner import SimulatorThread
-from orderbook_pipeline.simulator.server import SimulatedExchange, serve_forever
+from orderbook_pipeline.simulator.runner import SimulatorThread, serve_forever
+from orderbook_pipeline.simulator.server import SimulatedExchange
 
 __all__ = [
     "Event",

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
-from orderbook_pipeline.simulator.server import SimulatedExchange, serve_forever
+from orderbook_pipeline.simulator.server import SimulatedExchange
 from orderbook_pipeline.venues import BINANCE_SPOT, Venue, get_venue
 
 __all__ = ["SimulatorThread", "serve_forever"]
+
+log = logging.getLogger("orderbook_pipeline.simulator.server")
 
 T = TypeVar("T")
 _TIMEOUT_S = 30.0
@@ -125,3 +130,49 @@ class SimulatorThread:
 
     def generated(self, symbol: str) -> list[dict[str, Any]]:
         return self.call(self.exchange.generated, symbol)
+
+
+def serve_forever(
+    venue_name: str,
+    host: str,
+    port: int,
+    symbols: list[str],
+    seed: int,
+    interval_ms: int,
+    levels_per_side: int,
+) -> None:
+    """Run the exchange until Ctrl-C or SIGTERM (for `orderbook-pipeline simulate`)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
+    venue = get_venue(venue_name)
+
+    async def main() -> None:
+        exchange = SimulatedExchange(
+            venue, symbols, seed=seed, interval_ms=interval_ms, levels_per_side=levels_per_side
+        )
+        await exchange.start(host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "simulated %s: ws://%s:%d%s  rest http://%s:%d  %d symbols (%s) seed=%d",
+            venue.name,
+            host,
+            exchange.port,
+            venue.ws_path_prefix,
+            host,
+            exchange.port,
+            len(exchange.symbols),
+            ",".join(exchange.symbols[:5]) + (",..." if len(exchange.symbols) > 5 else ""),
+            seed,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await exchange.stop()
+
+    with suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,7 +1,7 @@
 """Binance-compatible exchange on loopback: diff-depth websocket streams and REST on one port.
 
-Plain HTTP GETs (REST and the /sim control endpoints) are answered from websockets'
-`process_request` hook; everything else is a websocket. One timer steps every market once per
+Plain HTTP GETs (REST and the /sim control endpoints, see rest_api.py) are answered from
+websockets' `process_request` hook; everything else is a websocket. One timer steps every market once per
 interval; each event is serialised once and queued to every subscribed connection, whose own
 writer task drains the queue in order, so a slow client never stalls the others.
 """
@@ -9,11 +9,7 @@ writer task drains the queue in order, so a slow client never stalls the others.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import http
 import logging
-import math
-import signal
 import time
 import weakref
 from collections import Counter, deque
@@ -24,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -33,15 +28,13 @@ from orderbook_pipeline.simulator.faults import (
     FaultKind,
     FaultPlan,
     MalformedKind,
-    parse_fault_query,
 )
 from orderbook_pipeline.simulator.market import Event, Market
-from orderbook_pipeline.venues import Venue, get_venue
+from orderbook_pipeline.simulator.rest_api import RestApi
+from orderbook_pipeline.venues import Venue
 
 log = logging.getLogger(__name__)
 
-# time and ping weigh 1 on every venue; depth and exchangeInfo weights come from the venue.
-_OTHER_WEIGHTS = {"time": 1, "ping": 1}
 _MAX_CLIENT_QUEUE = 20_000  # frames; a client this far behind is cut off, as Binance does
 _SENT_LOG_MAX = 500_000
 _STOP = object()  # writer sentinel: the connection is gone
@@ -121,8 +114,7 @@ class SimulatedExchange:
         self._routes: weakref.WeakKeyDictionary[ServerConnection, tuple[bool, list[str]]] = (
             weakref.WeakKeyDictionary()
         )
-        self._weight_window = -1
-        self._weight_used = 0
+        self.rest = RestApi(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -343,15 +335,15 @@ class SimulatedExchange:
         if route is not None:
             if len(route[1]) > self.max_streams:
                 msg = f"too many streams: {len(route[1])} > {self.max_streams}"
-                return self._json(400, {"code": -1, "msg": msg})
+                return self.rest.json(400, {"code": -1, "msg": msg})
             self._routes[conn] = route
             return None  # websockets performs (or refuses) the upgrade
         self.rest_requests[url.path] += 1
         try:
-            return self._rest(url.path, query)
+            return self.rest.respond(url.path, query)
         except Exception:  # a bug here must not kill the server; show it in the log
             log.exception("REST handler failed for %s", request.path)
-            return self._json(500, {"code": -1000, "msg": "internal error"})
+            return self.rest.json(500, {"code": -1000, "msg": "internal error"})
 
     def _ws_route(self, path: str, query: dict[str, str]) -> tuple[bool, list[str]] | None:
         prefix = self.venue.ws_path_prefix
@@ -363,159 +355,6 @@ class SimulatedExchange:
         if path == "/ws" or path.startswith("/ws/"):
             return False, list(dict.fromkeys(n for n in path[4:].split("/") if n))
         return None
-
-    def _used_weight(self) -> int:
-        window = int(self.clock() // 60)  # Binance counts per calendar minute
-        if window != self._weight_window:
-            self._weight_window, self._weight_used = window, 0
-        return self._weight_used
-
-    def _json(self, status: int, body: Any, retry_after: float | None = None) -> Response:
-        data = orjson.dumps(body)
-        headers = Headers(
-            [
-                ("Date", email.utils.formatdate(usegmt=True)),
-                ("Connection", "close"),
-                ("Content-Type", "application/json;charset=UTF-8"),
-                ("Content-Length", str(len(data))),
-                ("X-MBX-USED-WEIGHT-1M", str(self._used_weight())),
-            ]
-        )
-        if retry_after is not None:
-            headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
-        return Response(status, http.HTTPStatus(status).phrase, headers, data)
-
-    def _charge(self, weight: int) -> Response | None:
-        """Count request weight; the 429 answer once the minute's budget is spent."""
-        if self._used_weight() + weight > self.weight_limit_1m:
-            retry = (self._weight_window + 1) * 60 - self.clock()
-            msg = (
-                f"Too much request weight used; current limit is {self.weight_limit_1m} "
-                "request weight per 1 MINUTE."
-            )
-            return self._json(429, {"code": -1003, "msg": msg}, retry_after=max(1, retry))
-        self._weight_used += weight
-        return None
-
-    def _rest(self, path: str, query: dict[str, str]) -> Response:
-        if path.startswith("/sim/"):
-            return self._control(path, query)
-        v = self.venue
-        handlers: dict[str, Callable[[dict[str, str]], Response]] = {
-            v.depth_path: self._rest_depth,
-            v.exchange_info_path: self._rest_exchange_info,
-            v.time_path: lambda q: (
-                self._charge(_OTHER_WEIGHTS["time"])
-                or self._json(200, {"serverTime": int(time.time() * 1000)})
-            ),
-            v.ping_path: lambda q: self._charge(_OTHER_WEIGHTS["ping"]) or self._json(200, {}),
-        }
-        handler = handlers.get(path)
-        if handler is None:
-            return self._json(404, {"code": -1, "msg": f"Unknown path {path}"})
-        fault = self.faults.take_rest_fault()
-        if fault is not None:
-            status, retry_after = fault
-            msg = "Way too much request weight used; IP banned." if status == 418 else "Too many"
-            return self._json(status, {"code": -1003, "msg": msg}, retry_after=retry_after)
-        return handler(query)
-
-    def _bad_symbol(self) -> Response:
-        return self._json(400, {"code": -1121, "msg": "Invalid symbol."})
-
-    def _rest_depth(self, query: dict[str, str]) -> Response:
-        if "symbol" not in query:
-            msg = "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
-            return self._json(400, {"code": -1102, "msg": msg})
-        market = self.markets.get(query["symbol"].upper())
-        if market is None:
-            return self._bad_symbol()
-        try:
-            limit = int(query.get("limit", self.venue.default_snapshot_limit))
-            self.venue.validate_snapshot_limit(limit)
-        except ValueError as exc:
-            return self._json(400, {"code": -1100, "msg": f"Illegal parameter 'limit': {exc}"})
-        refused = self._charge(self.venue.snapshot_weight(limit))
-        if refused is not None:
-            return refused
-        fault = self.faults.take_depth_fault()
-        if fault is not None:
-            status, retry_after = fault
-            msg = "Internal error; unable to process your request. Please try again."
-            return self._json(status, {"code": -1001, "msg": msg}, retry_after=retry_after)
-        lag = self.faults.take_stale_lag(market.symbol)
-        return self._json(200, market.snapshot(limit, lag, int(time.time() * 1000)))
-
-    def _rest_exchange_info(self, query: dict[str, str]) -> Response:
-        selected = self.symbols
-        if self.venue.exchange_info_by_symbol:  # USD-M ignores the filter and lists all
-            try:
-                if "symbol" in query:
-                    selected = [query["symbol"].upper()]
-                elif "symbols" in query:
-                    selected = [str(s).upper() for s in orjson.loads(query["symbols"])]
-            except (orjson.JSONDecodeError, TypeError):
-                return self._json(400, {"code": -1100, "msg": "Illegal parameter 'symbols'."})
-            if not selected or any(s not in self.markets for s in selected):
-                return self._bad_symbol()
-        refused = self._charge(self.venue.exchange_info_weight)
-        if refused is not None:
-            return refused
-        rate_limit = {
-            "rateLimitType": "REQUEST_WEIGHT",
-            "interval": "MINUTE",
-            "intervalNum": 1,
-            "limit": self.weight_limit_1m,
-        }
-        body = {
-            "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
-            "rateLimits": [rate_limit],
-            "symbols": [self._symbol_info(self.markets[s]) for s in selected],
-        }
-        return self._json(200, body)
-
-    def _symbol_info(self, market: Market) -> dict[str, Any]:
-        spec, fp, fq = market.spec, market.fmt_price, market.fmt_qty
-        return {
-            "symbol": spec.symbol,
-            "status": "TRADING",
-            "baseAsset": spec.base_asset,
-            "quoteAsset": spec.quote_asset,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": fp(1),
-                    "maxPrice": fp(1_000_000 * 10**spec.price_decimals),
-                    "tickSize": fp(1),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": fq(1),
-                    "maxQty": fq(9_000 * market.lots_per_unit),
-                    "stepSize": fq(1),
-                },
-            ],
-        }
-
-    def _control(self, path: str, query: dict[str, str]) -> Response:
-        try:
-            if path == "/sim/fault":
-                kind, kwargs = parse_fault_query(query)
-                self.inject(kind, **kwargs)
-                return self._json(200, {"ok": True})
-            symbol = self._symbol(query.get("symbol", ""))
-            if path == "/sim/book":
-                market = self.markets[symbol]
-                update_id = int(query.get("update_id", market.last_update_id))
-                limit = int(query["limit"]) if "limit" in query else None
-                bids, asks = market.true_book(update_id, limit)
-                return self._json(200, {"lastUpdateId": update_id, "bids": bids, "asks": asks})
-            if path == "/sim/sent":
-                return self._json(200, {"symbol": symbol, "u": self.sent_log(symbol)})
-        except (KeyError, ValueError, TypeError) as exc:
-            return self._json(400, {"ok": False, "error": str(exc)})
-        return self._json(404, {"ok": False, "error": f"unknown control path {path}"})
 
     # ================================================================== faults
     def _symbol(self, symbol: str) -> str:
@@ -612,49 +451,3 @@ class SimulatedExchange:
         self, symbol: str, update_id: int, depth: int | None = None
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         return self.markets[self._symbol(symbol)].true_book(update_id, depth)
-
-
-def serve_forever(
-    venue_name: str,
-    host: str,
-    port: int,
-    symbols: list[str],
-    seed: int,
-    interval_ms: int,
-    levels_per_side: int,
-) -> None:
-    """Run the exchange until Ctrl-C or SIGTERM (for `orderbook-pipeline simulate`)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
-    venue = get_venue(venue_name)
-
-    async def main() -> None:
-        exchange = SimulatedExchange(
-            venue, symbols, seed=seed, interval_ms=interval_ms, levels_per_side=levels_per_side
-        )
-        await exchange.start(host, port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-        log.info(
-            "simulated %s: ws://%s:%d%s  rest http://%s:%d  %d symbols (%s) seed=%d",
-            venue.name,
-            host,
-            exchange.port,
-            venue.ws_path_prefix,
-            host,
-            exchange.port,
-            len(exchange.symbols),
-            ",".join(exchange.symbols[:5]) + (",..." if len(exchange.symbols) > 5 else ""),
-            seed,
-        )
-        try:
-            await stop.wait()
-        finally:
-            await exchange.stop()
-
-    with suppress(KeyboardInterrupt):
-        asyncio.run(main())
