@@ -44,9 +44,6 @@ def iter_lane_records(
 
 def earliest_hour(store: Store, lane: str, venue: str, symbol: str) -> int | None:
     """Start (µs) of the first hour with a final bronze file of this stream, or None."""
-    hours = [
-        part.hour_start_us
-        for rel in store.list_files(f"bronze/{lane}/market={venue}/symbol={symbol}/")
-        if (part := partition_of(rel)) is not None
-    ]
-    return min(hours) if hours else None
+    first = store.first_file(f"bronze/{lane}/market={venue}/symbol={symbol}/")
+    part = partition_of(first) if first is not None else None
+    return part.hour_start_us if part is not None else None

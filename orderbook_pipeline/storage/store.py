@@ -93,6 +93,15 @@ class Store(abc.ABC):
     def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
         """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
 
+    def first_file(self, prefix: str) -> str | None:
+        """The lexicographically first final file under `prefix`, or None.
+
+        Partition paths (dt=YYYY-MM-DD/hour=HH) sort chronologically, so this is the oldest
+        file of a stream; backends answer it without listing everything.
+        """
+        files = self.list_files(prefix)
+        return files[0] if files else None
+
     @abc.abstractmethod
     def delete(self, rel_path: str) -> None:
         """Remove a final file; no error if it is already gone."""
@@ -191,6 +200,20 @@ class LocalStore(Store):
                 if rel.startswith(prefix) and is_final(name) and name.endswith(suffix or ""):
                     out.append(rel)
         return sorted(out)
+
+    def first_file(self, prefix: str) -> str | None:
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self._abs(head) if head else self.root
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            # Partition directories hold files only at their leaves, so the first final file
+            # met in this sorted, depth-first walk is the lexicographically first one.
+            for name in sorted(filenames):
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if rel.startswith(prefix) and is_final(name):
+                    return rel
+        return None
 
     def delete(self, rel_path: str) -> None:
         path = self._abs(rel_path)
@@ -305,6 +328,25 @@ class S3Store(Store):
                 f"cannot list {self.root}/{prefix}: {describe_os_error(exc)}"
             ) from exc
         return sorted(out)
+
+    def first_file(self, prefix: str) -> str | None:
+        # S3 lists keys in lexicographic order: the first final key is the answer, usually on
+        # the first page, however long the stream's history.
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][strip:]
+                    if is_final(rel):
+                        return rel
+        except Exception as exc:
+            raise StorageError(
+                f"cannot list {self.root}/{prefix}: {describe_os_error(exc)}"
+            ) from exc
+        return None
 
     def delete(self, rel_path: str) -> None:
         try:

@@ -147,3 +147,21 @@ def test_s3_publish_failure_keeps_spool_file(
     with pytest.raises(StorageError, match=r"s3://.*/prefix/bronze/new\.avro.*disk full"):
         s.publish(temp, "bronze/new.avro")
     assert os.path.exists(temp) and s.list_files("") == []
+
+
+def test_first_file_is_the_oldest_partition(store: Store) -> None:
+    prefix = "bronze/l2/market=binance-spot/symbol=BTCUSDT/"
+    assert store.first_file(prefix) is None
+    for rel in (
+        f"{prefix}dt=2026-11-21/hour=16/depth=10/b-1.avro",
+        f"{prefix}dt=2026-11-20/hour=23/depth=20/b-0.avro",
+        f"{prefix}dt=2026-11-20/hour=23/depth=10/b-2.avro",
+        "bronze/l2/market=binance-spot/symbol=BTCUSDA/dt=2026-01-01/hour=00/depth=10/x-0.avro",
+    ):
+        store.write_bytes(rel, b"x")
+    # A temporary sorting first is invisible here too.
+    temp = store.temp_path_for(f"{prefix}dt=2026-11-19/hour=00/depth=10/a-0.avro")
+    Path(temp).write_bytes(b"partial")
+    expected = f"{prefix}dt=2026-11-20/hour=23/depth=10/b-2.avro"
+    assert store.first_file(prefix) == expected
+    assert store.first_file(prefix) == store.list_files(prefix)[0]
