@@ -105,10 +105,6 @@ class BookSync:
     def wants_snapshot(self) -> bool:
         return self.state is SyncState.BUFFERING and len(self.buffer) >= self.min_buffered
 
-    @property
-    def first_buffered_id(self) -> int | None:
-        return self.buffer[0].first_id if self.buffer else None
-
     def on_event(self, ev: DiffEvent) -> Outcome:
         if self.state is SyncState.SYNCED:
             verdict = continues(self.rule, self.book.last_update_id, ev)
