@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format typecheck check-defs pytest simulate capture clean help
+.PHONY: run test install lint format typecheck check-defs pytest simulate capture bench clean help
 
 run: install            ## the bundled exchange + the Dagster UI with captures flowing
 	./scripts/run.sh
@@ -42,6 +42,9 @@ capture: install        ## one 60 s burst against the bundled exchange started b
 	$(VENV)/bin/orderbook-pipeline capture --venue binance-spot --symbols BTCUSDT,ETHUSDT \
 	    --duration 60 --depths 10,20,50 --data-root ./data \
 	    --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
+
+bench: install          ## the capture hot-path benchmark (~20 min; benchmarks/README.md)
+	$(PY) -m benchmarks.run
 
 clean:                  ## remove the virtual environment and caches (never ./data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

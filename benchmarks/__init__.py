@@ -1,0 +1,1 @@
+"""Benchmarks of the capture hot path and the stages after it (`make bench`; see README.md)."""
