@@ -117,7 +117,7 @@ def ensure(spec: StreamSpec, log: Any = None) -> dict[str, Any]:
     stats_path = final / "stats.json"
     if not stats_path.exists():
         if log:
-            log(f"generating {spec.events} events into {final} (~{spec.events // 2000 + 1} s)")
+            log(f"generating {spec.events} events into {final} (~{spec.events // 1000 + 1} s)")
         final.parent.mkdir(parents=True, exist_ok=True)
         # Build in a temporary folder and rename: a concurrent or interrupted run never sees
         # half a stream.
