@@ -43,7 +43,7 @@ capture: install        ## one 60 s burst against the bundled exchange started b
 	    --duration 60 --depths 10,20,50 --data-root ./data \
 	    --ws-url ws://127.0.0.1:9443 --rest-url http://127.0.0.1:9443
 
-bench: install          ## the capture hot-path benchmark (~20 min; benchmarks/README.md)
+bench: install          ## the capture hot-path benchmark (~15 min; benchmarks/README.md)
 	$(PY) -m benchmarks.run
 
 clean:                  ## remove the virtual environment and caches (never ./data)
