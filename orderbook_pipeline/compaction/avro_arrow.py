@@ -23,16 +23,24 @@ them; anything else is refused with NotImplementedError. Output types match what
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from orderbook_pipeline.compaction.avro_container import Container, open_container, open_containers
+from orderbook_pipeline.compaction.avro_container import (
+    Container,
+    FileBlocks,
+    decompress,
+    open_container,
+    read_blocks,
+)
 
 _K = np.arange(10, dtype=np.int64)
 _SHIFTS = (7 * _K).astype(np.uint64)
+MERGE_BYTES = 32 << 20  # compressed input decoded together, for files with item loops
 _ITEM = np.int64(32)  # item keys: record index << 32 | item index within the record
 _LOW = np.int64(0xFFFFFFFF)
 
@@ -84,22 +92,31 @@ def _slices(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray, typ: pa.Dat
 
 
 class _Sink:
-    """Values of one leaf in decode order, with the key (slot) of each."""
+    """Values of one leaf in decode order, with the key (slot) of each: keys + step, so a
+    loop over items can hand in a view of its lanes' keys and the item index."""
 
     def __init__(self) -> None:
         self.keys: list[np.ndarray] = []
+        self.steps: list[int] = []
         self.values: list[tuple[np.ndarray, ...]] = []
 
-    def put(self, keys: np.ndarray, *values: np.ndarray) -> None:
+    def put(self, keys: np.ndarray, *values: np.ndarray, step: int = 0) -> None:
         self.keys.append(keys)
+        self.steps.append(step)
         self.values.append(values)
+
+    def all_keys(self) -> np.ndarray:
+        keys = np.concatenate(self.keys)
+        if any(self.steps):
+            keys += np.repeat(np.array(self.steps, np.int64), [len(k) for k in self.keys])
+        return keys
 
     def ordered(self, slots_of: Any, size: int, width: int = 1) -> list[np.ndarray]:
         """Each of the `width` value columns scattered into slot order (`slots_of` maps keys
         to slots 0..size-1)."""
         if not self.keys:
             return [np.zeros(size, np.int64) for _ in range(width)]
-        slots = slots_of(np.concatenate(self.keys))
+        slots = slots_of(self.all_keys())
         out = []
         for i in range(width):
             vals = np.concatenate([v[i] for v in self.values])
@@ -152,14 +169,26 @@ class _Bytes(_Node):
         self.typ = typ
 
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        self.sink.put(keys, pos.copy())  # where the length is: the string is re-read at the end
         length, start = _longs(buf, pos)
-        end = start + length
-        self.sink.put(keys, start, end)
-        return end
+        return start + length
 
     def arrow(self, buffer: pa.Buffer, buf: np.ndarray, slots_of: Any, size: int) -> pa.Array:
-        starts, ends = self.sink.ordered(slots_of, size, 2)
-        if starts.size and ((ends < starts).any() or (starts[1:] < ends[:-1]).any()):
+        (where,) = self.sink.ordered(slots_of, size)
+        return self.spans_arrow(buffer, buf, where)
+
+    def spans_arrow(self, buffer: pa.Buffer, buf: np.ndarray, where: np.ndarray) -> pa.Array:
+        """The strings whose lengths are at byte positions `where` (in buffer order)."""
+        first = buf[where]
+        if not (first & 0x81).any():  # one-byte, non-negative lengths: no zigzag to undo
+            starts = where + 1
+            ends = starts + (first >> 1)
+        else:
+            length, starts = _longs(buf, where)
+            ends = starts + length
+            if (length < 0).any():
+                raise ValueError("corrupt Avro string length")
+        if starts.size > 1 and (starts[1:] < ends[:-1]).any():
             raise ValueError("corrupt Avro string lengths")
         return _slices(buffer, starts, ends, self.typ)
 
@@ -291,6 +320,7 @@ class _Array(_Node):
         super().__init__()
         self.items = items
         self.runs = _Sink()  # fixed-size items: (key of the first item, start, count) per run
+        self.strings = _Sink()  # string-only items: where each field's length is, per item
         self.counts = _Sink()  # items per record, per array block
 
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -327,9 +357,8 @@ class _Array(_Node):
         pos, keys, cnt = at[order], first[order], count[order]
         # active[j]: lanes with more than j items (a prefix, as lanes are sorted by count).
         active = len(cnt) - np.searchsorted(cnt[::-1], np.arange(int(cnt[0])), side="right")
-        strings = self._string_fields()
-        if strings:
-            pos = _string_items(buf, pos, keys, active, strings)
+        if self._string_fields():
+            pos = _string_items(buf, pos, keys, active, self.strings, len(self._string_fields()))
         else:
             for j, m in enumerate(active.tolist()):
                 pos[:m] = self.items.decode(buf, pos[:m], keys[:m] + j)
@@ -362,7 +391,17 @@ class _Array(_Node):
         def item_slots(k: np.ndarray) -> np.ndarray:
             return offsets[slots_of(k >> _ITEM)] + (k & _LOW)
 
-        if self.items.fixed_size is None:
+        strings = self._string_fields()
+        if strings:
+            # One ordering for all fields of an item (they share keys).
+            where = self.strings.ordered(item_slots, total, len(strings))
+            columns = [f.spans_arrow(buffer, buf, w) for f, w in zip(strings, where, strict=True)]
+            items = (
+                pa.StructArray.from_arrays(columns, names=self.items.names)
+                if isinstance(self.items, _Record)
+                else columns[0]
+            )
+        elif self.items.fixed_size is None:
             items = self.items.arrow(buffer, buf, item_slots, total)
         else:
             items = self._fixed_items(buffer, item_slots, total)
@@ -390,25 +429,24 @@ def _string_items(
     pos: np.ndarray,
     keys: np.ndarray,
     active: np.ndarray,
-    fields: list[_Bytes],
+    sink: _Sink,
+    fields: int,
 ) -> np.ndarray:
     """_Array._items for items made of strings only, without the per-node calls: a short
-    string has a one-byte length, so each is a gather, a test and two additions."""
+    string has a one-byte length, so each is a gather, a test and three operations. The sink
+    gets, per item, where each field's length is (the strings are cut out at the end)."""
     for j, m in enumerate(active.tolist()):
-        p = pos[:m]
-        item_keys = keys[:m] + j
-        for node in fields:
+        p = pos[:m].copy()
+        where = []
+        for _ in range(fields):
+            where.append(p)
             length = buf[p]
             if (length & 0x81).any():  # a multi-byte or negative length: the general reader
                 n, start = _longs(buf, p)
-                if (n < 0).any():
-                    raise ValueError("corrupt Avro string length")
-                end = start + n
+                p = start + n
             else:
-                start = p + 1
-                end = start + (length >> 1)
-            node.sink.put(item_keys, start, end)
-            p = end
+                p = p + 1 + (length >> 1)
+        sink.put(keys[:m], *where, step=j)
         pos[:m] = p
     return pos
 
@@ -525,8 +563,36 @@ def read_avro_table(data: bytes, columns: Sequence[str] | None = None) -> pa.Tab
     return decode(open_container(data), columns)
 
 
+def _has_item_loops(schema: Any) -> bool:
+    """Does decoding step through array items one by one (variable-size items)?"""
+    root = _compile(schema, {}, None, False)
+    fields = root.fields if isinstance(root, _Record) else [root]
+    return any(isinstance(f, _Array) and f.items.fixed_size is None for f in fields)
+
+
 def read_avro_tables(files: Iterable[bytes], columns: Sequence[str]) -> pa.Table | None:
     """The records of several container files, in order, as one table of `columns`; None if
-    there are no files. Files sharing a writer schema are decoded together (faster)."""
-    tables = [decode(c, columns) for c in open_containers(files)]
+    there are no files.
+
+    Memory stays near one file's worth: each file is decoded on its own, except that files
+    whose records hold variable-size array items (the diff lane) are decoded together, up to
+    MERGE_BYTES of compressed input, since their item loop costs per step, not per item.
+    """
+    tables: list[pa.Table] = []
+    group: list[FileBlocks] = []
+    merging = False
+    for data in files:
+        blocks = read_blocks(data)
+        if group and (
+            blocks.schema != group[0].schema
+            or not merging
+            or sum(len(g.data) for g in group) + len(blocks.data) > MERGE_BYTES
+        ):
+            tables.append(decode(decompress(group), columns))
+            group = []
+        if not group:
+            merging = _has_item_loops(json.loads(blocks.schema))
+        group.append(blocks)
+    if group:
+        tables.append(decode(decompress(group), columns))
     return pa.concat_tables(tables) if tables else None

@@ -2,7 +2,8 @@
 
 Blocks always end on a record boundary, so the buffer is the records back to back, and each
 block's start offset and record count tell the column decoder (avro_arrow.py) where it may start
-decoding in parallel. Sync markers are checked after every block, as fastavro does.
+decoding in parallel. Sync markers are checked after every block, as fastavro does. Snappy blocks
+(the bronze codec) are decompressed straight into the one buffer: no per-block copies to join.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import bz2
 import json
 import lzma
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,23 +24,18 @@ SYNC_SIZE = 16
 # Zero bytes after the last record: the vectorized varint reader looks up to 10 bytes ahead.
 PADDING = 16
 
-
-def _snappy(block: bytes | memoryview) -> Any:
-    # Avro's snappy blocks are raw snappy followed by a 4-byte CRC32 of the uncompressed data.
-    return cramjam.snappy.decompress_raw(block[:-4])
-
-
 _CODECS: dict[str, Callable[[Any], Any]] = {
-    "null": lambda block: block,
+    "null": bytes,
     "deflate": lambda block: zlib.decompress(block, -15),  # raw deflate, no zlib header
-    "snappy": _snappy,
+    # Avro's snappy blocks are raw snappy followed by a 4-byte CRC32 of the uncompressed data.
+    "snappy": lambda block: cramjam.snappy.decompress_raw(block[:-4]),
     "zstandard": lambda block: cramjam.zstd.decompress(block),
-    "bzip2": lambda block: bz2.decompress(block),
-    "xz": lambda block: lzma.decompress(block),
+    "bzip2": bz2.decompress,
+    "xz": lzma.decompress,
 }
 
 
-def read_long(data: bytes, pos: int) -> tuple[int, int]:
+def read_long(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """One zigzag varint long at `pos`: (value, position after it)."""
     shift = result = 0
     while True:
@@ -56,24 +52,19 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Container:
-    """Records of one file: `buffer` holds them back to back (plus PADDING zero bytes)."""
+class FileBlocks:
+    """One container file, parsed but not yet decompressed."""
 
-    schema: dict[str, Any] | list[Any] | str
-    buffer: bytes
-    block_starts: np.ndarray  # int64 offset of each block's first record in `buffer`
-    block_counts: np.ndarray  # int64 records per block
-
-    @property
-    def data_size(self) -> int:
-        return len(self.buffer) - PADDING
-
-    @property
-    def num_records(self) -> int:
-        return int(self.block_counts.sum())
+    schema: bytes  # the writer schema's JSON, as in the header
+    codec: str
+    data: bytes
+    spans: list[tuple[int, int]]  # (start, end) of each block's compressed bytes in `data`
+    counts: list[int]  # records per block
 
 
-def _read_header(data: bytes) -> tuple[dict[str, bytes], bytes, int]:
+def read_blocks(data: bytes) -> FileBlocks:
+    """Header and block layout of a whole container file (final files only: a torn or
+    corrupt one raises ValueError)."""
     if data[:4] != MAGIC:
         raise ValueError("not an Avro object container file (bad magic)")
     meta: dict[str, bytes] = {}
@@ -93,20 +84,13 @@ def _read_header(data: bytes) -> tuple[dict[str, bytes], bytes, int]:
             meta[key] = data[pos : pos + size]
             pos += size
     sync = data[pos : pos + SYNC_SIZE]
+    pos += SYNC_SIZE
     if len(sync) != SYNC_SIZE:
         raise ValueError("truncated Avro header")
-    return meta, sync, pos + SYNC_SIZE
-
-
-def _blocks(data: bytes) -> tuple[bytes, list[Any], list[int]]:
-    """(schema JSON, decompressed blocks, records per block) of a whole container file."""
-    meta, sync, pos = _read_header(data)
     codec = meta.get("avro.codec", b"null").decode()
-    decompress = _CODECS.get(codec)
-    if decompress is None:
+    if codec not in _CODECS:
         raise ValueError(f"unsupported Avro codec {codec!r}")
-    view = memoryview(data)
-    parts: list[Any] = []
+    spans: list[tuple[int, int]] = []
     counts: list[int] = []
     end = len(data)
     while pos < end:
@@ -114,46 +98,77 @@ def _blocks(data: bytes) -> tuple[bytes, list[Any], list[int]]:
         size, pos = read_long(data, pos)
         if count < 0 or size < 0 or pos + size + SYNC_SIZE > end:
             raise ValueError("truncated or corrupt Avro block")
-        parts.append(decompress(view[pos : pos + size]))
+        spans.append((pos, pos + size))
         counts.append(count)
         pos += size
         if data[pos : pos + SYNC_SIZE] != sync:
             raise ValueError("Avro sync marker mismatch")
         pos += SYNC_SIZE
-    return meta["avro.schema"], parts, counts
+    return FileBlocks(meta["avro.schema"], codec, data, spans, counts)
 
 
-def _container(schema: bytes, parts: list[Any], counts: list[int]) -> Container:
-    sizes = [len(p) for p in parts]
+@dataclass(frozen=True)
+class Container:
+    """Records of one or more files: `buffer` holds them back to back (+ PADDING zero bytes)."""
+
+    schema: dict[str, Any] | list[Any] | str
+    buffer: bytearray
+    block_starts: np.ndarray  # int64 offset of each block's first record in `buffer`
+    block_counts: np.ndarray  # int64 records per block
+
+    @property
+    def data_size(self) -> int:
+        return len(self.buffer) - PADDING
+
+    @property
+    def num_records(self) -> int:
+        return int(self.block_counts.sum())
+
+
+def decompress(files: Sequence[FileBlocks]) -> Container:
+    """The records of `files` (same writer schema) in one buffer, in file then block order."""
+    if not files:
+        raise ValueError("no Avro files")
+    if any(f.schema != files[0].schema for f in files):
+        raise ValueError("Avro files with different writer schemas cannot share a buffer")
+    sizes: list[int] = []
+    others: list[Any] = []  # decompressed blocks of codecs that cannot write in place
+    for f in files:
+        view = memoryview(f.data)
+        for start, end in f.spans:
+            if f.codec == "snappy":
+                sizes.append(cramjam.snappy.decompress_raw_len(view[start : end - 4]))
+            else:
+                others.append(_CODECS[f.codec](view[start:end]))
+                sizes.append(len(others[-1]))
     starts = np.zeros(len(sizes), np.int64)
     if sizes:
         np.cumsum(sizes[:-1], out=starts[1:])
+    buffer = bytearray(sum(sizes) + PADDING)
+    out = memoryview(buffer)
+    pending = iter(others)
+    at = block = 0
+    for f in files:
+        view = memoryview(f.data)
+        for start, end in f.spans:
+            size = sizes[block]
+            if f.codec != "snappy":
+                out[at : at + size] = next(pending)
+            elif (
+                cramjam.snappy.decompress_raw_into(view[start : end - 4], out[at : at + size])
+                != size
+            ):
+                raise ValueError("corrupt Avro snappy block")
+            at += size
+            block += 1
     return Container(
-        schema=json.loads(schema),
-        buffer=b"".join([*parts, bytes(PADDING)]),
+        schema=json.loads(files[0].schema),
+        buffer=buffer,
         block_starts=starts,
-        block_counts=np.array(counts, np.int64),
+        block_counts=np.array([c for f in files for c in f.counts], np.int64),
     )
 
 
-def open_containers(files: Iterable[bytes]) -> Iterator[Container]:
-    """Containers of the files' records in order, consecutive files with the same writer schema
-    merged into one (more blocks decode side by side; see avro_arrow.py)."""
-    schema: bytes | None = None
-    parts: list[Any] = []
-    counts: list[int] = []
-    for data in files:
-        file_schema, file_parts, file_counts = _blocks(data)
-        if schema is not None and file_schema != schema:
-            yield _container(schema, parts, counts)
-            parts, counts = [], []
-        schema = file_schema
-        parts += file_parts
-        counts += file_counts
-    if schema is not None:
-        yield _container(schema, parts, counts)
-
-
 def open_container(data: bytes) -> Container:
-    """One whole container file (final files only: a torn one raises ValueError)."""
-    return next(open_containers([data]))
+    """One whole container file, decompressed."""
+    return decompress([read_blocks(data)])

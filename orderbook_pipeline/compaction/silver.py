@@ -207,12 +207,13 @@ def write_parquet(
 
 
 def read_parquet(store: Store, rel_path: str, schema: pa.Schema) -> pa.Table | None:
-    """The table at `rel_path` cast to `schema`, or None if there is no such file."""
+    """The table at `rel_path` cast to `schema` (only its columns are decoded), or None if
+    there is no such file."""
     try:
         data = store.read_bytes(rel_path)
     except FileNotFoundError:
         return None
-    return pq.read_table(io.BytesIO(data)).select(schema.names).cast(schema)
+    return pq.read_table(io.BytesIO(data), columns=schema.names).cast(schema)
 
 
 def _compact(
@@ -276,20 +277,27 @@ def silver_l2_depths(store: Store, venue: str, symbol: str, hour_start_us: int) 
 
 
 def read_silver_l2(
-    store: Store, venue: str, symbol: str, hour_start_us: int, depth: int | None = None
+    store: Store,
+    venue: str,
+    symbol: str,
+    hour_start_us: int,
+    depth: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Silver L2 of one depth, or of every depth (ascending depth) when depth is None.
+    """Silver L2 of one depth, or of every depth (ascending depth) when depth is None; only
+    `columns` if given (the levels are most of the file: skip them when not needed).
 
-    An absent partition gives an empty table with the silver schema.
+    An absent partition gives an empty table with the silver schema (or those columns).
     """
+    schema = L2_SCHEMA if columns is None else pa.schema([L2_SCHEMA.field(c) for c in columns])
     depths = [depth] if depth is not None else silver_l2_depths(store, venue, symbol, hour_start_us)
     tables = []
     for d in depths:
         rel = Partition("l2", venue, symbol, hour_start_us, d).silver_file()
-        t = read_parquet(store, rel, L2_SCHEMA)
+        t = read_parquet(store, rel, schema)
         if t is not None:
             tables.append(t)
-    return pa.concat_tables(tables) if tables else L2_SCHEMA.empty_table()
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def read_silver_diffs(store: Store, venue: str, symbol: str, hour_start_us: int) -> pa.Table:

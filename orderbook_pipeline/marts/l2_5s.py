@@ -86,7 +86,7 @@ def build_mart_partition(
 ) -> int:
     """(Re)build the partition's rows of `gap_windows` and `mart_l2_5s`; return the mart rows."""
     ensure_tables(conn)
-    l2 = read_silver_l2(store, venue, symbol, hour_start_us).select(list(_L2_COLUMNS))
+    l2 = read_silver_l2(store, venue, symbol, hour_start_us, columns=_L2_COLUMNS)
     gaps = read_gap_windows(store, venue, symbol, hour_start_us)
     params = partition_params(venue, symbol, hour_start_us)
     conn.register(L2_RELATION, _naive_times(l2))
