@@ -273,13 +273,17 @@ def target_lines(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, 
     return lines, out
 
 
-def table(rows: list[dict[str, Any]], notes: dict[str, str], sizes: dict[str, int]) -> list[str]:
+def table(
+    rows: list[dict[str, Any]], notes: dict[str, str], sizes: dict[str, int], booked: set[str]
+) -> list[str]:
     lines = [
         "| approach | events/s median [min-max] | µs/event | ratio vs parse-only | RSS +MB | notes |",
         "|---|---|---:|---:|---:|---|",
     ]
     for row in rows:
         note = notes[row["name"]] + f"; window {sizes.get(row['name'], '-')} events"
+        if row["name"] not in booked:
+            note += "; keeps no book (not cross-checked)"
         note += "".join(f"; {k}={v}" for k, v in row["extra"].items())
         if row["errors"]:
             note += f"; {len(row['errors'])} failed runs: {row['errors'][0]}"
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{mode.spec.window_max}). Ratio = events/s divided by `{BASE}` of the same round, median "
         "over rounds. RSS +MB = peak RSS minus RSS once the input was loaded.",
         "",
-        *table(rows, notes, sizes),
+        *table(rows, notes, sizes, {r["name"] for r in calib if r.get("check") is not None}),
         "",
         "Targets (issue 4):",
         "",
@@ -434,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "machine": info,
                     "stream": stats,
+                    "windows": sizes,
                     "calibration": calib,
                     "runs": runs,
                     "rows": rows,
