@@ -173,22 +173,26 @@ def bronze_distinct_l2_count(
 ) -> dict[int, int]:
     """Distinct last_update_id per depth across every burst of the bronze L2 partition.
 
-    Counted independently of compaction (a set per depth), so reconcile() can catch a dedup bug.
-    With as_compacted, only the bronze files each depth's silver file names as its sources are
-    counted: a running burst may publish more bronze between compaction and this count.
+    Counted independently of compaction's dedup (a distinct count of the update ids alone), so
+    reconcile() can catch a dedup bug. Only the id column is built from the Avro files (the
+    levels are stepped over). With as_compacted, only the bronze files each depth's silver file
+    names as its sources are counted: a running burst may publish more bronze between
+    compaction and this count.
     """
-    from orderbook_pipeline.compaction.silver import l2_files_by_depth, silver_source_files
+    from orderbook_pipeline.compaction.silver import (
+        l2_files_by_depth,
+        read_lane_files,
+        silver_source_files,
+    )
     from orderbook_pipeline.storage.layout import Partition
-    from orderbook_pipeline.storage.reader import read_avro
 
+    ids_only = pa.schema([pa.field("last_update_id", pa.int64(), nullable=False)])
     counts: dict[int, int] = {}
     for depth, all_paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
         paths = all_paths
         if as_compacted:
             rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
             paths = silver_source_files(store, rel) or []
-        ids: set[int] = set()
-        for rel in paths:
-            ids.update(r["last_update_id"] for r in read_avro(store, rel))
-        counts[depth] = len(ids)
+        ids = read_lane_files(store, paths, ids_only)["last_update_id"]
+        counts[depth] = pc.count_distinct(ids).as_py()
     return counts

@@ -25,6 +25,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,14 +232,27 @@ def _result(rows_in: int, table: pa.Table, paths: list[str], rel: str) -> Compac
 def compact_l2(
     store: Store, venue: str, symbol: str, hour_start_us: int
 ) -> dict[int, CompactionResult]:
-    """Compact every depth of the bronze L2 partition into silver; {} if there is no bronze."""
+    """Compact every depth of the bronze L2 partition into silver; {} if there is no bronze.
+
+    Depths go deepest first, and each depth's Parquet write (Arrow C++, GIL released) runs in a
+    second thread while the next depth is decoded: two cores busy, and never more than one
+    table being written and one being decoded in memory.
+    """
     results: dict[int, CompactionResult] = {}
-    for depth, paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
-        table, rows_in = _compact(store, paths, L2_SCHEMA, L2_KEY, L2_PREFERENCE)
-        rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
-        write_parquet(store, rel, table, source_files=paths)
-        results[depth] = _result(rows_in, table, paths, rel)
-    return results
+    by_depth = l2_files_by_depth(store, venue, symbol, hour_start_us)
+    with ThreadPoolExecutor(1, thread_name_prefix="silver-write") as writer:
+        writing: Future[None] | None = None
+        for depth, paths in sorted(by_depth.items(), reverse=True):
+            table, rows_in = _compact(store, paths, L2_SCHEMA, L2_KEY, L2_PREFERENCE)
+            rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
+            if writing is not None:
+                writing.result()  # raises the previous depth's write error, if any
+            writing = writer.submit(write_parquet, store, rel, table, paths)
+            results[depth] = _result(rows_in, table, paths, rel)
+            del table
+        if writing is not None:
+            writing.result()
+    return dict(sorted(results.items()))
 
 
 def compact_diffs(
