@@ -12,7 +12,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import orjson
@@ -22,8 +21,15 @@ from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import RestClient, RestError, UnknownSymbol, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.capture.symbol import SymbolCapture, write_snapshot
-from orderbook_pipeline.core.events import BadEvent, Scales, parse_depth_event, parse_snapshot
-from orderbook_pipeline.core.sync import SnapshotOutcome
+from orderbook_pipeline.core.events import (
+    BadEvent,
+    NotDepth,
+    Scales,
+    classify_frame,
+    decode_depth_frame,
+    parse_snapshot,
+)
+from orderbook_pipeline.core.sync import SnapshotOutcome, SyncState
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.store import StorageError, open_store
@@ -53,6 +59,7 @@ class CaptureBurst:
         self.venue = settings.venue
         self.metrics = BurstMetrics(settings.burst_id, settings.venue.name, settings.symbols)
         self.symbols: dict[str, SymbolCapture] = {}
+        self._with_prev_id = self.venue.has_prev_update_id
         self.scales: dict[str, Scales] = {}
         self.stop = asyncio.Event()
         self.fatal: BaseException | None = None
@@ -103,10 +110,8 @@ class CaptureBurst:
         self.metrics.unknown_symbols = unknown
         if not self.scales:
             raise CaptureError(f"none of the symbols {s.symbols} exists on {self.venue.name}")
-        for symbol, scales in self.scales.items():
-            cap = SymbolCapture(
-                self.venue, symbol, scales, s.depths, s.burst_id, self.writer, self.metrics
-            )
+        for symbol in self.scales:
+            cap = SymbolCapture(self.venue, symbol, s.depths, s.burst_id, self.writer, self.metrics)
             self.symbols[symbol] = cap
             self._streams[self.venue.depth_stream(symbol)] = cap
 
@@ -155,32 +160,14 @@ class CaptureBurst:
 
     # --- frames -------------------------------------------------------------------------
     def _on_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
-        metrics = self.metrics
         try:
-            msg = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+            # The fast path: a depth frame decoded and validated in one pass (core/events.py).
+            ev = decode_depth_frame(frame, self.symbols, recv_us, self._with_prev_id)
+        except NotDepth:
+            self._on_other_frame(frame, conn)
             return
-        data = msg.get("data", msg) if type(msg) is dict else msg
-        kind = data.get("e") if type(data) is dict else None
-        if kind == "depthUpdate":
-            self._on_depth(data, recv_us)
-        elif kind == "serverShutdown":
-            conn.server_shutdown_notice()
-        elif type(msg) is dict and "id" in msg and "result" in msg:
-            pass  # a SUBSCRIBE acknowledgement
-        else:
-            metrics.bad_frame("unexpected", repr(frame[:200]))
-
-    def _on_depth(self, data: dict[str, Any], recv_us: int) -> None:
-        try:
-            ev = parse_depth_event(data, self.scales, recv_us, self.venue.has_prev_update_id)
         except BadEvent as exc:
-            self.metrics.bad_frame(exc.reason, str(exc))
-            cap = self.symbols.get(exc.symbol) if exc.symbol else None
-            if cap is not None:
-                cap.on_bad_event(exc.reason)
-                self._maybe_queue_snapshot(cap)
+            self._on_bad_event(exc)
             return
         cap = self.symbols[ev.symbol]
         self.metrics.events += 1
@@ -189,7 +176,35 @@ class CaptureBurst:
         except StorageError as exc:
             self._fail(exc)
             return
-        self._maybe_queue_snapshot(cap)
+        if cap.sync.state is not SyncState.SYNCED:
+            self._maybe_queue_snapshot(cap)
+
+    def _on_other_frame(self, frame: str | bytes, conn: StreamConnection) -> None:
+        metrics = self.metrics
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+            return
+        data = msg.get("data", msg) if type(msg) is dict else msg
+        kind = data.get("e") if type(data) is dict else None
+        if kind == "serverShutdown":
+            conn.server_shutdown_notice()
+        elif type(msg) is dict and "id" in msg and "result" in msg:
+            pass  # a SUBSCRIBE acknowledgement
+        else:
+            problem = classify_frame(data)
+            if problem is None:
+                metrics.bad_frame("unexpected", repr(frame[:200]))
+            else:
+                self._on_bad_event(problem)
+
+    def _on_bad_event(self, exc: BadEvent) -> None:
+        self.metrics.bad_frame(exc.reason, str(exc))
+        cap = self.symbols.get(exc.symbol) if exc.symbol else None
+        if cap is not None:
+            cap.on_bad_event(exc.reason)
+            self._maybe_queue_snapshot(cap)
 
     def _on_reconnect(self, conn: StreamConnection, cause: str) -> None:
         self.metrics.reconnects += 1
@@ -218,7 +233,7 @@ class CaptureBurst:
         assert limit is not None
         try:
             resp = await self.rest.depth(cap.symbol, limit)
-            snap = parse_snapshot(resp.data, cap.scales, cap.symbol)
+            snap = parse_snapshot(resp.data, cap.symbol)
         except UnknownSymbol as exc:
             log.error("%s: snapshot refused (%s)", cap.symbol, exc)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,11 @@ class BurstMetrics:
     salvaged_records: int = 0
     files_published: int = 0
     published: list[str] = field(default_factory=list)  # relative paths, for orchestration
-    lag_us: list[int] = field(default_factory=list)
-    _levels_filled: dict[int, list[float]] = field(default_factory=dict)
+    # Receive minus event time of each applied event (8 bytes each, not a Python int each).
+    lag_us: array[int] = field(default_factory=lambda: array("q"))
+    _levels_filled: dict[int, list[float]] = field(default_factory=dict)  # thin books only
+    _full_l2_events: int = 0
+    _l2_depths: tuple[int, ...] = ()
 
     def bad_frame(self, reason: str, detail: str) -> None:
         self.bad_frames[reason] += 1
@@ -59,10 +63,29 @@ class BurstMetrics:
         self.resyncs[cause] += 1
         log.info("%s: book dropped (%s), resyncing", symbol, cause)
 
-    def record_filled(self, depth: int, levels: int) -> None:
-        acc = self._levels_filled.setdefault(depth, [0.0, 0.0])
-        acc[0] += levels / (2 * depth)
-        acc[1] += 1
+    def l2_records(self, depths: tuple[int, ...], bids: int, asks: int) -> None:
+        """One L2 record per depth was written from a book with `bids`/`asks` levels."""
+        self.records += len(depths)
+        self._l2_depths = depths
+        if bids >= depths[-1] and asks >= depths[-1]:  # the usual case: every record is full
+            self._full_l2_events += 1
+            return
+        filled = self._levels_filled
+        for depth in depths:
+            acc = filled.get(depth)
+            if acc is None:
+                acc = filled[depth] = [0.0, 0.0]
+            acc[0] += (min(bids, depth) + min(asks, depth)) / (2 * depth)
+            acc[1] += 1
+
+    def _levels_filled_summary(self) -> dict[str, float]:
+        full = self._full_l2_events
+        depths = sorted(set(self._levels_filled) | set(self._l2_depths if full else ()))
+        out = {}
+        for d in depths:
+            filled, n = self._levels_filled.get(d, [0.0, 0.0])
+            out[str(d)] = round((filled + full) / (n + full), 4)
+        return out
 
     def summary(self) -> dict[str, Any]:
         lags = sorted(self.lag_us)
@@ -90,9 +113,7 @@ class BurstMetrics:
             # Share of distinct events received that never reached an in-sync book
             # (buffered before a snapshot, discarded during a resync, or malformed).
             "drop_rate_ppm": round(1e6 * dropped / distinct, 1) if distinct else 0.0,
-            "levels_filled": {
-                str(d): round(acc[0] / acc[1], 4) for d, acc in sorted(self._levels_filled.items())
-            },
+            "levels_filled": self._levels_filled_summary(),
             "bad_frames": dict(self.bad_frames),
             "rest_errors": dict(self.rest_errors),
             "unknown_symbols": self.unknown_symbols,

@@ -30,10 +30,10 @@ async def take_snapshots(settings: CaptureSettings, reason: str = "reseed") -> B
             budget = WeightBudget(settings.venue.weight_limit_1m, settings.weight_safety)
             rest = RestClient(settings.venue, settings.rest_base, http, metrics, budget)
             scales, metrics.unknown_symbols = await rest.scales(settings.symbols)
-            for symbol, symbol_scales in scales.items():
+            for symbol in scales:
                 try:
                     resp = await rest.depth(symbol, limit)
-                    snap = parse_snapshot(resp.data, symbol_scales, symbol)
+                    snap = parse_snapshot(resp.data, symbol)
                 except (RestError, BadEvent) as exc:
                     metrics.rest_error("snapshot", f"{symbol}: {exc}")
                     continue

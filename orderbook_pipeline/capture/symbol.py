@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import TYPE_CHECKING, Protocol
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol
 
+from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_string
 from orderbook_pipeline.core.book import OrderBook
-from orderbook_pipeline.core.events import DiffEvent, Scales, Snapshot
-from orderbook_pipeline.core.records import (
-    build_diff_record,
-    build_l2_records,
-    build_snapshot_record,
-)
+from orderbook_pipeline.core.events import DiffEvent, Snapshot
+from orderbook_pipeline.core.records import build_snapshot_record
 from orderbook_pipeline.core.sync import BookSync, Outcome, SnapshotOutcome, SyncState
-from orderbook_pipeline.storage.layout import partition_for
+from orderbook_pipeline.storage.layout import HOUR_US, Partition, partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
@@ -28,8 +25,17 @@ _SEEN_WINDOW = 4096
 TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")
 
 
+class OpenFile(Protocol):
+    live: bool
+    partition: Partition
+
+
 class RecordWriter(Protocol):
-    def write(self, partition: object, record: dict[str, object]) -> None: ...
+    def write(self, partition: Partition, record: dict[str, object]) -> None: ...
+
+    def handle(self, partition: Partition) -> Any: ...
+
+    def append(self, f: Any, data: bytes) -> None: ...
 
 
 def write_snapshot(
@@ -62,25 +68,38 @@ def write_snapshot(
 
 
 class SymbolCapture:
+    """Feeds one symbol's events to its BookSync and writes the lanes: the diff lane for each
+    distinct event, the L2 lane (one record per depth) for each event applied in sync."""
+
     def __init__(
         self,
         venue: Venue,
         symbol: str,
-        scales: Scales,
         depths: tuple[int, ...],
         burst_id: str,
         writer: RecordWriter,
         metrics: BurstMetrics,
+        lanes: tuple[str, ...] = ("l2", "diffs"),
     ) -> None:
         self.venue = venue
         self.symbol = symbol
-        self.scales = scales
-        self.depths = depths
+        self.depths = tuple(sorted(depths))
         self.burst_id = burst_id
         self.writer = writer
         self.metrics = metrics
-        self.sync = BookSync(venue.sync_rule, self._emit)
-        self._seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self.write_diffs = "diffs" in lanes
+        self.write_l2 = "l2" in lanes
+        self.sync = BookSync(venue.sync_rule, self._emit, max_depth=max(depths))
+        self._l2 = L2Encoder(venue.name, symbol, self.depths, burst_id)
+        self._diff_prefix = encode_string(venue.name) + encode_string(symbol)
+        self._diff_suffix = encode_string(burst_id)
+        # Open bronze files, kept while they are live and in the event's hour: the diff lane's,
+        # and the L2 lane's in the order of self.depths.
+        self._diff_file: Any = None
+        self._l2_files: list[Any] = []
+        # Recent events by last id -> first id (insertion ordered), to drop exact repeats.
+        self._seen: dict[int, int] = {}
+        self._max_seen = -1
         # Set when this symbol's connection was replaced: a loss seen next is blamed on it.
         self.transport_cause: str | None = None
         self.snapshot_reason = "bootstrap"
@@ -88,26 +107,48 @@ class SymbolCapture:
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, ev: DiffEvent) -> None:
-        key = (ev.first_id, ev.last_id)
-        if key in self._seen:
+        last_id = ev.last_id
+        seen = self._seen
+        # An exact repeat has a last id at or below the newest seen: only then look it up.
+        if last_id <= self._max_seen and seen.get(last_id) == ev.first_id:
             self.metrics.duplicates += 1
             return
-        self._seen[key] = None
-        if len(self._seen) > _SEEN_WINDOW:
-            self._seen.popitem(last=False)
-        self.writer.write(
-            partition_for("diffs", self.venue.name, self.symbol, ev.event_ms * 1000),
-            build_diff_record(self.venue.name, ev, self.burst_id),
-        )
+        if last_id > self._max_seen:
+            self._max_seen = last_id
+        seen[last_id] = ev.first_id
+        if len(seen) > 2 * _SEEN_WINDOW:  # forget the oldest half, amortised
+            self._seen = dict(islice(seen.items(), _SEEN_WINDOW, None))
+        if self.write_diffs:
+            event_us = ev.event_ms * 1000
+            f = self._diff_file
+            if f is None or not f.live or not 0 <= event_us - f.partition.hour_start_us < HOUR_US:
+                f = self._diff_file = self.writer.handle(
+                    partition_for("diffs", self.venue.name, self.symbol, event_us)
+                )
+            self.writer.append(
+                f,
+                encode_diff(
+                    self._diff_prefix,
+                    event_us,
+                    None if ev.transaction_ms is None else ev.transaction_ms * 1000,
+                    ev.ingest_us,
+                    ev.first_id,
+                    ev.last_id,
+                    ev.prev_id,
+                    ev.raw_bids or [],
+                    ev.raw_asks or [],
+                    self._diff_suffix,
+                ),
+            )
         outcome = self.sync.on_event(ev)
-        if outcome is Outcome.STALE:
+        if outcome is Outcome.APPLIED:
+            self.transport_cause = None  # the chain survived the reconnect: nothing was lost
+        elif outcome is Outcome.STALE:
             self.metrics.stale += 1
         elif outcome is Outcome.GAP:
             self._broken(self.transport_cause or "gap")
         elif outcome is Outcome.CROSSED:
             self._broken("crossed")
-        elif outcome is Outcome.APPLIED:
-            self.transport_cause = None  # the chain survived the reconnect: nothing was lost
 
     def on_bad_event(self, reason: str) -> None:
         """A frame for this symbol could not be used: its updates are lost to the book."""
@@ -125,26 +166,48 @@ class SymbolCapture:
         self.transport_cause = None
 
     def _emit(self, ev: DiffEvent, book: OrderBook, gap_detected: bool, recovered: bool) -> None:
-        self.metrics.applied += 1
-        records = build_l2_records(
-            self.venue.name,
-            ev,
-            book,
-            self.depths,
-            self.scales,
+        metrics = self.metrics
+        metrics.applied += 1
+        event_us = ev.event_ms * 1000
+        metrics.lag_us.append(ev.ingest_us - event_us)
+        if not self.write_l2:
+            return
+        enc = self._l2
+        max_depth = enc.max_depth
+        bid_px = book.bids.top_prices(max_depth)
+        ask_px = book.asks.top_prices(max_depth)
+        if not bid_px or not ask_px:
+            return
+        records = enc.encode(
+            event_us,
+            ev.ingest_us,
+            ev.first_id,
+            ev.last_id,
+            ev.prev_id,
+            bid_px,
+            book.bids.quantities(bid_px),
+            ask_px,
+            book.asks.quantities(ask_px),
             gap_detected,
             recovered,
-            self.burst_id,
         )
-        metrics = self.metrics
-        for rec in records:
-            depth = rec["depth"]
-            self.writer.write(
-                partition_for("l2", self.venue.name, self.symbol, rec["event_ts"], depth), rec
-            )
-            metrics.record_filled(depth, len(rec["levels"]))
-        metrics.records += len(records)
-        metrics.lag_us.append(ev.ingest_us - ev.event_ms * 1000)
+        files = self._l2_files
+        if not files or not 0 <= event_us - files[0].partition.hour_start_us < HOUR_US:
+            files = self._open_l2_files(event_us)
+        append = self.writer.append
+        for i, data in enumerate(records):
+            f = files[i]
+            if not f.live:  # published at a size or age bound since the last event
+                f = files[i] = self.writer.handle(f.partition)
+            append(f, data)
+        metrics.l2_records(enc.depths, len(bid_px), len(ask_px))
+
+    def _open_l2_files(self, event_us: int) -> list[Any]:
+        venue, symbol, handle = self.venue.name, self.symbol, self.writer.handle
+        self._l2_files = [
+            handle(partition_for("l2", venue, symbol, event_us, depth)) for depth in self.depths
+        ]
+        return self._l2_files
 
     # --- snapshots ----------------------------------------------------------------------
     @property

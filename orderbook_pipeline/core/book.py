@@ -1,8 +1,19 @@
-"""An exact limit order book for one symbol: integer ticks -> integer lots per side.
+"""An exact limit order book for one symbol, built for a per-event top-N read.
 
-Each side is a dict for O(1) updates plus a sorted key list maintained with bisect, so reading
-the top N levels is a slice and an update outside the book's existing keys costs one binary search
-and one memmove. Bid keys are stored negated so that index 0 is the best level on both sides.
+Prices and quantities are doubles parsed from the exchange's decimal strings. That is exact
+here: a decimal with at most 15 significant digits maps to a distinct double, in the same
+order (Binance prices and quantities have at most 13), so the book of doubles is the exchange's
+book, equal levels compare equal and the order of prices is never wrong. Records carry these
+doubles as they are, so a stored `px` equals float() of the string the exchange sent.
+
+Each side keeps its best levels (the *region*) in a dict plus an ascending key list maintained
+with bisect, and everything behind the region in DeepLevels (compact sorted arrays with batched
+merges). The region always holds every level at or better than its worst key, so its first N
+levels are the book's top N. Most changes happen near the touch: they cost a dict operation,
+plus a short memmove when a level appears or disappears inside the region. A change behind the
+region costs two appends. Reading the top N is a slice. When deletions shrink the region below
+the deepest configured record depth, it is refilled from the deep levels; when insertions grow
+it far beyond, its tail moves back to them.
 """
 
 from __future__ import annotations
@@ -10,58 +21,176 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 
-Level = tuple[int, int]  # (price ticks, quantity lots)
+import numpy as np
+
+from orderbook_pipeline.core import deep as deep_levels
+from orderbook_pipeline.core.deep import DeepLevels
+
+Level = tuple[float, float]  # (price, quantity)
+INF = float("inf")
+
+
+class BadLevel(ValueError):
+    """A price or quantity that cannot be in a book: NaN, infinite, negative, or a zero price."""
 
 
 class BookSide:
-    __slots__ = ("_keys", "_qty", "_sign")
+    """One side. Bids and asks differ only in which end of the ascending keys is best."""
 
-    def __init__(self, is_bid: bool) -> None:
-        self._sign = -1 if is_bid else 1
-        self._qty: dict[int, int] = {}
-        self._keys: list[int] = []  # sign * price, ascending: best first
+    __slots__ = ("_deep", "_keys", "_qty", "apply", "is_bid", "max_region", "min_region")
 
+    def __init__(self, is_bid: bool, min_region: int = 50, region: int = 256) -> None:
+        self.is_bid = is_bid
+        self._qty: dict[float, float] = {}
+        self._keys: list[float] = []  # region prices ascending: best last (bids), first (asks)
+        self._deep = DeepLevels()
+        self.min_region = min_region  # refill below this many levels
+        self.max_region = max(4 * region, 4 * min_region)  # give the tail back above this
+        self.apply = self._apply_bids if is_bid else self._apply_asks
+
+    # --- whole-side operations -------------------------------------------------------------
     def clear(self) -> None:
         self._qty.clear()
         self._keys.clear()
+        self._deep.clear()
 
     def load(self, levels: Iterable[Level]) -> None:
+        """Replace the side with a snapshot's levels (zero quantities are skipped)."""
         self.clear()
-        for px, qty in levels:
-            if qty:
-                self._qty[px] = qty
-        sign = self._sign
-        self._keys = sorted(sign * px for px in self._qty)
+        arr = np.array([lvl for lvl in levels if lvl[1] != 0.0], dtype=np.float64)
+        if not len(arr):
+            return
+        _check(arr)
+        arr = arr[np.argsort(arr[:, 0], kind="stable")]
+        px, qty = np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1])
+        if len(np.unique(px)) != len(px):
+            raise BadLevel("a snapshot lists the same price twice")
+        self._deep.load(px, qty)
+        self._refill(self.max_region // 2)
 
-    def set(self, px: int, qty: int) -> None:
-        """Absolute quantity at a price; zero removes the level (absent levels are ignored)."""
-        book = self._qty
-        if qty:
-            if px not in book:
-                insort(self._keys, self._sign * px)
-            book[px] = qty
-        elif px in book:
-            del book[px]
-            keys = self._keys
-            del keys[bisect_left(keys, self._sign * px)]
+    def set_region_size(self, min_region: int) -> None:
+        """At least `min_region` ordered levels are kept in front (the deepest record depth)."""
+        self.min_region = min_region
+        self.max_region = max(self.max_region, 4 * min_region)
 
-    def best(self) -> int | None:
-        return self._sign * self._keys[0] if self._keys else None
+    # --- per-event updates -----------------------------------------------------------------
+    # The two loops mirror each other; they are the capture's hottest code, so each is written
+    # out for its side rather than paying for a sign flip or an indirect comparison per level.
+    def _apply_bids(self, levels: Iterable[Level]) -> None:
+        """Absolute quantities at prices (0 deletes). The numbers were validated when the event
+        was decoded (finite, price > 0, quantity >= 0)."""
+        book, keys, deep = self._qty, self._keys, self._deep
+        deep_px, deep_qty = deep.pending_px.append, deep.pending_qty.append
+        worst = keys[0] if keys else INF
+        for p, q in levels:
+            if p >= worst:
+                if q:
+                    if p not in book:
+                        insort(keys, p)
+                    book[p] = q
+                elif book.pop(p, None) is not None:
+                    del keys[bisect_left(keys, p)]
+                    worst = keys[0] if keys else INF
+            else:  # behind the region: logged, merged later (DeepLevels.change, inlined)
+                deep_px(p)
+                deep_qty(q)
+        if len(deep.pending_px) >= deep_levels.PENDING_LIMIT:
+            deep.merge()
+        if len(keys) < self.min_region:
+            self._refill(self.min_region)
+        elif len(keys) > self.max_region:
+            self._trim()
+
+    def _apply_asks(self, levels: Iterable[Level]) -> None:
+        book, keys, deep = self._qty, self._keys, self._deep
+        deep_px, deep_qty = deep.pending_px.append, deep.pending_qty.append
+        worst = keys[-1] if keys else -INF
+        for p, q in levels:
+            if p <= worst:
+                if q:
+                    if p not in book:
+                        insort(keys, p)
+                    book[p] = q
+                elif book.pop(p, None) is not None:
+                    del keys[bisect_left(keys, p)]
+                    worst = keys[-1] if keys else -INF
+            else:
+                deep_px(p)
+                deep_qty(q)
+        if len(deep.pending_px) >= deep_levels.PENDING_LIMIT:
+            deep.merge()
+        if len(keys) < self.min_region:
+            self._refill(self.min_region)
+        elif len(keys) > self.max_region:
+            self._trim()
+
+    def _refill(self, want: int) -> None:
+        """Bring levels from behind the region to the front until it holds `want` (or all)."""
+        missing = max(want, self.max_region // 4) - len(self._keys)
+        if missing <= 0:
+            return
+        if self.is_bid:
+            px, qty = self._deep.take_highest(missing)
+            self._keys[:0] = px
+        else:
+            px, qty = self._deep.take_lowest(missing)
+            self._keys.extend(px)
+        self._qty.update(zip(px, qty, strict=True))
+
+    def _trim(self) -> None:
+        """Move the worst half of an overgrown region behind it."""
+        keys, book, deep = self._keys, self._qty, self._deep
+        keep = self.max_region // 2
+        if self.is_bid:
+            moved = keys[: len(keys) - keep]
+            del keys[: len(keys) - keep]
+        else:
+            moved = keys[keep:]
+            del keys[keep:]
+        for p in moved:
+            deep.change(p, book.pop(p))
+
+    # --- reads ------------------------------------------------------------------------------
+    def best(self) -> float | None:
+        keys = self._keys
+        if not keys:
+            return None
+        return keys[-1] if self.is_bid else keys[0]
+
+    def top_prices(self, n: int) -> list[float]:
+        """The n best prices, best first (fewer if the side is thinner)."""
+        keys = self._keys
+        return keys[: -n - 1 : -1] if self.is_bid else keys[:n]
+
+    def quantities(self, prices: Iterable[float]) -> list[float]:
+        return list(map(self._qty.__getitem__, prices))
 
     def top(self, n: int) -> list[Level]:
-        sign, book = self._sign, self._qty
-        return [(sign * k, book[sign * k]) for k in self._keys[:n]]
+        prices = self.top_prices(n)
+        return list(zip(prices, self.quantities(prices), strict=True))
+
+    def levels(self) -> list[Level]:
+        """Every level of the side, best first (merges pending deep changes)."""
+        deep = self._deep.items()
+        region = [(p, self._qty[p]) for p in self._keys]
+        ascending = deep + region if self.is_bid else region + deep
+        return ascending[::-1] if self.is_bid else ascending
 
     def __len__(self) -> int:
-        return len(self._qty)
+        return len(self._qty) + len(self._deep)
+
+
+def _check(arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all() or (arr[:, 0] <= 0).any() or (arr[:, 1] < 0).any():
+        raise BadLevel("a snapshot holds a NaN, infinite, negative or zero-priced level")
 
 
 class OrderBook:
     __slots__ = ("asks", "bids", "last_update_id")
 
-    def __init__(self) -> None:
-        self.bids = BookSide(is_bid=True)
-        self.asks = BookSide(is_bid=False)
+    def __init__(self, max_depth: int = 50) -> None:
+        self.bids = BookSide(is_bid=True, min_region=max_depth)
+        self.asks = BookSide(is_bid=False, min_region=max_depth)
         self.last_update_id = 0
 
     def load(self, last_update_id: int, bids: Iterable[Level], asks: Iterable[Level]) -> None:
@@ -75,13 +204,11 @@ class OrderBook:
         self.last_update_id = 0
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int) -> None:
-        for px, qty in bids:
-            self.bids.set(px, qty)
-        for px, qty in asks:
-            self.asks.set(px, qty)
+        self.bids.apply(bids)
+        self.asks.apply(asks)
         self.last_update_id = last_update_id
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask: never a valid book."""
-        bb, ba = self.bids.best(), self.asks.best()
-        return bb is not None and ba is not None and bb >= ba
+        bid_keys, ask_keys = self.bids._keys, self.asks._keys  # best bid last, best ask first
+        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= ask_keys[0]

@@ -1,18 +1,29 @@
-"""Depth events and snapshots decoded from Binance JSON into exact, validated values.
+"""Depth events and snapshots decoded from Binance JSON into validated values.
 
-Validation happens once, here: anything that is not a well-formed event (wrong types, NaN or
-negative quantities, prices off the tick scale) raises BadEvent with a reason the capture counts.
+A depth frame is decoded once, in C, by msgspec straight into a typed event whose prices and
+quantities are already doubles checked to be finite, prices > 0 and quantities >= 0 (the
+exchange's strings are parsed with correct rounding, so each double equals float() of its
+string). Anything that does not fit raises BadEvent with a short reason the capture counts:
+`invalid_json`, `wrong_types`, `bad_number`, `unknown_symbol`. The strings exactly as sent are
+decoded separately, only for the raw diff lane.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from orderbook_pipeline.core.book import Level
-from orderbook_pipeline.core.decimals import BadNumber, parse_scaled
 
-RawLevels = list[list[str]]
+RawLevels = list[tuple[str, str]]
+
+# Finite by construction: msgspec rejects NaN and infinities against these bounds.
+Price = Annotated[float, msgspec.Meta(gt=0.0, lt=1e300)]
+Quantity = Annotated[float, msgspec.Meta(ge=0.0, lt=1e300)]
+Id = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class BadEvent(ValueError):
@@ -31,87 +42,123 @@ class Scales:
     price_decimals: int
     qty_decimals: int
 
-    @property
-    def price_divisor(self) -> int:
-        return int(10**self.price_decimals)
 
-    @property
-    def qty_divisor(self) -> int:
-        return int(10**self.qty_decimals)
+class DiffEvent(msgspec.Struct, gc=False):
+    """One depthUpdate. Field names are ours; `rename` maps them to Binance's one-letter keys."""
 
-
-@dataclass(slots=True)
-class DiffEvent:
-    symbol: str
-    event_ms: int  # E
-    transaction_ms: int | None  # T (futures)
-    first_id: int  # U
-    last_id: int  # u
-    prev_id: int | None  # pu (futures)
-    bids: list[Level]
-    asks: list[Level]
-    raw_bids: RawLevels  # exact strings as sent, for the diff lane
-    raw_asks: RawLevels
-    ingest_us: int
+    symbol: str = msgspec.field(name="s")
+    event_ms: Id = msgspec.field(name="E")
+    first_id: Id = msgspec.field(name="U")
+    last_id: Id = msgspec.field(name="u")
+    bids: list[tuple[Price, Quantity]] = msgspec.field(name="b")
+    asks: list[tuple[Price, Quantity]] = msgspec.field(name="a")
+    prev_id: Id | None = msgspec.field(default=None, name="pu")
+    transaction_ms: Id | None = msgspec.field(default=None, name="T")
+    # Set by the capture, not decoded:
+    ingest_us: int = 0
+    raw_bids: RawLevels | None = None  # exact strings as sent, for the diff lane
+    raw_asks: RawLevels | None = None
 
 
-def _int_field(data: dict[str, Any], key: str, symbol: str | None, optional: bool = False) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if type(value) is not int or value < 0:
-        raise BadEvent(
-            "wrong_types", f"field {key!r} must be a non-negative integer, got {value!r}", symbol
-        )
-    return value
+class _CombinedDepth(msgspec.Struct, gc=False):
+    stream: str
+    data: DiffEvent
 
 
-def parse_levels(raw: Any, scales: Scales, symbol: str | None) -> list[Level]:
-    if type(raw) is not list:
-        raise BadEvent("wrong_types", f"levels must be a list, got {type(raw).__name__}", symbol)
-    pd, qd = scales.price_decimals, scales.qty_decimals
-    out: list[Level] = []
-    try:
-        for level in raw:
-            if type(level) is not list or len(level) < 2:
-                raise BadEvent("wrong_types", f"level must be [price, qty], got {level!r}", symbol)
-            out.append((parse_scaled(level[0], pd), parse_scaled(level[1], qd)))
-    except BadNumber as exc:  # NaN, negative, exponent, off-scale: the event cannot be applied
-        raise BadEvent("bad_number", str(exc), symbol) from None
-    return out
+class _RawDepth(msgspec.Struct, gc=False):
+    bids: RawLevels = msgspec.field(name="b")
+    asks: RawLevels = msgspec.field(name="a")
 
 
-def parse_depth_event(
-    data: dict[str, Any], scales_by_symbol: dict[str, Scales], ingest_us: int, with_prev_id: bool
+class _CombinedRawDepth(msgspec.Struct, gc=False):
+    data: _RawDepth
+
+
+_decode_combined = msgspec.json.Decoder(_CombinedDepth, strict=False).decode
+_decode_plain = msgspec.json.Decoder(DiffEvent, strict=False).decode
+_decode_combined_raw = msgspec.json.Decoder(_CombinedRawDepth).decode
+_decode_plain_raw = msgspec.json.Decoder(_RawDepth).decode
+
+
+def decode_depth_frame(
+    frame: str | bytes,
+    symbols: dict[str, Any] | frozenset[str],
+    ingest_us: int,
+    with_prev_id: bool,
+    keep_strings: bool = True,
+    combined: bool = True,
 ) -> DiffEvent:
-    """Validate a depthUpdate payload for a subscribed symbol."""
+    """Decode a depthUpdate frame (`{"stream":..,"data":{..}}` when combined) for a subscribed
+    symbol. Raises BadEvent for a depth event that cannot be used, and NotDepth for anything
+    the fast decoder refuses (other events, acknowledgements, malformed frames: classify_frame
+    on the generic JSON tells them apart)."""
+    try:
+        ev = _decode_combined(frame).data if combined else _decode_plain(frame)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        raise NotDepth from None
+    symbol = ev.symbol
+    if symbol not in symbols:
+        raise BadEvent("unknown_symbol", f"event for unsubscribed symbol {symbol!r}", symbol)
+    if ev.last_id < ev.first_id:
+        raise BadEvent("wrong_types", f"u={ev.last_id} < U={ev.first_id}", symbol)
+    if with_prev_id and ev.prev_id is None:
+        raise BadEvent("wrong_types", "field 'pu' is missing", symbol)
+    if not with_prev_id:
+        ev.prev_id = None
+    ev.ingest_us = ingest_us
+    if keep_strings:
+        # Also the type check that prices and quantities are strings (the lax float decoding
+        # above would take bare numbers too).
+        try:
+            raw = _decode_combined_raw(frame).data if combined else _decode_plain_raw(frame)
+        except msgspec.ValidationError:
+            raise NotDepth from None
+        ev.raw_bids, ev.raw_asks = raw.bids, raw.asks
+    return ev
+
+
+class NotDepth(Exception):
+    """The frame is not a well-formed depth event: classify_frame tells what it is."""
+
+
+def classify_frame(data: Any) -> BadEvent | None:
+    """Why a decoded JSON value that looks like a depthUpdate payload cannot be used (the slow
+    path, only for frames the fast decoder refused); None if it is not a depthUpdate at all."""
+    if type(data) is not dict or data.get("e") != "depthUpdate":
+        return None
     symbol = data.get("s")
     if type(symbol) is not str:
-        raise BadEvent("wrong_types", f"symbol must be a string, got {symbol!r}")
-    scales = scales_by_symbol.get(symbol)
-    if scales is None:
-        raise BadEvent("unknown_symbol", f"event for unsubscribed symbol {symbol!r}", symbol)
-    first_id = _int_field(data, "U", symbol)
-    last_id = _int_field(data, "u", symbol)
-    if last_id < first_id:
-        raise BadEvent("wrong_types", f"u={last_id} < U={first_id}", symbol)
-    prev_id = _int_field(data, "pu", symbol, optional=not with_prev_id) if with_prev_id else None
-    raw_bids, raw_asks = data.get("b"), data.get("a")
-    bids = parse_levels(raw_bids, scales, symbol)
-    asks = parse_levels(raw_asks, scales, symbol)
-    return DiffEvent(
-        symbol=symbol,
-        event_ms=_int_field(data, "E", symbol),
-        transaction_ms=_int_field(data, "T", symbol, optional=True),
-        first_id=first_id,
-        last_id=last_id,
-        prev_id=prev_id,
-        bids=bids,
-        asks=asks,
-        raw_bids=raw_bids,  # type: ignore[arg-type]  # validated by parse_levels
-        raw_asks=raw_asks,  # type: ignore[arg-type]
-        ingest_us=ingest_us,
-    )
+        return BadEvent("wrong_types", f"symbol must be a string, got {symbol!r}")
+    for key in ("E", "U", "u"):
+        value = data.get(key)
+        if type(value) is not int or value < 0:
+            return BadEvent(
+                "wrong_types",
+                f"field {key!r} must be a non-negative integer, got {value!r}",
+                symbol,
+            )
+    for key in ("b", "a"):
+        problem = _levels_problem(data.get(key), symbol)
+        if problem is not None:
+            return problem
+    return BadEvent("wrong_types", f"unexpected depthUpdate shape: {str(data)[:200]}", symbol)
+
+
+def _levels_problem(raw: Any, symbol: str | None) -> BadEvent | None:
+    if type(raw) is not list:
+        return BadEvent("wrong_types", f"levels must be a list, got {type(raw).__name__}", symbol)
+    for level in raw:
+        if type(level) is not list or len(level) != 2 or not all(type(v) is str for v in level):
+            return BadEvent("wrong_types", f"level must be [price, qty] strings: {level!r}", symbol)
+        try:
+            px, qty = float(level[0]), float(level[1])
+        except ValueError:
+            return BadEvent("bad_number", f"not a decimal: {level!r}", symbol)
+        if not (0.0 < px < math.inf and 0.0 <= qty < math.inf):
+            return BadEvent(
+                "bad_number", f"NaN, infinite, negative or zero price: {level!r}", symbol
+            )
+    return None
 
 
 @dataclass(slots=True)
@@ -123,17 +170,24 @@ class Snapshot:
     raw_asks: RawLevels
 
 
-def parse_snapshot(data: Any, scales: Scales, symbol: str) -> Snapshot:
+def parse_snapshot(data: Any, symbol: str) -> Snapshot:
+    """Validate a REST depth snapshot (already decoded JSON)."""
     if type(data) is not dict:
         raise BadEvent(
             "wrong_types", f"snapshot must be an object, got {type(data).__name__}", symbol
         )
-    last_update_id = _int_field(data, "lastUpdateId", symbol)
+    last_update_id = data.get("lastUpdateId")
+    if type(last_update_id) is not int or last_update_id < 0:
+        raise BadEvent("wrong_types", f"lastUpdateId must be an integer: {last_update_id!r}")
     raw_bids, raw_asks = data.get("bids"), data.get("asks")
+    for raw in (raw_bids, raw_asks):
+        problem = _levels_problem(raw, symbol)
+        if problem is not None:
+            raise problem
     return Snapshot(
         last_update_id=last_update_id,
-        bids=parse_levels(raw_bids, scales, symbol),
-        asks=parse_levels(raw_asks, scales, symbol),
+        bids=[(float(p), float(q)) for p, q in raw_bids],  # type: ignore[union-attr]
+        asks=[(float(p), float(q)) for p, q in raw_asks],  # type: ignore[union-attr]
         raw_bids=raw_bids,  # type: ignore[arg-type]
         raw_asks=raw_asks,  # type: ignore[arg-type]
     )

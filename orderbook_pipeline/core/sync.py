@@ -84,13 +84,18 @@ class BookSync:
     """One symbol's synchronisation state machine (one instance per symbol, never shared)."""
 
     def __init__(
-        self, rule: SyncRule, emit: RecordSink, min_buffered: int = 2, max_buffered: int = 20_000
+        self,
+        rule: SyncRule,
+        emit: RecordSink,
+        min_buffered: int = 2,
+        max_buffered: int = 20_000,
+        max_depth: int = 50,
     ) -> None:
         self.rule = rule
         self.emit = emit
         self.min_buffered = min_buffered
         self.max_buffered = max_buffered
-        self.book = OrderBook()
+        self.book = OrderBook(max_depth)  # keeps max_depth levels ordered
         self.state = SyncState.BUFFERING
         self.buffer: list[DiffEvent] = []
         self.rebuilds = 0  # books dropped after a break (not the initial bootstrap)
@@ -107,7 +112,12 @@ class BookSync:
 
     def on_event(self, ev: DiffEvent) -> Outcome:
         if self.state is SyncState.SYNCED:
-            verdict = continues(self.rule, self.book.last_update_id, ev)
+            book_id = self.book.last_update_id
+            # The common case, inlined (it runs for every event): the next event of an unbroken
+            # spot chain. Everything else goes through continues().
+            if self.rule is SyncRule.SPOT and book_id < ev.last_id and ev.first_id <= book_id + 1:
+                return self._apply(ev)
+            verdict = continues(self.rule, book_id, ev)
         elif self.state is SyncState.AWAIT_BRIDGE:
             verdict = bridges(self.rule, self.book.last_update_id, ev)
         else:
@@ -138,7 +148,9 @@ class BookSync:
 
     def _apply(self, ev: DiffEvent) -> Outcome:
         book = self.book
-        book.apply(ev.bids, ev.asks, ev.last_id)
+        book.bids.apply(ev.bids)
+        book.asks.apply(ev.asks)
+        book.last_update_id = ev.last_id
         if book.is_crossed():
             self.reset()
             return Outcome.CROSSED

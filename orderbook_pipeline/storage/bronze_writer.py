@@ -116,6 +116,8 @@ class _OpenFile:
     block: io.BytesIO = field(default_factory=io.BytesIO)
     block_records: int = 0
     records: int = 0
+    live: bool = True  # False once published or abandoned: holders must ask for a new one
+    lane: str = ""
     dirty: bool = True  # something handed to fh since the last flush (the header, at first)
 
     def size(self) -> int:
@@ -163,6 +165,7 @@ class BronzeWriter:
         self.records_written: dict[str, int] = dict.fromkeys(BRONZE_LANES, 0)
         self.bytes_published = 0
         self._closed = False
+        self._abandoned = 0  # files given up after a write failure, left for salvage
         self._lock = BurstLock(store.lock_path(burst_id))
         self._lock.acquire()
 
@@ -176,10 +179,30 @@ class BronzeWriter:
         If completing an older file (hour roll, time bound) fails, the StorageError is raised
         before this record is stored.
         """
-        if self._closed:
-            raise RuntimeError("BronzeWriter is closed")
         schema = PARSED_SCHEMAS.get(partition.lane)
         if schema is None:
+            raise ValueError(f"unknown bronze lane {partition.lane!r}")
+        f = self.handle(partition)
+        mark = f.block.tell()
+        try:
+            # Encode into our own block buffer so a bad record can be cut off cleanly; a
+            # half-encoded record inside fastavro's buffer would corrupt the whole block.
+            schemaless_writer(f.block, schema, record)
+        except Exception:
+            f.block.seek(mark)
+            f.block.truncate()
+            raise
+        self._appended(f)
+
+    def handle(self, partition: Partition) -> _OpenFile:
+        """The open file records of `partition` go to, for append(); valid while `.live`.
+
+        Asking for a newer hour of a stream completes its older-hour files, and a file past
+        its age bound is completed and replaced.
+        """
+        if self._closed:
+            raise RuntimeError("BronzeWriter is closed")
+        if partition.lane not in PARSED_SCHEMAS:
             raise ValueError(f"unknown bronze lane {partition.lane!r}")
         hours = self._open.setdefault(_stream_key(partition), {})
         if len(hours) > 1 or (hours and partition.hour_start_us not in hours):
@@ -192,21 +215,34 @@ class BronzeWriter:
             f = None
         if f is None:
             f = self._open_file(partition)
-        mark = f.block.tell()
-        try:
-            # Encode into our own block buffer so a bad record can be cut off cleanly; a
-            # half-encoded record inside fastavro's buffer would corrupt the whole block.
-            schemaless_writer(f.block, schema, record)
-        except Exception:
-            f.block.seek(mark)
-            f.block.truncate()
-            raise
+        return f
+
+    def append(self, f: _OpenFile, data: bytes) -> None:
+        """Append one record already encoded in the lane's Avro binary form (the hot path:
+        core/avro_binary.py). The caller keeps `f` from handle() while `f.live` holds."""
+        if not f.live:
+            raise RuntimeError(f"bronze file {f.rel_path} is no longer open")
+        block = f.block
+        block.write(data)
         f.block_records += 1
         f.records += 1
-        self.records_written[partition.lane] = self.records_written.get(partition.lane, 0) + 1
-        if f.block.tell() >= BLOCK_BYTES:
+        self.records_written[f.lane] += 1
+        size = block.tell()
+        if size >= BLOCK_BYTES:
             self._dump(f)
-        if f.size() >= self.max_file_bytes:
+            size = 0
+        if f.file_bytes + size >= self.max_file_bytes:
+            self._publish(f)
+
+    def _appended(self, f: _OpenFile) -> None:
+        f.block_records += 1
+        f.records += 1
+        self.records_written[f.lane] += 1
+        size = f.block.tell()
+        if size >= BLOCK_BYTES:
+            self._dump(f)
+            size = 0
+        if f.file_bytes + size >= self.max_file_bytes:
             self._publish(f)
 
     def maintain(self) -> None:
@@ -236,7 +272,9 @@ class BronzeWriter:
             self._lock.release(remove=False)  # temporaries remain: salvage finds the free lock
             raise
         self._closed = True
-        self._lock.release()
+        # Temporaries abandoned after a failure stay for salvage, and salvage tells a dead
+        # writer's temporaries by the lock file that outlives it.
+        self._lock.release(remove=not self._abandoned)
         return list(self.published)
 
     def __enter__(self) -> BronzeWriter:
@@ -286,7 +324,9 @@ class BronzeWriter:
                 f"cannot create bronze temporary {temp} for {rel}: {describe_os_error(exc)}"
             ) from exc
         now = self._clock()
-        f = _OpenFile(partition, rel, temp, fh, avro, now, now, file_bytes=size)
+        f = _OpenFile(
+            partition, rel, temp, fh, avro, now, now, file_bytes=size, lane=partition.lane
+        )
         self._open.setdefault(_stream_key(partition), {})[partition.hour_start_us] = f
         return f
 
@@ -314,6 +354,7 @@ class BronzeWriter:
         f.last_flush = now
 
     def _forget(self, f: _OpenFile) -> None:
+        f.live = False
         hours = self._open.get(_stream_key(f.partition), {})
         if hours.get(f.partition.hour_start_us) is f:
             del hours[f.partition.hour_start_us]
@@ -322,6 +363,7 @@ class BronzeWriter:
         # The file is abandoned as is: its complete blocks are salvageable, later records of the
         # partition go to a new file.
         self._forget(f)
+        self._abandoned += 1
         with contextlib.suppress(OSError):
             f.fh.close()
         raise StorageError(

@@ -53,7 +53,7 @@ def test_sigkill_then_next_burst_salvages(simulator, tmp_path):
         "--rest-url",
         sim.rest_url,
         "--file-seconds",
-        "1",
+        "3",  # longer than the 1 s flush interval: live temporaries hold flushed blocks
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -62,7 +62,7 @@ def test_sigkill_then_next_burst_salvages(simulator, tmp_path):
         while time.monotonic() < deadline and not (_finals(root) and _temporaries(root)):
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             time.sleep(0.1)
-        time.sleep(1.6)  # mid-file, after at least one block flush
+        time.sleep(1.6)  # mid-file (files live 3 s), after at least one 1 s block flush
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

@@ -38,7 +38,17 @@ def test_full_disk_stops_the_burst_and_keeps_what_was_captured(simulator, tmp_pa
     timer = threading.Timer(2.0, disk_full.set)
     timer.start()
     with pytest.raises(CaptureError, match="disk full"):
-        capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=8.0, max_file_seconds=0.5)
+        # Blocks flushed several times per file, so the files open when the disk fills hold
+        # complete blocks to salvage however slowly the machine runs.
+        capture(
+            sim,
+            str(root),
+            BINANCE_SPOT,
+            SYMBOLS,
+            duration_s=8.0,
+            max_file_seconds=0.6,
+            flush_interval_s=0.15,
+        )
     timer.cancel()
 
     finals = sorted(root.rglob("*.avro"))

@@ -2,37 +2,85 @@ from __future__ import annotations
 
 import random
 
-from orderbook_pipeline.core.book import OrderBook
+import pytest
+
+from orderbook_pipeline.core import deep
+from orderbook_pipeline.core.book import BadLevel, BookSide, OrderBook
 
 
 def test_top_levels_best_first_and_zero_removes():
     book = OrderBook()
-    book.load(7, [(100, 1), (99, 2), (101, 3)], [(103, 4), (105, 5), (104, 6)])
-    assert book.bids.top(2) == [(101, 3), (100, 1)]
-    assert book.asks.top(5) == [(103, 4), (104, 6), (105, 5)]
-    book.apply([(101, 0), (102, 9)], [(103, 0), (110, 0)], 8)
-    assert book.bids.top(3) == [(102, 9), (100, 1), (99, 2)]
-    assert book.asks.best() == 104
+    book.load(7, [(100.0, 1.0), (99.0, 2.0), (101.0, 3.0)], [(103.0, 4.0), (105.0, 5.0)])
+    assert book.bids.top(2) == [(101.0, 3.0), (100.0, 1.0)]
+    assert book.asks.top(5) == [(103.0, 4.0), (105.0, 5.0)]
+    book.apply([(101.0, 0.0), (102.0, 9.0)], [(103.0, 0.0), (110.0, 0.0)], 8)
+    assert book.bids.top(3) == [(102.0, 9.0), (100.0, 1.0), (99.0, 2.0)]
+    assert book.asks.best() == 105.0
     assert book.last_update_id == 8
     assert not book.is_crossed()
-    book.apply([(104, 1)], [], 9)
+    book.apply([(105.0, 1.0)], [], 9)
     assert book.is_crossed()
 
 
-def test_matches_a_naive_sorted_book_under_random_updates():
-    rng = random.Random(7)
-    book = OrderBook()
-    naive_bids: dict[int, int] = {}
-    naive_asks: dict[int, int] = {}
-    for _ in range(5000):
-        side, naive = (book.bids, naive_bids) if rng.random() < 0.5 else (book.asks, naive_asks)
-        px = rng.randrange(1000)
-        qty = 0 if rng.random() < 0.3 else rng.randrange(1, 50)
-        side.set(px, qty)
-        if qty:
-            naive[px] = qty
+def test_snapshot_with_bad_levels_is_refused():
+    side = BookSide(is_bid=True)
+    with pytest.raises(BadLevel):
+        side.load([(1.0, float("nan"))])
+    with pytest.raises(BadLevel):
+        side.load([(1.0, 2.0), (1.0, 3.0)])
+
+
+def _naive_apply(naive: dict[float, float], levels: list[tuple[float, float]]) -> None:
+    for p, q in levels:
+        if q:
+            naive[p] = q
         else:
-            naive.pop(px, None)
-    assert book.bids.top(50) == sorted(naive_bids.items(), reverse=True)[:50]
-    assert book.asks.top(50) == sorted(naive_asks.items())[:50]
-    assert len(book.bids) == len(naive_bids)
+            naive.pop(p, None)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(seed, monkeypatch):
+    # Small region and pending log so that every path runs many times: changes behind the
+    # region, merges, refills after the region drains, trims after it overgrows.
+    monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
+    rng = random.Random(seed)
+    book = OrderBook(max_depth=5)
+    for side in (book.bids, book.asks):
+        side.max_region = 24
+    mid = 1000
+    bids = {float(p): float(rng.randrange(1, 9)) for p in range(mid - 300, mid)}
+    asks = {float(p): float(rng.randrange(1, 9)) for p in range(mid + 1, mid + 300)}
+    book.load(1, list(bids.items()), list(asks.items()))
+    for step in range(4000):
+        mid += rng.choice((-3, -1, 0, 1, 3))
+        changes_b, changes_a = [], []
+        for _ in range(rng.randrange(1, 30)):
+            far = rng.random() < 0.3
+            d = rng.randrange(1, 400) if far else rng.randrange(1, 12)
+            qty = 0.0 if rng.random() < 0.35 else float(rng.randrange(1, 50))
+            if rng.random() < 0.5:
+                changes_b.append((float(mid - d), qty))
+            else:
+                changes_a.append((float(mid + d), qty))
+        # Never cross: the touch moves by sweeping the other side first.
+        for p in [p for p in bids if p >= mid]:
+            changes_b.append((p, 0.0))
+        for p in [p for p in asks if p <= mid]:
+            changes_a.append((p, 0.0))
+        _naive_apply(bids, changes_b)
+        _naive_apply(asks, changes_a)
+        book.apply(changes_b, changes_a, step + 2)
+        assert book.bids.top(5) == sorted(bids.items(), reverse=True)[:5]
+        assert book.asks.top(5) == sorted(asks.items())[:5]
+    assert book.bids.levels() == sorted(bids.items(), reverse=True)
+    assert book.asks.levels() == sorted(asks.items())
+    assert len(book.bids) == len(bids) and len(book.asks) == len(asks)
+
+
+def test_thin_book_reads_what_there_is():
+    book = OrderBook(max_depth=50)
+    book.load(1, [(10.0, 1.0)], [(11.0, 2.0), (12.0, 1.0)])
+    assert book.bids.top_prices(50) == [10.0]
+    assert book.asks.top(50) == [(11.0, 2.0), (12.0, 1.0)]
+    book.apply([(10.0, 0.0)], [], 2)
+    assert book.bids.top(50) == [] and book.bids.best() is None

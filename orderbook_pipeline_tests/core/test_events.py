@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from orderbook_pipeline.core.events import BadEvent, Scales, parse_depth_event, parse_snapshot
+from orderbook_pipeline.core.events import (
+    BadEvent,
+    NotDepth,
+    classify_frame,
+    decode_depth_frame,
+    parse_snapshot,
+)
 
-SCALES = {"BTCUSDT": Scales(price_decimals=2, qty_decimals=5)}
+SYMBOLS = frozenset({"BTCUSDT"})
 
 
 def payload(**over):
@@ -21,18 +28,49 @@ def payload(**over):
     return data
 
 
-def test_spot_event_parsed_exactly_with_raw_strings_kept():
-    e = parse_depth_event(payload(), SCALES, ingest_us=5, with_prev_id=False)
-    assert (e.first_id, e.last_id, e.prev_id, e.event_ms) == (157, 160, None, 1700000000123)
-    assert e.bids == [(6500001, 1230)] and e.asks == [(6500002, 0)]
-    assert e.raw_bids == [["65000.01000000", "0.01230000"]]
+def frame(**over) -> bytes:
+    return orjson.dumps({"stream": "btcusdt@depth@100ms", "data": payload(**over)})
+
+
+def test_spot_event_decoded_to_exact_doubles_with_raw_strings_kept():
+    e = decode_depth_frame(frame(), SYMBOLS, ingest_us=5, with_prev_id=False)
+    assert (e.first_id, e.last_id, e.prev_id, e.event_ms, e.ingest_us) == (
+        157,
+        160,
+        None,
+        1700000000123,
+        5,
+    )
+    assert e.bids == [(float("65000.01000000"), float("0.01230000"))]
+    assert e.asks == [(65000.02, 0.0)]
+    assert e.raw_bids == [("65000.01000000", "0.01230000")]
+    assert e.raw_asks == [("65000.02000000", "0.00000000")]
+
+
+def test_plain_stream_frames_and_strings_left_out_on_request():
+    raw = orjson.dumps(payload())
+    e = decode_depth_frame(raw, SYMBOLS, 0, False, keep_strings=False, combined=False)
+    assert e.raw_bids is None and e.bids == [(65000.01, 0.0123)]
 
 
 def test_futures_event_needs_pu():
-    e = parse_depth_event(payload(pu=149, T=1700000000120), SCALES, 0, with_prev_id=True)
+    e = decode_depth_frame(frame(pu=149, T=1700000000120), SYMBOLS, 0, with_prev_id=True)
     assert (e.prev_id, e.transaction_ms) == (149, 1700000000120)
     with pytest.raises(BadEvent) as exc:
-        parse_depth_event(payload(), SCALES, 0, with_prev_id=True)
+        decode_depth_frame(frame(), SYMBOLS, 0, with_prev_id=True)
+    assert exc.value.reason == "wrong_types"
+
+
+def test_spot_ignores_a_stray_pu():
+    assert decode_depth_frame(frame(pu=3), SYMBOLS, 0, with_prev_id=False).prev_id is None
+
+
+def test_unknown_symbol_and_reversed_ids_are_named_by_the_fast_path():
+    with pytest.raises(BadEvent) as exc:
+        decode_depth_frame(frame(s="DOGEUSDT"), SYMBOLS, 0, False)
+    assert (exc.value.reason, exc.value.symbol) == ("unknown_symbol", "DOGEUSDT")
+    with pytest.raises(BadEvent) as exc:
+        decode_depth_frame(frame(u=150), SYMBOLS, 0, False)
     assert exc.value.reason == "wrong_types"
 
 
@@ -40,27 +78,42 @@ def test_futures_event_needs_pu():
     ("over", "reason"),
     [
         ({"U": "abc"}, "wrong_types"),
-        ({"u": 150}, "wrong_types"),
+        ({"E": -1}, "wrong_types"),
         ({"b": "x"}, "wrong_types"),
+        ({"b": [["65000.01", 5]]}, "wrong_types"),
+        ({"b": [["65000.01", "1", "2"]]}, "wrong_types"),
         ({"b": [["65000.01", "NaN"]]}, "bad_number"),
+        ({"b": [["65000.01", "inf"]]}, "bad_number"),
         ({"a": [["65000.01", "-1.00000000"]]}, "bad_number"),
-        ({"a": [["65000.011", "1"]]}, "bad_number"),
-        ({"s": "DOGEUSDT"}, "unknown_symbol"),
+        ({"a": [["0.00000000", "1"]]}, "bad_number"),
+        ({"a": [["abc", "1"]]}, "bad_number"),
         ({"s": 5}, "wrong_types"),
     ],
 )
-def test_bad_events_are_named(over, reason):
-    with pytest.raises(BadEvent) as exc:
-        parse_depth_event(payload(**over), SCALES, 0, with_prev_id=False)
-    assert exc.value.reason == reason
+def test_bad_events_are_refused_fast_then_named_by_the_slow_path(over, reason):
+    bad = frame(**over)
+    with pytest.raises(NotDepth):
+        decode_depth_frame(bad, SYMBOLS, 0, with_prev_id=False)
+    problem = classify_frame(orjson.loads(bad)["data"])
+    assert problem is not None and problem.reason == reason
+
+
+def test_other_frames_are_not_depth_and_not_problems():
+    with pytest.raises(NotDepth):
+        decode_depth_frame(b'{"id":1,"result":null}', SYMBOLS, 0, False)
+    with pytest.raises(NotDepth):
+        decode_depth_frame(b"not json", SYMBOLS, 0, False)
+    assert classify_frame({"e": "serverShutdown", "E": 1}) is None
 
 
 def test_snapshot_parsed():
     s = parse_snapshot(
-        {"lastUpdateId": 9, "bids": [["1.00", "2"]], "asks": [["1.01", "3"]]},
-        SCALES["BTCUSDT"],
-        "BTCUSDT",
+        {"lastUpdateId": 9, "bids": [["1.00", "2"]], "asks": [["1.01", "3"]]}, "BTCUSDT"
     )
-    assert (s.last_update_id, s.bids, s.asks) == (9, [(100, 200000)], [(101, 300000)])
+    assert (s.last_update_id, s.bids, s.asks) == (9, [(1.0, 2.0)], [(1.01, 3.0)])
+    assert s.raw_asks == [["1.01", "3"]]
     with pytest.raises(BadEvent):
-        parse_snapshot({"lastUpdateId": "x", "bids": [], "asks": []}, SCALES["BTCUSDT"], "BTCUSDT")
+        parse_snapshot({"lastUpdateId": "x", "bids": [], "asks": []}, "BTCUSDT")
+    with pytest.raises(BadEvent) as exc:
+        parse_snapshot({"lastUpdateId": 1, "bids": [["1", "nan"]], "asks": []}, "BTCUSDT")
+    assert exc.value.reason == "bad_number"

@@ -22,7 +22,13 @@ SPOT, LEGACY, FUT = SyncRule.SPOT, SyncRule.SPOT_LEGACY, SyncRule.FUTURES
 
 def ev(U: int, u: int, pu: int | None = None, bids=(), asks=()) -> DiffEvent:
     return DiffEvent(
-        "BTCUSDT", 1_700_000_000_000, None, U, u, pu, list(bids), list(asks), [], [], 0
+        symbol="BTCUSDT",
+        event_ms=1_700_000_000_000,
+        first_id=U,
+        last_id=u,
+        prev_id=pu,
+        bids=[(float(p), float(q)) for p, q in bids],
+        asks=[(float(p), float(q)) for p, q in asks],
     )
 
 

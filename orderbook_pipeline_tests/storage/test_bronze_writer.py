@@ -291,6 +291,9 @@ def test_disk_full_while_writing(store: Store, monkeypatch: pytest.MonkeyPatch) 
     assert [r["last_update_id"] for r in read_avro(store, w.published[0])] == [1001]
     (temp,) = store.stray_temporaries()
     assert [r["last_update_id"] for r in readable_records(temp)] == [1003]
+    # Closing cleanly afterwards must not remove the lock file: salvage reads the dead
+    # writer's temporaries as abandoned (not as a live writer's) by that file.
+    assert os.path.exists(store.lock_path("b1"))
 
 
 def test_disk_full_while_publishing_reports_all_failures(
@@ -317,3 +320,36 @@ def test_disk_full_while_publishing_reports_all_failures(
     assert store.list_files("") == [first]  # the earlier file is untouched
     assert [r["last_update_id"] for r in read_avro(store, first)] == [1001]
     assert len(store.stray_temporaries()) == 2  # left for salvage
+
+
+def test_encoded_records_appended_through_a_handle(store: Store) -> None:
+    from orderbook_pipeline.core.avro_binary import L2Encoder
+
+    enc = L2Encoder("binance-spot", "BTCUSDT", (5,), "b1")
+    w = BronzeWriter(store, "b1", max_file_bytes=2_000)
+    p = partition_for("l2", "binance-spot", "BTCUSDT", T0, 5)
+    f = w.handle(p)
+    handles = {id(f)}
+    for i in range(40):
+        if not f.live:  # published at the size bound: ask for the next file
+            f = w.handle(p)
+            handles.add(id(f))
+        (data,) = enc.encode(
+            T0 + i, T0 + i + 7, 10 + i, 10 + i, None, [2.0], [1.5], [3.0], [0.5], False, False
+        )
+        w.append(f, data)
+    paths = w.close()
+    assert len(handles) == len(paths) > 1
+    recs = [
+        r
+        for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1][:-5]))
+        for r in read_avro(store, path)
+    ]
+    assert [r["last_update_id"] for r in recs] == list(range(10, 50))
+    assert recs[0]["levels"] == [
+        {"side": "bid", "px": 2.0, "qty": 1.5},
+        {"side": "ask", "px": 3.0, "qty": 0.5},
+    ]
+    assert w.records_written["l2"] == 40
+    with pytest.raises(RuntimeError):
+        w.append(f, data)

@@ -1,0 +1,114 @@
+"""The deep part of one book side: levels behind the ordered top region, kept compact.
+
+A 5,000-level side held as a Python dict costs ~80 bytes a level (two float objects plus the
+entry), so 200 symbols would need ~160 MB for their books alone. Here the deep levels are two
+sorted float64 arrays (16 bytes a level). Changes to them are appended to a small pending log
+(8 bytes a number) and merged in one vectorised pass when the log fills up or when the top
+region needs levels from behind it, so a change deep in the book costs two appends, not a sort.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+
+# Pending changes merged at once: large enough to amortise numpy's per-call overhead (~50 µs per
+# merge of a 5,000-level side), small enough to stay a few kB per side.
+PENDING_LIMIT = 2048
+
+
+class DeepLevels:
+    """Price -> quantity for the levels behind the top region; prices ascending."""
+
+    __slots__ = ("pending_px", "pending_qty", "px", "qty")
+    # pending_px / pending_qty: the change log, in arrival order. The book's hot loops append
+    # to them directly and call merge() once the log reaches PENDING_LIMIT.
+
+    def __init__(self) -> None:
+        self.px: Floats = np.empty(0)
+        self.qty: Floats = np.empty(0)
+        self.pending_px = array("d")
+        self.pending_qty = array("d")
+
+    def clear(self) -> None:
+        self.px = np.empty(0)
+        self.qty = np.empty(0)
+        del self.pending_px[:]
+        del self.pending_qty[:]
+
+    def load(self, px: Floats, qty: Floats) -> None:
+        """Replace the contents with levels sorted by ascending price (no zero quantities)."""
+        self.px, self.qty = px, qty
+        del self.pending_px[:]
+        del self.pending_qty[:]
+
+    def change(self, px: float, qty: float) -> None:
+        """Absolute quantity at a price (0 deletes); applied in order at the next merge."""
+        self.pending_px.append(px)
+        self.pending_qty.append(qty)
+        if len(self.pending_px) >= PENDING_LIMIT:
+            self.merge()
+
+    @property
+    def pending(self) -> int:
+        return len(self.pending_px)
+
+    def __len__(self) -> int:
+        self.merge()
+        return len(self.px)
+
+    def merge(self) -> None:
+        """Fold the pending changes into the sorted arrays (the last change of a price wins)."""
+        if not self.pending_px:
+            return
+        pp = np.array(self.pending_px, dtype=np.float64)
+        pq = np.array(self.pending_qty, dtype=np.float64)
+        del self.pending_px[:]
+        del self.pending_qty[:]
+        order = np.argsort(pp, kind="stable")  # stable: equal prices keep arrival order
+        sp, sq = pp[order], pq[order]
+        last = np.empty(len(sp), dtype=bool)
+        last[:-1] = sp[1:] != sp[:-1]
+        last[-1] = True
+        up, uq = sp[last], sq[last]
+        px, qty = self.px, self.qty
+        at = np.searchsorted(px, up)
+        found = at < len(px)
+        found[found] = px[at[found]] == up[found]
+        qty[at[found]] = uq[found]
+        new = ~found & (uq > 0.0)
+        if new.any():
+            px = np.insert(px, at[new], up[new])
+            qty = np.insert(qty, at[new], uq[new])
+        keep = qty > 0.0
+        if not keep.all():
+            px, qty = px[keep], qty[keep]
+        self.px, self.qty = px, qty
+
+    def take_highest(self, n: int) -> tuple[list[float], list[float]]:
+        """Remove and return the n highest-priced levels, ascending (bids refill from here)."""
+        self.merge()
+        if n <= 0 or not len(self.px):
+            return [], []
+        cut = max(0, len(self.px) - n)
+        px, qty = self.px[cut:].tolist(), self.qty[cut:].tolist()
+        self.px, self.qty = self.px[:cut].copy(), self.qty[:cut].copy()
+        return px, qty
+
+    def take_lowest(self, n: int) -> tuple[list[float], list[float]]:
+        """Remove and return the n lowest-priced levels, ascending (asks refill from here)."""
+        self.merge()
+        if n <= 0 or not len(self.px):
+            return [], []
+        px, qty = self.px[:n].tolist(), self.qty[:n].tolist()
+        self.px, self.qty = self.px[n:].copy(), self.qty[n:].copy()
+        return px, qty
+
+    def items(self) -> list[tuple[float, float]]:
+        """Every level, ascending by price."""
+        self.merge()
+        return list(zip(self.px.tolist(), self.qty.tolist(), strict=True))

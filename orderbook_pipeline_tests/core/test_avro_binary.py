@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from fastavro import schemaless_reader, schemaless_writer
+
+from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_long, encode_string
+from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
+
+
+def fastavro_bytes(lane: str, record: dict) -> bytes:
+    buf = io.BytesIO()
+    schemaless_writer(buf, PARSED_SCHEMAS[lane], record)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "n",
+    [0, 1, -1, 63, 64, -65, 2**14, 2**28 - 1, 2**28, 1_700_000_000_123_456, -(2**63), 2**63 - 1],
+)
+def test_longs_match_fastavro(n):
+    buf = io.BytesIO()
+    schemaless_writer(buf, {"type": "long"}, n)
+    assert encode_long(n) == buf.getvalue()
+
+
+def l2_dict(depth, bids, asks, gap, rec, prev_id):
+    bb, ba = bids[0][0], asks[0][0]
+    mid = (bb + ba) / 2
+    sb, sa = sum(q for _, q in bids[:depth]), sum(q for _, q in asks[:depth])
+    return {
+        "venue": "binance-usdm",
+        "symbol": "BTCUSDT",
+        "event_ts": 1_700_000_000_123_000,
+        "ingest_ts": 1_700_000_000_130_456,
+        "first_update_id": 9_000_000_001,
+        "last_update_id": 9_000_000_042,
+        "prev_update_id": prev_id,
+        "depth": depth,
+        "levels": [{"side": "bid", "px": p, "qty": q} for p, q in bids[:depth]]
+        + [{"side": "ask", "px": p, "qty": q} for p, q in asks[:depth]],
+        "mid": mid,
+        "spread_bps": (ba - bb) / mid * 1e4,
+        "imbalance": (sb - sa) / (sb + sa),
+        "gap_detected": gap,
+        "recovered": rec,
+        "burst_id": "20261121T120000Z-ab12",
+    }
+
+
+@pytest.mark.parametrize(("nb", "na"), [(50, 50), (3, 70), (1, 1), (12, 20)])
+@pytest.mark.parametrize("prev_id", [None, 9_000_000_000])
+def test_l2_records_match_fastavro_byte_for_byte(nb, na, prev_id):
+    rng = random.Random(nb * 100 + na)
+    bids = [(65000.01 - i * 0.01, rng.randrange(1, 10**6) / 1e5) for i in range(nb)]
+    asks = [(65000.02 + i * 0.01, rng.randrange(1, 10**6) / 1e5) for i in range(na)]
+    enc = L2Encoder("binance-usdm", "BTCUSDT", (50, 10, 20), "20261121T120000Z-ab12")
+    out = enc.encode(
+        1_700_000_000_123_000,
+        1_700_000_000_130_456,
+        9_000_000_001,
+        9_000_000_042,
+        prev_id,
+        [p for p, _ in bids[:50]],
+        [q for _, q in bids[:50]],
+        [p for p, _ in asks[:50]],
+        [q for _, q in asks[:50]],
+        True,
+        False,
+    )
+    assert len(out) == 3
+    for depth, data in zip((10, 20, 50), out, strict=True):
+        expected = l2_dict(depth, bids, asks[:50], True, False, prev_id)
+        assert data == fastavro_bytes("l2", expected)
+        decoded = schemaless_reader(io.BytesIO(data), PARSED_SCHEMAS["l2"], None)
+        assert decoded["levels"][0] == {"side": "bid", "px": bids[0][0], "qty": bids[0][1]}
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks"),
+    [
+        ([("65000.01000000", "0.01230000"), ("64999.00000000", "0.00000000")], []),
+        ([], [("1.5", "2")]),
+        ([("1" * 70, "2")], [("ünïcode", "1")]),  # long and non-ASCII strings: the slow path
+    ],
+)
+@pytest.mark.parametrize("futures", [False, True])
+def test_diff_records_match_fastavro_byte_for_byte(bids, asks, futures):
+    record = {
+        "venue": "binance-spot",
+        "symbol": "ETHUSDT",
+        "event_ts": 1_700_000_000_123_000,
+        "transaction_ts": 1_700_000_000_120_000 if futures else None,
+        "ingest_ts": 1_700_000_000_124_000,
+        "first_update_id": 5,
+        "last_update_id": 9,
+        "prev_update_id": 4 if futures else None,
+        "bids": [{"px": p, "qty": q} for p, q in bids],
+        "asks": [{"px": p, "qty": q} for p, q in asks],
+        "burst_id": "b1",
+    }
+    data = encode_diff(
+        encode_string("binance-spot") + encode_string("ETHUSDT"),
+        record["event_ts"],
+        record["transaction_ts"],
+        record["ingest_ts"],
+        5,
+        9,
+        record["prev_update_id"],
+        bids,
+        asks,
+        encode_string("b1"),
+    )
+    assert data == fastavro_bytes("diffs", record)
