@@ -26,12 +26,13 @@ The cause comes from what the other lanes saw (the raw diffs of every burst, and
 from __future__ import annotations
 
 import time
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orderbook_pipeline.compaction.silver import (
     TS,
@@ -75,7 +76,8 @@ RECONNECT_LOOKAHEAD_US = 60_000_000  # a reconnect snapshot may come up to 60 s 
 SLOW_SNAPSHOT_US = 5_000_000
 WEIGHT_SHARE = 0.8  # the capture paces snapshots to 80 % of the budget: at or above is throttled
 
-# Only the columns the chain needs: from_pylist skips the rest (levels is the costly one).
+# Only the columns the chain needs: the Avro decoder steps over the rest without building them
+# (levels is the costly one).
 _L2_CHAIN = pa.schema(
     [
         ("event_ts", TS),
@@ -115,13 +117,13 @@ def gap_windows_path(venue: str, symbol: str, hour_start_us: int) -> str:
 
 @dataclass
 class _Chain:
-    """Update-id chain as lists sorted by last_update_id; prev is -1 where null."""
+    """Update-id chain as int64 arrays (in the table's order); prev is -1 where null."""
 
-    first: list[int]
-    last: list[int]
-    prev: list[int]
-    ts: list[int]
-    burst: list[str]
+    first: np.ndarray
+    last: np.ndarray
+    prev: np.ndarray
+    ts: np.ndarray
+    burst: pa.ChunkedArray
 
     @classmethod
     def of(cls, table: pa.Table) -> _Chain:
@@ -130,14 +132,21 @@ class _Chain:
             _ints(table, "last_update_id"),
             _ints(table, "prev_update_id"),
             _ints(table, "event_ts"),
-            table.column("burst_id").to_pylist(),
+            table.column("burst_id"),
         )
 
     def __len__(self) -> int:
         return len(self.last)
 
     def ids(self, i: int) -> tuple[int, int, int]:
-        return self.first[i], self.last[i], self.prev[i]
+        return int(self.first[i]), int(self.last[i]), int(self.prev[i])
+
+    def burst_at(self, i: int) -> str:
+        return str(self.burst[i].as_py())
+
+    def links(self, rule: SyncRule) -> np.ndarray:
+        """links[k]: does record k + 1 continue record k?"""
+        return continues_all(rule, self.last[:-1], self.first[1:], self.prev[1:])
 
 
 def continues(rule: SyncRule, prev_last: int, first: int, prev_id: int) -> bool:
@@ -153,9 +162,21 @@ def continues(rule: SyncRule, prev_last: int, first: int, prev_id: int) -> bool:
     return first <= prev_last + 1
 
 
-def _ints(table: pa.Table, name: str) -> list[int]:
-    """Timestamp or integer column as int µs / ids (nulls as -1)."""
-    return list(table.column(name).cast(pa.int64()).fill_null(-1).to_pylist())
+def continues_all(
+    rule: SyncRule, prev_last: np.ndarray, first: np.ndarray, prev_id: np.ndarray
+) -> np.ndarray:
+    """`continues` for whole arrays at once."""
+    if rule is SyncRule.FUTURES:
+        return (prev_id >= 0) & (prev_id == prev_last)
+    if rule is SyncRule.SPOT_LEGACY:
+        return first == prev_last + 1
+    return first <= prev_last + 1
+
+
+def _ints(table: pa.Table, name: str) -> np.ndarray:
+    """Timestamp or integer column as int64 µs / ids (nulls as -1)."""
+    column = table.column(name).cast(pa.int64()).fill_null(-1)
+    return np.asarray(column.to_numpy(), np.int64)
 
 
 def _sorted_by_last_id(table: pa.Table) -> pa.Table:
@@ -202,21 +223,20 @@ class _Classifier:
         self.union = u = _Chain.of(_sorted_by_last_id(union))
         # broken_before[k]: links that fail among the first k+1 union events (prefix sums), so
         # "is the union continuous from event lo to hi" is one subtraction.
-        self.broken_before = [0]
-        for k in range(1, len(u)):
-            ok = continues(rule, u.last[k - 1], u.first[k], u.prev[k])
-            self.broken_before.append(self.broken_before[-1] + (not ok))
+        self.broken_before = np.concatenate([[0], np.cumsum(~u.links(rule))])
         # Per burst: sorted event times of its diffs (spans and involvement).
-        chain = _Chain.of(diffs)
-        by_burst: dict[str, list[int]] = {}
-        for b, t in zip(chain.burst, chain.ts, strict=True):
-            by_burst.setdefault(b, []).append(t)
-        self.burst_ts = {b: sorted(ts) for b, ts in sorted(by_burst.items())}
+        ts = _ints(diffs, "event_ts")
+        bursts = pc.dictionary_encode(diffs.column("burst_id")).combine_chunks()
+        index = bursts.indices.to_numpy(zero_copy_only=False)
+        self.burst_ts = {
+            str(b): np.sort(ts[index == k])
+            for k, b in sorted(enumerate(bursts.dictionary.to_pylist()), key=lambda kb: kb[1])
+        }
         self.snaps = [
             {"request": req, "response": resp, "weight": w, "reason": reason, "burst": burst}
             for req, resp, w, reason, burst in zip(
-                _ints(snaps, "request_ts"),
-                _ints(snaps, "response_ts"),
+                _ints(snaps, "request_ts").tolist(),
+                _ints(snaps, "response_ts").tolist(),
                 snaps.column("used_weight_1m").to_pylist(),
                 snaps.column("reason").to_pylist(),
                 snaps.column("burst_id").to_pylist(),
@@ -227,14 +247,17 @@ class _Classifier:
     def union_broken(self, a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
         """Is the diff union broken between L2 records a and b, given as (first, last, prev)?"""
         u = self.union
-        lo = bisect_right(u.last, a[1])  # union events strictly between a and b: [lo, hi)
-        hi = bisect_left(u.last, b[1])
+        # Union events strictly between a and b: [lo, hi).
+        lo = int(np.searchsorted(u.last, a[1], side="right"))
+        hi = int(np.searchsorted(u.last, b[1], side="left"))
         if lo >= hi:
             return not continues(self.rule, a[1], b[0], b[2])
+        first_lo, _, prev_lo = u.ids(lo)
+        last_before_b = u.ids(hi - 1)[1]
         return not (
-            continues(self.rule, a[1], u.first[lo], u.prev[lo])
+            continues(self.rule, a[1], first_lo, prev_lo)
             and self.broken_before[hi - 1] == self.broken_before[lo]
-            and continues(self.rule, u.last[hi - 1], b[0], b[2])
+            and continues(self.rule, last_before_b, b[0], b[2])
         )
 
     def spanning(self, from_ts: int, to_ts: int) -> list[str]:
@@ -245,7 +268,7 @@ class _Classifier:
         return {
             b
             for b, ts in self.burst_ts.items()
-            if bisect_right(ts, to_ts) > bisect_left(ts, from_ts)
+            if np.searchsorted(ts, to_ts, side="right") > np.searchsorted(ts, from_ts, side="left")
         }
 
     def _snaps(self, bursts: Sequence[str], lo: int, hi: int) -> list[dict[str, Any]]:
@@ -337,21 +360,21 @@ def derive_gap_windows(
         return _table(rows)
 
     classifier = _Classifier(venue, rule, data["diffs"], data["snaps"])
-    for i in range(len(chain) - 1):
+    # Only the breaks are looked at one by one (a handful an hour, among ~36k links).
+    for i in np.flatnonzero(~chain.links(rule)).tolist():
         a, b = chain.ids(i), chain.ids(i + 1)
-        if continues(rule, a[1], b[0], b[2]):
-            continue
-        t0, t1 = chain.ts[i], chain.ts[i + 1]
+        t0, t1 = int(chain.ts[i]), int(chain.ts[i + 1])
         to_id = b[2] if rule is SyncRule.FUTURES and b[2] >= 0 else b[0] - 1
         spanning = classifier.spanning(t0, t1)
-        involved = {chain.burst[i], chain.burst[i + 1], *spanning, *classifier.active(t0, t1)}
+        ends = {chain.burst_at(i), chain.burst_at(i + 1)}
+        involved = {*ends, *spanning, *classifier.active(t0, t1)}
         window(a[1] + 1, to_id, t0, t1, classifier.cause(a, b, t0, t1), sorted(involved))
 
-    first_ts, last_ts = min(chain.ts), max(chain.ts)
+    first_ts, last_ts = int(chain.ts.min()), int(chain.ts.max())
     if first_ts > hour_start_us + EDGE_TOLERANCE_US and not stream_began_this_hour:
-        window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst[0]])
+        window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst_at(0)])
     if now >= hour_end and last_ts < hour_end - EDGE_TOLERANCE_US:
-        window(None, None, last_ts, hour_end, "burst_seam", [chain.burst[-1]])
+        window(None, None, last_ts, hour_end, "burst_seam", [chain.burst_at(len(chain) - 1)])
     return _table(rows)
 
 
