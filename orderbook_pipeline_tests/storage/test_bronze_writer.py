@@ -329,11 +329,11 @@ def test_encoded_records_appended_through_a_handle(store: Store) -> None:
     w = BronzeWriter(store, "b1", max_file_bytes=2_000)
     p = partition_for("l2", "binance-spot", "BTCUSDT", T0, 5)
     f = w.handle(p)
-    handles = {id(f)}
+    handles = [f]  # the objects themselves: ids of freed objects get reused
     for i in range(40):
         if not f.live:  # published at the size bound: ask for the next file
             f = w.handle(p)
-            handles.add(id(f))
+            handles.append(f)
         (data,) = enc.encode(
             T0 + i, T0 + i + 7, 10 + i, 10 + i, None, [2.0], [1.5], [3.0], [0.5], False, False
         )
