@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orderbook_pipeline.compaction.avro_arrow import read_avro_tables
+from orderbook_pipeline.compaction.avro_arrow import decode_files, read_avro_tables
 from orderbook_pipeline.storage.layout import Partition, burst_id_of, partition_of
 from orderbook_pipeline.storage.store import StorageError, Store
 
@@ -150,25 +150,38 @@ def first_of_groups(sorted_table: pa.Table, key: Sequence[str]) -> pa.Array:
     return pa.concat_arrays([pa.array([True]), differs])
 
 
+def _narrow(key: Sequence[str], preference: Sequence[str]) -> list[str]:
+    """The columns dedup and ordering look at."""
+    return list(dict.fromkeys([*key, *preference, *(c for c, _ in ORDER)]))
+
+
+def dedup_rows(
+    narrow: pa.Table, key: Sequence[str], preference: Sequence[str]
+) -> np.ndarray | None:
+    """Indices of the rows deduplicate() keeps, in its order; None when that is every row as
+    it stands (one per key and in order already: nothing to reorder). The input order (or an
+    _SRC column, if given) is the last tie-break."""
+    n = narrow.num_rows
+    if _SRC not in narrow.column_names:
+        narrow = narrow.append_column(_SRC, _positions(n))
+    by = [(k, "ascending") for k in (*key, *preference, _SRC)]
+    ranked = pc.sort_indices(narrow, sort_keys=by)
+    kept = ranked.filter(first_of_groups(narrow.take(ranked), key))
+    final = kept.take(pc.sort_indices(narrow.take(kept), sort_keys=list(ORDER))).to_numpy()
+    return None if len(final) == n and np.array_equal(final, np.arange(n)) else final
+
+
 def deduplicate(table: pa.Table, key: Sequence[str], preference: Sequence[str]) -> pa.Table:
     """One row per `key` (the first by `preference`, then input order), sorted by ORDER.
 
     Only the key, preference and order columns are sorted; the full table is taken once at the
     end, and returned as is when it already was deduplicated and in order.
     """
-    if _SRC not in table.column_names:
-        table = table.append_column(_SRC, _positions(table.num_rows))
-    rows = table.drop_columns([_SRC])
-    if table.num_rows == 0:
-        return rows
-    by = [(k, "ascending") for k in (*key, *preference, _SRC)]
-    narrow = table.select(list(dict.fromkeys([*key, *preference, _SRC, *(c for c, _ in ORDER)])))
-    ranked = pc.sort_indices(narrow, sort_keys=by)
-    kept = ranked.filter(first_of_groups(narrow.take(ranked), key))
-    final = kept.take(pc.sort_indices(narrow.take(kept), sort_keys=list(ORDER)))
-    if len(final) == rows.num_rows and np.array_equal(final.to_numpy(), np.arange(rows.num_rows)):
-        return rows
-    return rows.take(final)
+    narrow_names = _narrow(key, preference) + ([_SRC] if _SRC in table.column_names else [])
+    rows = dedup_rows(table.select(narrow_names), key, preference)
+    if _SRC in table.column_names:
+        table = table.drop_columns([_SRC])
+    return table if rows is None else table.take(pa.array(rows))
 
 
 # -- writing / reading silver -----------------------------------------------------------------
@@ -220,8 +233,18 @@ def read_parquet(store: Store, rel_path: str, schema: pa.Schema) -> pa.Table | N
 def _compact(
     store: Store, paths: list[str], schema: pa.Schema, key: Sequence[str], preference: Sequence[str]
 ) -> tuple[pa.Table, int]:
-    raw = _read_lane_files(store, paths, schema)
-    return deduplicate(raw, key, preference), raw.num_rows
+    """(deduplicated table, bronze rows read). Dedup and order are decided on the narrow
+    columns; the wide ones (levels, bids, asks) are then built in that order straight from the
+    decoded bronze, so duplicates never cost a second copy of them."""
+    decoded = decode_files(store.read_bytes(rel) for rel in paths)
+    rows_in = sum(d.num_rows for d in decoded)
+    if len(decoded) != 1:  # no bronze, or files of different writer schemas
+        parts = [d.table(schema.names).cast(schema) for d in decoded]
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+        return deduplicate(table, key, preference), rows_in
+    (part,) = decoded
+    rows = dedup_rows(part.table(_narrow(key, preference)), key, preference)
+    return part.table(schema.names, rows).cast(schema), rows_in
 
 
 def _result(rows_in: int, table: pa.Table, paths: list[str], rel: str) -> CompactionResult:

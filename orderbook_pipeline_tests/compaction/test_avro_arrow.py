@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import numpy as np
 import pyarrow as pa
 import pytest
 
-from orderbook_pipeline.compaction.avro_arrow import read_avro_table, read_avro_tables
-from orderbook_pipeline.compaction.avro_container import MAGIC
+from orderbook_pipeline.compaction.avro_arrow import (
+    Decoded,
+    decode_files,
+    read_avro_table,
+    read_avro_tables,
+)
+from orderbook_pipeline.compaction.avro_container import MAGIC, open_container
 from orderbook_pipeline.compaction.silver import DIFF_SCHEMA, L2_SCHEMA
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
 from orderbook_pipeline.storage.layout import partition_for
@@ -141,22 +147,64 @@ ARRAY_SCHEMA = {
         {"name": "xs", "type": {"type": "array", "items": "long"}},
         {"name": "ss", "type": {"type": "array", "items": "string"}},
         {"name": "tag", "type": ["null", "string"]},
+        {"name": "fs", "type": {"type": "array", "items": "double"}},
     ],
 }
 
 
-def test_arrays_in_several_blocks_with_byte_sizes_as_other_writers_write_them() -> None:
-    # Record 1: xs = [1, 2] as a block of -2 items (with its byte size) then [3]; ss = ["a"].
+def _doubles(*xs: float) -> bytes:
+    return np.array(xs, "<f8").tobytes()
+
+
+def _array_blocks_file() -> bytes:
+    """Two records whose arrays come in several blocks, some with byte sizes (negative
+    counts), as Java writers write them."""
+    # Record 1: xs = [1, 2] as a block of -2 items (with its byte size) then [3]; ss = ["a"];
+    # fs = [0.5] then [1.5, 2.5].
     rec1 = _long(-2) + _long(2) + _long(1) + _long(2) + _long(1) + _long(3) + _long(0)
     rec1 += _long(1) + _string("a") + _long(0) + _long(1) + _string("t")
+    rec1 += _long(1) + _doubles(0.5) + _long(-2) + _long(16) + _doubles(1.5, 2.5) + _long(0)
     # Record 2: empty arrays, null tag.
-    rec2 = _long(0) + _long(0) + _long(0)
-    data = _hand_written(ARRAY_SCHEMA, 2, rec1 + rec2)
-    table = assert_same_as_fastavro(data)
+    rec2 = _long(0) + _long(0) + _long(0) + _long(0)
+    return _hand_written(ARRAY_SCHEMA, 2, rec1 + rec2)
+
+
+def test_arrays_in_several_blocks_with_byte_sizes_as_other_writers_write_them() -> None:
+    table = assert_same_as_fastavro(_array_blocks_file())
     assert table.to_pylist() == [
-        {"xs": [1, 2, 3], "ss": ["a"], "tag": "t"},
-        {"xs": [], "ss": [], "tag": None},
+        {"xs": [1, 2, 3], "ss": ["a"], "tag": "t", "fs": [0.5, 1.5, 2.5]},
+        {"xs": [], "ss": [], "tag": None, "fs": []},
     ]
+
+
+def _edge_files() -> list[bytes]:
+    ev = tape(6, futures=True)
+    l2 = [l2_record(e, 50, "b") for e in ev]
+    l2[2]["levels"] = []
+    diffs = [diff_record(e, "b") for e in ev]
+    for i, rec in enumerate(diffs):
+        rec["bids"] = [{"px": "p" * (k * 30), "qty": str(k)} for k in range(i)]
+        rec["transaction_ts"] = None if i % 3 == 0 else rec["transaction_ts"]
+        rec["prev_update_id"] = None if i % 2 else rec["prev_update_id"]
+    return [avro_file("l2", l2), avro_file("diffs", diffs), _array_blocks_file()]
+
+
+@pytest.mark.parametrize("pick", ["reversed", "some", "none", "repeated"])
+def test_any_selection_of_records_is_built_as_a_take_of_the_whole(pick: str) -> None:
+    """What compaction relies on to build the wide columns already deduplicated and sorted."""
+    for data in _edge_files():
+        decoded = Decoded(open_container(data))
+        n = decoded.num_rows
+        rows = {
+            "reversed": np.arange(n)[::-1],
+            "some": np.array([n - 1, 0, n // 2]),
+            "none": np.array([], np.int64),
+            "repeated": np.array([1, 1, 0]),
+        }[pick]
+        whole = decoded.table()
+        picked = decoded.table(rows=rows)
+        assert picked.equals(whole.take(pa.array(rows, pa.int64())))
+        assert picked.schema == whole.schema
 
 
 def test_salvaged_files_decode_as_fastavro_does(tmp_path: Path) -> None:
@@ -203,6 +251,9 @@ def test_several_files_decode_to_their_records_in_order() -> None:
         assert table is not None
         assert table.to_pylist() == [r for f in files for r in fastavro_records(f)]
     assert read_avro_tables(iter([]), ["x"]) is None
+    # One decode for files sharing a writer schema; a new one where the schema changes.
+    assert len(decode_files(iter(diff_files))) == 1
+    assert len(decode_files(iter([*diff_files, *l2_files, diff_files[0]]))) == 3
 
 
 def test_damaged_or_foreign_files_are_refused() -> None:
