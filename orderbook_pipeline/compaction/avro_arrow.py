@@ -51,8 +51,8 @@ class Decoded:
             raise NotImplementedError("top-level Avro schema must be a record")
         self.root = root
         self.num_rows = container.num_records
-        buf = np.frombuffer(container.buffer, np.uint8)
-        self.source = Source(pa.py_buffer(container.buffer), buf)
+        buf = container.buffer
+        self.source = Source(pa.py_buffer(buf), buf)
         counts = container.block_counts
         ends = np.append(container.block_starts[1:], container.data_size)
         # Lanes = blocks, longest first, so the blocks still holding a record k are a prefix.

@@ -112,7 +112,7 @@ class Container:
     """Records of one or more files: `buffer` holds them back to back (+ PADDING zero bytes)."""
 
     schema: dict[str, Any] | list[Any] | str
-    buffer: bytearray
+    buffer: np.ndarray  # uint8
     block_starts: np.ndarray  # int64 offset of each block's first record in `buffer`
     block_counts: np.ndarray  # int64 records per block
 
@@ -144,7 +144,9 @@ def decompress(files: Sequence[FileBlocks]) -> Container:
     starts = np.zeros(len(sizes), np.int64)
     if sizes:
         np.cumsum(sizes[:-1], out=starts[1:])
-    buffer = bytearray(sum(sizes) + PADDING)
+    # Not zero-filled: every byte but the padding is written by the decompression.
+    buffer = np.empty(sum(sizes) + PADDING, np.uint8)
+    buffer[len(buffer) - PADDING :] = 0
     out = memoryview(buffer)
     pending = iter(others)
     at = block = 0

@@ -36,12 +36,40 @@ class Source:
 # -- vectorized primitives over lanes -----------------------------------------------------------
 
 
+_HIGH_BITS = np.uint64(0x8080808080808080)
+_LOW_BITS = np.uint64(0x7F7F7F7F7F7F7F7F)
+# Pairs of 7-bit groups merged into 14, then 28, then 56 bits: (mask kept, mask shifted, shift).
+_MERGES = [
+    (np.uint64(0x007F007F007F007F), np.uint64(0x7F007F007F007F00), np.uint64(1)),
+    (np.uint64(0x00003FFF00003FFF), np.uint64(0x3FFF00003FFF0000), np.uint64(2)),
+    (np.uint64(0x000000000FFFFFFF), np.uint64(0x0FFFFFFF00000000), np.uint64(4)),
+]
+_ONE, _ZERO = np.uint64(1), np.uint64(0)
+
+
 def longs(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The zigzag varint at every position: (values int64, positions after them)."""
     first = buf[pos]
     if not first.size or first.max() < 0x80:  # one byte each (lengths, small counts, flags)
         v = first.astype(np.int64)
         return (v >> 1) ^ -(v & 1), pos + 1
+    # Up to 8 bytes (ids, µs timestamps): the 8 bytes at each position as one little-endian
+    # word; the first byte without a continuation bit ends the varint.
+    word = _every_byte(buf, "<u8")[pos]
+    stops = ~word & _HIGH_BITS
+    if not stops.all():  # some varint is 9-10 bytes long
+        return _long_windows(buf, pos)
+    last = stops & (_ZERO - stops)  # bit 7 of each varint's final byte
+    v = word & ((last << _ONE) - _ONE) & _LOW_BITS
+    for keep, move, shift in _MERGES:
+        v = (v & keep) | ((v & move) >> shift)
+    n_bytes = np.frexp(last.astype(np.float64))[1] >> 3  # last == 2**(8 * n_bytes - 1)
+    value = (v >> _ONE) ^ (_ZERO - (v & _ONE))
+    return value.view(np.int64), pos + n_bytes
+
+
+def _long_windows(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """longs() for varints of any length (up to 10 bytes), byte by byte."""
     window = buf[pos[:, None] + _K]  # the 10 bytes a 64-bit varint may span
     last = window < 0x80
     if not last.any(axis=1).all():
