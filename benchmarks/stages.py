@@ -16,6 +16,8 @@ stage's own; the figure is the peak minus the RSS after imports. CPU is the proc
 - compaction: compact_l2 and compact_diffs of the hour, run side by side as Dagster's
   multiprocess executor runs the two silver assets; rows/s over every bronze row read.
 - old path: the same through fastavro dicts -> Table.from_pylist (what silver did before).
+- write floor: only the Parquet writes of that compaction's output, on one core (rows per
+  CPU second): what any compaction of this silver format costs at least.
 - mart: build_mart_partition for the day's 24 hours into a fresh DuckDB file.
 
     python -m benchmarks.stages [--quick]      # print the figures as a table
@@ -374,6 +376,23 @@ def _child_compaction(root: str, lane: str, old: bool) -> dict[str, Any]:
     return out
 
 
+def _child_write(root: str) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    from orderbook_pipeline.compaction.silver import write_parquet
+    from orderbook_pipeline.storage.store import LocalStore
+
+    files = sorted(str(p.relative_to(root)) for p in Path(root).glob("silver/**/data.parquet"))
+    tables = [pq.read_table(os.path.join(root, rel)) for rel in files]
+    store = LocalStore(os.path.join(root, "rewrite"))
+    out: dict[str, Any] = {}
+    with _measured(out):
+        for rel, table in zip(files, tables, strict=True):
+            write_parquet(store, rel, table)
+    out["rows"] = sum(t.num_rows for t in tables)
+    return out
+
+
 def _child_mart(root: str, hours: int) -> dict[str, Any]:
     import duckdb
 
@@ -453,8 +472,13 @@ def _compaction_pair(hour_dir: Path, old: bool) -> dict[str, Any]:
             proc.stdin.write("go\n")
             proc.stdin.flush()
         runs = {lane: _result_of(proc, f"compaction {lane}") for lane, proc in procs.items()}
+        load = os.getloadavg()[0]
+        # The floor under any compaction: writing the silver files alone, on one core.
+        floor = None if old else _run_child("write", Path(tmp))
     l2, diffs = runs["l2"], runs["diffs"]
     return {
+        "load": load,
+        "write_floor": floor,
         "rows_in": l2["rows_in"] + diffs["rows_in"],
         "rows_out": l2["rows_out"] + diffs["rows_out"],
         "wall_s": max(l2["wall_s"], diffs["wall_s"]),
@@ -527,7 +551,8 @@ def to_figures(r: StageResults) -> list[dict[str, Any]]:
                 "met": rate(run) >= COMPACTION_TARGET_ROWS_S,
                 "notes": f"{hour}; silver_l2 and silver_diffs in two processes at once: "
                 f"{run['lanes']['l2']['wall_s']:.2f} s and {run['lanes']['diffs']['wall_s']:.2f} s "
-                f"wall, {run['cpu_s']:.2f} s CPU in all",
+                f"wall, {run['cpu_s']:.2f} s CPU in all; machine load {run['load']:.1f} "
+                f"on {os.cpu_count()} CPUs",
             }
         )
         figs.append(
@@ -542,6 +567,19 @@ def to_figures(r: StageResults) -> list[dict[str, Any]]:
                 f"+{run['lanes']['diffs']['peak_mb']:.0f} MB",
             }
         )
+    floor = r.compaction["write_floor"]
+    figs.append(
+        {
+            "name": "silver Parquet write alone (floor of any compaction)",
+            "value": round(floor["rows"] / floor["cpu_s"]),
+            "unit": "rows/s",
+            "target": f">= {COMPACTION_TARGET_ROWS_S:,} rows/s",
+            "met": floor["rows"] / floor["cpu_s"] >= COMPACTION_TARGET_ROWS_S,
+            "notes": f"write_parquet of the hour's {floor['rows']:,} silver rows (zstd, as "
+            f"compaction writes them) in {floor['cpu_s']:.2f} s CPU on one core, "
+            f"{floor['wall_s']:.2f} s wall",
+        }
+    )
     m = r.mart
     figs.append(
         {
@@ -576,7 +614,7 @@ def _table(figs: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small inputs (what the tests run)")
-    ap.add_argument("--child", choices=("compaction", "mart"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("compaction", "write", "mart"), help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     ap.add_argument("--old", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--lane", choices=("l2", "diffs"), help=argparse.SUPPRESS)
@@ -584,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child == "compaction":
         print(json.dumps(_child_compaction(args.root, args.lane, args.old)))
+    elif args.child == "write":
+        print(json.dumps(_child_write(args.root)))
     elif args.child == "mart":
         print(json.dumps(_child_mart(args.root, args.hours)))
     else:
