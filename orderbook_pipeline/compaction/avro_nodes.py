@@ -18,7 +18,7 @@ import pyarrow as pa
 
 _K = np.arange(10, dtype=np.int64)
 _SHIFTS = (7 * _K).astype(np.uint64)
-ITEM = np.int64(32)  # item keys: record slot << 32 | item index within the record
+_ITEM = np.int64(32)  # item keys: record slot << 32 | item index within the record
 _LOW = np.int64(0xFFFFFFFF)
 _RUNS_AT_ONCE = 4096  # fixed-size array runs copied out per step (a few MB of bytes)
 
@@ -371,7 +371,7 @@ class Array(Node):
             lanes, at, count = lanes[more], at[more], count[more]
             if not lanes.size:
                 break
-            first = (keys[lanes] << ITEM) | done[lanes]
+            first = (keys[lanes] << _ITEM) | done[lanes]
             self.counts.put(keys[lanes], count)
             if self.items.fixed_size is not None:
                 self.runs.put(first, at, count)
@@ -417,7 +417,7 @@ class Array(Node):
         item_rows = None if rows is None else item_ranges(first_item[rows], picked)
 
         def item_slots(k: np.ndarray) -> np.ndarray:
-            return first_item[slots_of(k >> ITEM)] + (k & _LOW)
+            return first_item[slots_of(k >> _ITEM)] + (k & _LOW)
 
         if self.string_fields:
             where = self.strings.ordered(item_slots, total, len(self.string_fields))

@@ -12,10 +12,11 @@ event arrives in several bronze files. Silver keeps exactly one row per event:
 Rows are sorted by (event_ts, last_update_id) and written zstd through the store (temporary,
 then publish), so a reader sees the old file or the new one, never a half-written one.
 
-Everything is columnar: bronze Avro is decoded straight into Arrow (avro_arrow.py, no Python
-object per row), dedup and sort work on the small key columns only (Arrow sort + a "first of
-group" mask, O(n log n)), and the wide table (levels) is taken once, or not at all when the
-bronze was already in order without duplicates (one burst).
+Everything is columnar: a partition's bronze Avro files are decoded once, straight into numpy
+and Arrow (avro_arrow.py, no Python object per row); dedup and sort look at the narrow key
+columns only (Arrow sort + a "first of group" mask, O(n log n)); then the wide columns (levels,
+bids, asks) are cut out of the decoded bronze directly in the final order, so neither
+duplicates nor reordering cost a second copy of them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Read final bronze Avro files back (tests, silver compaction, ad-hoc analysis).
+"""Read final bronze Avro files back as records (tests, ad-hoc analysis).
 
 Timestamps come back as timezone-aware UTC datetimes (fastavro honours timestamp-micros);
-BronzeWriter accepts either those or int microseconds.
+BronzeWriter accepts either those or int microseconds. Silver compaction, gap windows and the
+reconcile check read bronze columnar instead, straight into Arrow without a dict per record:
+compaction/avro_arrow.py (`read_lane_files` in compaction/silver.py).
 """
 
 from __future__ import annotations
