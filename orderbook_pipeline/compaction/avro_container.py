@@ -147,7 +147,7 @@ def decompress(files: Sequence[FileBlocks]) -> Container:
     # Not zero-filled: every byte but the padding is written by the decompression.
     buffer = np.empty(sum(sizes) + PADDING, np.uint8)
     buffer[len(buffer) - PADDING :] = 0
-    out = memoryview(buffer)
+    out = buffer.data  # a writable memoryview of the array
     pending = iter(others)
     at = block = 0
     for f in files:

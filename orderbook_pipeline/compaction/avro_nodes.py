@@ -490,7 +490,7 @@ class Array(Node):
             }
         )
         n_items = int(counts[picked].sum())
-        out = [np.empty(n_items, layout.fields[f"f{i}"][0]) for i in range(len(fields))]
+        out = [np.empty(n_items, f.dtype) for f in fields if isinstance(f, Fixed)]
         spans = Spans(src, starts, starts + counts * size, pa.binary())
         at = 0
         for lo in range(0, len(picked), _RUNS_AT_ONCE):
