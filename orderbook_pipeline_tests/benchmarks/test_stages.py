@@ -79,7 +79,10 @@ def test_each_stage_measured_the_rows_generated(figures: list[dict[str, Any]]) -
 
 def test_inconsistent_rows_stop_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stage that saw other rows than were generated must fail, not report a speed."""
-    run = {"rows_in": BRONZE_ROWS - 1, "rows_out": [QUICK.events] * 4, "wall_s": 1.0}
-    results = stages.StageResults(QUICK, {}, run, run, {"records": DAY_RECORDS})
+    good = {"rows_in": BRONZE_ROWS, "rows_out": [QUICK.events] * 4, "wall_s": 1.0}
+    bad = {**good, "rows_in": BRONZE_ROWS - 1}
+    day = {"records": DAY_RECORDS}
+    stages.check_rows(stages.StageResults(QUICK, {}, {**good, "rounds": [good]}, good, day))
+    results = stages.StageResults(QUICK, {}, {**good, "rounds": [good, bad]}, good, day)
     with pytest.raises(RuntimeError, match="expected"):
         stages.check_rows(results)
