@@ -38,7 +38,17 @@ from benchmarks.contenders.floor import BASE
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = (("ours depth 20", 0.2), ("ours depths 10,20,50", 0.1))  # issue 4: ratio vs parse-only
 FIGURE_MODULES = (("benchmarks.stages", "skip_stages"), ("benchmarks.live", "skip_live"))
-PACKAGES = ("orjson", "sortedcontainers", "fastavro", "cramjam", "numpy", "pyarrow", "duckdb")
+PACKAGES = (
+    "orjson",
+    "msgspec",
+    "sortedcontainers",
+    "fastavro",
+    "cramjam",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "websockets",
+)
 
 
 class CrossCheckError(SystemExit):
@@ -383,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in contenders if not wanted or n == BASE or any(s in n for s in wanted)]
     if BASE not in names:
         raise SystemExit(f"the ratio base {BASE!r} is missing")
+    load_start = os.getloadavg()[0]  # the cores are shared: say how busy they were
     stats = stream.ensure(mode.spec, log=log)
     log(f"stream {stream.stream_dir(mode.spec)}: {json.dumps(stats)}")
 
@@ -398,11 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     notes = {n: contenders[n].notes for n in names}
     tlines, tresults = target_lines(rows)
     info = machine()
+    info["load"] = (
+        f"1-min load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
     out = [
         "# Capture hot-path benchmark",
         "",
         f"Machine: {info['cores']} cores ({info['cpu']}), shared; Python {info['python']}, "
-        f"{info['platform']}.  ",
+        f"{info['platform']}; {info['load']}.  ",
         f"Packages: {info['packages']}.  ",
         f"Date: {info['date']}.  Command: `{info['command']}`.  ",
         f"Stream: {stream.stream_dir(mode.spec)}: {stats['events']} events, "
