@@ -20,11 +20,13 @@ from orderbook_pipeline.compaction.avro_arrow import (
 )
 from orderbook_pipeline.compaction.avro_container import MAGIC, open_container
 from orderbook_pipeline.compaction.silver import DIFF_SCHEMA, L2_SCHEMA
+from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
 from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import LocalStore, Store
+from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, Venue
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,
     T0,
@@ -33,6 +35,7 @@ from orderbook_pipeline_tests.bronze_factory import (
     l2_record,
     tape,
 )
+from orderbook_pipeline_tests.capture.conftest import SIM_DEFAULTS, capture
 
 
 def fastavro_records(data: bytes) -> list[dict[str, Any]]:
@@ -275,3 +278,15 @@ def test_damaged_or_foreign_files_are_refused() -> None:
     }
     with pytest.raises(NotImplementedError, match="map"):
         read_avro_table(_hand_written(maps, 1, _long(0)))
+
+
+@pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM], ids=lambda v: v.name)
+def test_real_capture_bronze_decodes_as_fastavro_does(tmp_path: Path, venue: Venue) -> None:
+    """Files of an actual capture burst against the bundled exchange (the capture's own
+    record encoding and BronzeWriter blocks), every lane."""
+    with SimulatorThread(venue=venue, symbols=["BTCUSDT", "ETHUSDT"], **SIM_DEFAULTS) as sim:
+        capture(sim, str(tmp_path), venue, ["BTCUSDT", "ETHUSDT"], duration_s=1.5)
+    files = bronze_bytes(LocalStore(str(tmp_path)))
+    assert {rel.split("/")[1] for rel in files} == {"l2", "diffs", "snapshots"}
+    for data in files.values():
+        assert_same_as_fastavro(data)
