@@ -31,15 +31,7 @@ def _varint(z: int) -> bytes:
 
 def encode_long(n: int) -> bytes:
     z = (n << 1) ^ (n >> 63)
-    if z < 1 << 28:
-        return _varint(z)
-    hi = z >> 28
-    tail = _high.get(hi)
-    if tail is None:
-        if len(_high) > 4096:
-            _high.clear()
-        tail = _high[hi] = _varint(hi)
-    return _LOW14[z & 0x3FFF] + _LOW14[(z >> 14) & 0x3FFF] + tail
+    return _varint(z) if z < 1 << 28 else _long_fast(z)
 
 
 def encode_string(text: str) -> bytes:
@@ -59,41 +51,55 @@ def _levels(px: list[float], qty: list[float], ask: bool = False) -> bytes:
     n = len(px)
     packer = _packers.get(n)
     if packer is None:
-        # The side byte is packed as a pad byte (0: enum index 0, "bid") and patched for asks.
-        packer = _packers[n] = Struct("<" + "xdd" * n)
-    values = [0.0] * (2 * n)
-    values[::2] = px  # interleaving by slice assignment runs in C
-    values[1::2] = qty
-    data = packer.pack(*values)
-    if not ask:
-        return data
-    patched = bytearray(data)
-    patched[::_LEVEL] = _ASK_BYTES[:n]
-    return bytes(patched)
+        packer = _packers[n] = Struct("<" + "Bdd" * n)
+    # Side bytes come from a template (zigzag enum index: 0 bid, 2 ask); prices and quantities
+    # are interleaved into it by slice assignment, which runs in C.
+    values = (_ASK_TEMPLATE if ask else _BID_TEMPLATE)[: 3 * n]
+    values[1::3] = px
+    values[2::3] = qty
+    return packer.pack(*values)
 
 
-_ASK_BYTES = b"\x02" * 5000  # zigzag of enum index 1, "ask"
+_BID_TEMPLATE: list[float | int] = [0, 0.0, 0.0] * 5000
+_ASK_TEMPLATE: list[float | int] = [2, 0.0, 0.0] * 5000
+
+
+def _long_fast(z: int) -> bytes:
+    """Varint of a zigzagged value >= 2**28: two table lookups and a cached high part."""
+    hi = z >> 28
+    tail = _high.get(hi)
+    if tail is None:
+        if len(_high) > 4096:
+            _high.clear()
+        tail = _high[hi] = _varint(hi)
+    return _LOW14[z & 0x3FFF] + _LOW14[(z >> 14) & 0x3FFF] + tail
 
 
 def _longs4(a: int, b: int, c: int, d: int) -> bytes:
-    """Four longs (all >= 2**27 in practice: times in µs, update ids) in one call."""
+    """Four non-negative longs (times in µs, update ids) in one call: the per-event head."""
+    za, zb, zc, zd = a << 1, b << 1, c << 1, d << 1  # zigzag of a non-negative n is 2n
+    if a < 0 or b < 0 or c < 0 or d < 0 or min(za, zb, zc, zd) < 1 << 28:
+        return encode_long(a) + encode_long(b) + encode_long(c) + encode_long(d)
     low, high = _LOW14, _high
-    out = []
-    for n in (a, b, c, d):
-        z = (n << 1) ^ (n >> 63)
-        if z < 1 << 28:
-            out.append(_varint(z))
-            continue
-        hi = z >> 28
-        tail = high.get(hi)
-        if tail is None:
-            if len(high) > 4096:
-                high.clear()
-            tail = high[hi] = _varint(hi)
-        out.append(low[z & 0x3FFF])
-        out.append(low[(z >> 14) & 0x3FFF])
-        out.append(tail)
-    return b"".join(out)
+    ta, tb, tc, td = high.get(za >> 28), high.get(zb >> 28), high.get(zc >> 28), high.get(zd >> 28)
+    if ta is None or tb is None or tc is None or td is None:
+        return _long_fast(za) + _long_fast(zb) + _long_fast(zc) + _long_fast(zd)
+    return b"".join(
+        (
+            low[za & 0x3FFF],
+            low[(za >> 14) & 0x3FFF],
+            ta,
+            low[zb & 0x3FFF],
+            low[(zb >> 14) & 0x3FFF],
+            tb,
+            low[zc & 0x3FFF],
+            low[(zc >> 14) & 0x3FFF],
+            tc,
+            low[zd & 0x3FFF],
+            low[(zd >> 14) & 0x3FFF],
+            td,
+        )
+    )
 
 
 class L2Encoder:

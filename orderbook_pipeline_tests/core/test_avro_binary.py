@@ -114,3 +114,18 @@ def test_diff_records_match_fastavro_byte_for_byte(bids, asks, futures):
         encode_string("b1"),
     )
     assert data == fastavro_bytes("diffs", record)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (1_700_000_000_123_000, 1_700_000_000_124_000, 38_531_387_766, 38_531_387_800),
+        (5, 1_700_000_000_124_000, 0, 2**40),  # small values take the general path
+        (-3, 2**28, 2**27, 2**63 - 1),
+    ],
+)
+def test_four_longs_at_once_match_one_by_one(values):
+    from orderbook_pipeline.core.avro_binary import _longs4
+
+    assert _longs4(*values) == b"".join(encode_long(v) for v in values)
+    assert _longs4(*values) == b"".join(encode_long(v) for v in values)  # cached high parts
