@@ -42,25 +42,37 @@ def encode_string(text: str) -> bytes:
 _NULL = b"\x00"  # union branch 0 (null) / an empty array's end / boolean false
 _SOME = b"\x02"  # union branch 1
 _LEVEL = 17  # bytes of one encoded level: side enum (1), px double (8), qty double (8)
-_packers: dict[int, Struct] = {}
+_bid_packers: dict[int, Struct] = {}
+_ask_packers: dict[int, Struct] = {}
 _tail = Struct("<ddd??")
 
 
 def _levels(px: list[float], qty: list[float], ask: bool = False) -> bytes:
-    """Levels as Avro {side, px, qty} records, best first, in one struct.pack."""
+    """Levels as Avro {side, px, qty} records, best first, in one struct.pack.
+
+    Prices and quantities are interleaved by slice assignment, which runs in C. A bid's side
+    byte (zigzag of enum index 0) is a zero, which struct writes as a pad byte; an ask's (2)
+    comes from a template list (callgrind: 9.9k and 12.7k instructions for 20 levels, against
+    19.7k for chain/zip interleaving).
+    """
     n = len(px)
-    packer = _packers.get(n)
-    if packer is None:
-        packer = _packers[n] = Struct("<" + "Bdd" * n)
-    # Side bytes come from a template (zigzag enum index: 0 bid, 2 ask); prices and quantities
-    # are interleaved into it by slice assignment, which runs in C.
-    values = (_ASK_TEMPLATE if ask else _BID_TEMPLATE)[: 3 * n]
-    values[1::3] = px
-    values[2::3] = qty
+    if ask:
+        packer = _ask_packers.get(n)
+        if packer is None:
+            packer = _ask_packers[n] = Struct("<" + "Bdd" * n)
+        values = _ASK_TEMPLATE[: 3 * n]
+        values[1::3] = px
+        values[2::3] = qty
+    else:
+        packer = _bid_packers.get(n)
+        if packer is None:
+            packer = _bid_packers[n] = Struct("<" + "xdd" * n)
+        values = [0.0] * (2 * n)
+        values[::2] = px
+        values[1::2] = qty
     return packer.pack(*values)
 
 
-_BID_TEMPLATE: list[float | int] = [0, 0.0, 0.0] * 5000
 _ASK_TEMPLATE: list[float | int] = [2, 0.0, 0.0] * 5000
 
 
