@@ -24,38 +24,35 @@ PENDING_LIMIT = 2048
 class DeepLevels:
     """Price -> quantity for the levels behind the top region; prices ascending."""
 
-    __slots__ = ("pending_px", "pending_qty", "px", "qty")
-    # pending_px / pending_qty: the change log, in arrival order. The book's hot loops append
-    # to them directly and call merge() once the log reaches PENDING_LIMIT.
+    __slots__ = ("pending", "px", "qty")
+    # pending: the change log, price and quantity interleaved, in arrival order. The book's
+    # hot paths append to it directly and call merge() once it holds PENDING_LIMIT changes.
 
     def __init__(self) -> None:
         self.px: Floats = np.empty(0)
         self.qty: Floats = np.empty(0)
-        self.pending_px = array("d")
-        self.pending_qty = array("d")
+        self.pending = array("d")
 
     def clear(self) -> None:
         self.px = np.empty(0)
         self.qty = np.empty(0)
-        del self.pending_px[:]
-        del self.pending_qty[:]
+        del self.pending[:]
 
     def load(self, px: Floats, qty: Floats) -> None:
         """Replace the contents with levels sorted by ascending price (no zero quantities)."""
         self.px, self.qty = px, qty
-        del self.pending_px[:]
-        del self.pending_qty[:]
+        del self.pending[:]
 
     def change(self, px: float, qty: float) -> None:
         """Absolute quantity at a price (0 deletes); applied in order at the next merge."""
-        self.pending_px.append(px)
-        self.pending_qty.append(qty)
-        if len(self.pending_px) >= PENDING_LIMIT:
+        self.pending.append(px)
+        self.pending.append(qty)
+        if len(self.pending) >= 2 * PENDING_LIMIT:
             self.merge()
 
     @property
-    def pending(self) -> int:
-        return len(self.pending_px)
+    def pending_changes(self) -> int:
+        return len(self.pending) // 2
 
     def __len__(self) -> int:
         self.merge()
@@ -63,12 +60,11 @@ class DeepLevels:
 
     def merge(self) -> None:
         """Fold the pending changes into the sorted arrays (the last change of a price wins)."""
-        if not self.pending_px:
+        if not self.pending:
             return
-        pp = np.array(self.pending_px, dtype=np.float64)
-        pq = np.array(self.pending_qty, dtype=np.float64)
-        del self.pending_px[:]
-        del self.pending_qty[:]
+        log = np.array(self.pending, dtype=np.float64).reshape(-1, 2)
+        pp, pq = log[:, 0], log[:, 1]
+        del self.pending[:]
         order = np.argsort(pp, kind="stable")  # stable: equal prices keep arrival order
         sp, sq = pp[order], pq[order]
         last = np.empty(len(sp), dtype=bool)

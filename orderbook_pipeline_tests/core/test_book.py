@@ -38,8 +38,11 @@ def _naive_apply(naive: dict[float, float], levels: list[tuple[float, float]]) -
             naive.pop(p, None)
 
 
+@pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(seed, monkeypatch):
+def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(
+    seed, exchange_order, monkeypatch
+):
     # Small region and pending log so that every path runs many times: changes behind the
     # region, merges, refills after the region drains, trims after it overgrows.
     monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
@@ -67,6 +70,9 @@ def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(seed, monk
             changes_b.append((p, 0.0))
         for p in [p for p in asks if p <= mid]:
             changes_a.append((p, 0.0))
+        if exchange_order:  # as Binance lists them: best first, each price once
+            changes_b = sorted(dict(changes_b).items(), reverse=True)
+            changes_a = sorted(dict(changes_a).items())
         _naive_apply(bids, changes_b)
         _naive_apply(asks, changes_a)
         book.apply(changes_b, changes_a, step + 2)

@@ -12,9 +12,9 @@ def test_last_change_of_a_price_wins_and_zero_deletes():
     d.load(np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0, 30.0]))
     for p, q in [(2.0, 5.0), (4.0, 1.0), (2.0, 0.0), (0.5, 7.0), (4.0, 2.0), (9.0, 0.0)]:
         d.change(p, q)
-    assert d.pending == 6
+    assert d.pending_changes == 6
     assert d.items() == [(0.5, 7.0), (1.0, 10.0), (3.0, 30.0), (4.0, 2.0)]
-    assert d.pending == 0
+    assert d.pending_changes == 0
 
 
 def test_take_from_either_end():
