@@ -474,6 +474,9 @@ class LiveRun:
                     "capture_cpu": cpu_percent(self.capture, a, z),
                     "exchange_cpu": cpu_percent(self.simulator, a, z),
                     "others_cpu": self.others_cpu(a, z),
+                    "capture_rss_mb": max(
+                        (x.rss_kb / 1024 for x in self.capture if a <= x.t <= z), default=None
+                    ),
                     "in_sync": bisect.bisect_right(syncs, z),
                     "events": len(got),
                     "lag_p95_ms": _pct(sorted(lag / 1000 for _, lag in got), 0.95),
@@ -936,14 +939,16 @@ def render(run: LiveRun) -> str:
     out += [
         "",
         "Timeline: CPU % of one core (capture, exchange, all other processes on the machine), "
-        "books in sync, diff-lane events and lag p95, longest hole in receive times and in E:",
-        f"{'from-to s':>11} {'capture':>8} {'exchange':>9} {'others':>7} {'in sync':>8} "
+        "capture peak RSS, books in sync, diff-lane events and lag p95, longest hole in "
+        "receive times and in E:",
+        f"{'from-to s':>11} {'capture':>8} {'exchange':>9} {'others':>7} {'RSS MB':>7} {'in sync':>8} "
         f"{'events':>8} {'lag p95 ms':>11} {'recv gap ms':>12} {'E gap ms':>9}",
     ]
     for r in run.timeline():
         out.append(
             f"{r['from_s']:>5}-{r['to_s']:<5} {_fmt(r['capture_cpu']):>8} "
-            f"{_fmt(r['exchange_cpu']):>9} {_fmt(r['others_cpu']):>7} {r['in_sync']:>8} "
+            f"{_fmt(r['exchange_cpu']):>9} {_fmt(r['others_cpu']):>7} "
+            f"{_fmt(r['capture_rss_mb'], 0):>7} {r['in_sync']:>8} "
             f"{r['events']:>8} {_fmt(r['lag_p95_ms']):>11} {_fmt(r['recv_gap_ms'], 0):>12} "
             f"{_fmt(r['e_gap_ms'], 0):>9}"
         )

@@ -17,9 +17,12 @@ if TYPE_CHECKING:
     from orderbook_pipeline.capture.rest import SnapshotResponse
     from orderbook_pipeline.venues import Venue
 
-# How many recent (U, u) pairs are remembered to drop exact repeats (overlapping connections
-# deliver the same events twice during a make-before-break reconnect).
-_SEEN_WINDOW = 4096
+# How many recent events are remembered to drop exact repeats: overlapping connections deliver
+# the same events twice during a make-before-break reconnect, for a second or two. 256 events
+# is 25 s at 100 ms and costs ~25 kB a symbol (4096 cost ~400 kB: 80 MB for 200 symbols). A
+# repeat older than that is still never applied twice (the book calls it stale), and silver
+# deduplicates the diff lane.
+_SEEN_WINDOW = 256
 
 # Causes that come from the transport rather than from the sequence itself.
 TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")

@@ -39,7 +39,7 @@ class BookSide:
 
     __slots__ = ("_deep", "_keys", "_qty", "apply", "is_bid", "max_region", "min_region")
 
-    def __init__(self, is_bid: bool, min_region: int = 50, region: int = 256) -> None:
+    def __init__(self, is_bid: bool, min_region: int = 50, region: int = 128) -> None:
         self.is_bid = is_bid
         self._qty: dict[float, float] = {}
         self._keys: list[float] = []  # region prices ascending: best last (bids), first (asks)
