@@ -84,6 +84,9 @@ def test_l2_records_match_fastavro_byte_for_byte(nb, na, prev_id):
         ([("65000.01000000", "0.01230000"), ("64999.00000000", "0.00000000")], []),
         ([], [("1.5", "2")]),
         ([("1" * 70, "2")], [("ünïcode", "1")]),  # long and non-ASCII strings: the slow path
+        ([("1" * 31, "2" * 32)], [("é" * 3, "1")]),  # the longest short string, and one past it
+        ([(f"{65000 - i}.01000000", f"{i}.5") for i in range(20)], []),  # a 3-byte msgpack header
+        ([(f"{i}.1", "0.00000000") for i in range(70_000)], []),  # a 5-byte msgpack header
     ],
 )
 @pytest.mark.parametrize("futures", [False, True])
