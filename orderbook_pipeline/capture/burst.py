@@ -229,10 +229,20 @@ class CaptureBurst:
     async def _snapshot(self, cap: SymbolCapture) -> None:
         if not cap.wants_snapshot:
             return
+        try:
+            await self._snapshot_for(cap)
+        finally:
+            cap.sync.snapshot_in_flight = False
+
+    async def _snapshot_for(self, cap: SymbolCapture) -> None:
         limit = self.settings.snapshot_limit
         assert limit is not None
+
+        def sent() -> None:  # from now on every buffered event may be needed to bridge
+            cap.sync.snapshot_in_flight = True
+
         try:
-            resp = await self.rest.depth(cap.symbol, limit)
+            resp = await self.rest.depth(cap.symbol, limit, before_send=sent)
             snap = parse_snapshot(resp.data, cap.symbol)
         except UnknownSymbol as exc:
             log.error("%s: snapshot refused (%s)", cap.symbol, exc)

@@ -57,6 +57,7 @@ class StreamConnection:
         self.connects = 0
         self._attempts: deque[float] = deque()
         self._shutdown_notice = asyncio.Event()
+        self._last_frame = 0.0  # monotonic time of the latest frame (the staleness watchdog)
         self._drains: set[asyncio.Task[None]] = set()
 
     def server_shutdown_notice(self) -> None:
@@ -123,35 +124,34 @@ class StreamConnection:
         self._attempts.append(time.monotonic())
 
     async def _read(self, ws: ClientConnection, stop: asyncio.Event) -> str:
-        """Pass frames on until the connection ends; say why it ended."""
+        """Pass frames on until the connection ends; say why it ended.
+
+        Frames are pumped by one task that awaits the socket directly; this coroutine only
+        wakes for a stop, a serverShutdown notice or the staleness deadline. (Racing the next
+        frame against those in asyncio.wait for every frame cost more than the frame itself.)
+        """
         self._shutdown_notice.clear()
-        last_frame = time.monotonic()
-        recv = asyncio.ensure_future(ws.recv())
+        self._last_frame = time.monotonic()
+        pump = asyncio.ensure_future(self._pump(ws))
         stopper = asyncio.ensure_future(stop.wait())
         notice = asyncio.ensure_future(self._shutdown_notice.wait())
         try:
             while True:
-                timeout = self.stale_after_s - (time.monotonic() - last_frame)
-                done, _ = await asyncio.wait(
-                    {recv, stopper, notice},
-                    timeout=max(0.0, timeout),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if recv in done:
-                    try:
-                        frame = recv.result()
-                    except websockets.exceptions.ConnectionClosed as exc:
-                        log.warning("%s: connection closed (%s)", self.name, exc)
-                        return "reconnect"
-                    last_frame = time.monotonic()
-                    self.on_frame(frame, time.time_ns() // 1000, self)
-                    recv = asyncio.ensure_future(ws.recv())
-                    continue
-                if stopper in done:
-                    return "stop"
-                if notice in done:
-                    log.info("%s: serverShutdown received, opening a replacement", self.name)
-                    return "server_shutdown"
+                timeout = self.stale_after_s - (time.monotonic() - self._last_frame)
+                if timeout > 0:
+                    done, _ = await asyncio.wait(
+                        {pump, stopper, notice},
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if pump in done:
+                        return pump.result()
+                    if stopper in done:
+                        return "stop"
+                    if notice in done:
+                        log.info("%s: serverShutdown received, opening a replacement", self.name)
+                        return "server_shutdown"
+                    continue  # the deadline passed: look again, frames may have arrived
                 log.warning(
                     "%s: no frame for %.1fs, replacing the connection",
                     self.name,
@@ -159,12 +159,21 @@ class StreamConnection:
                 )
                 return "stale"
         finally:
-            for fut in (stopper, notice):
+            for fut in (stopper, notice, pump):
                 fut.cancel()
-            if not recv.done():
-                recv.cancel()
             with contextlib.suppress(BaseException):
-                await recv
+                await pump
+
+    async def _pump(self, ws: ClientConnection) -> str:
+        on_frame, now_ns, monotonic = self.on_frame, time.time_ns, time.monotonic
+        try:
+            while True:
+                frame = await ws.recv()
+                self._last_frame = monotonic()
+                on_frame(frame, now_ns() // 1000, self)
+        except websockets.exceptions.ConnectionClosed as exc:
+            log.warning("%s: connection closed (%s)", self.name, exc)
+            return "reconnect"
 
     def _drain_later(self, ws: ClientConnection) -> None:
         async def drain() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,11 +107,22 @@ class RestClient:
         self.budget = budget
         self.max_attempts = max_attempts
 
-    async def get(self, path: str, params: dict[str, Any], weight: int) -> httpx.Response:
-        """GET with budget, Retry-After and retries on 5xx / network errors (outcome unknown)."""
+    async def get(
+        self,
+        path: str,
+        params: dict[str, Any],
+        weight: int,
+        before_send: Callable[[], None] | None = None,
+    ) -> httpx.Response:
+        """GET with budget, Retry-After and retries on 5xx / network errors (outcome unknown).
+
+        `before_send` is called once the budget allows the request, right before it is sent.
+        """
         failures = 0
         while True:
             await self.budget.acquire(weight)
+            if before_send is not None:
+                before_send()
             try:
                 resp = await self.http.get(f"{self.base_url}{path}", params=params)
             except httpx.HTTPError as exc:
@@ -152,17 +164,30 @@ class RestClient:
             resp = await self.get(self.venue.exchange_info_path, {}, weight=weight)
             infos = {s["symbol"]: s for s in orjson.loads(resp.content)["symbols"]}
             unknown = [s for s in symbols if s not in infos]
-        else:  # spot: one symbol per call, so one unknown symbol does not fail the others
-            for symbol in symbols:
-                try:
-                    resp = await self.get(
-                        self.venue.exchange_info_path, {"symbol": symbol}, weight=2
-                    )
-                except UnknownSymbol:
-                    unknown.append(symbol)
-                    continue
+        else:
+            # Spot: one call for every symbol (the weight of one exchangeInfo call: 200 symbols
+            # asked one by one would spend most of a minute's budget before any snapshot). An
+            # unknown symbol fails the whole call, so only then ask one by one to name it.
+            try:
+                resp = await self.get(
+                    self.venue.exchange_info_path,
+                    {"symbols": orjson.dumps(symbols).decode()},
+                    weight=weight,
+                )
                 for info in orjson.loads(resp.content)["symbols"]:
                     infos[info["symbol"]] = info
+            except UnknownSymbol:
+                for symbol in symbols:
+                    try:
+                        resp = await self.get(
+                            self.venue.exchange_info_path, {"symbol": symbol}, weight=weight
+                        )
+                    except UnknownSymbol:
+                        unknown.append(symbol)
+                        continue
+                    for info in orjson.loads(resp.content)["symbols"]:
+                        infos[info["symbol"]] = info
+            unknown += [s for s in symbols if s not in infos and s not in unknown]
         scales = {}
         for symbol in symbols:
             if symbol in infos:
@@ -173,12 +198,15 @@ class RestClient:
                 )
         return scales, unknown
 
-    async def depth(self, symbol: str, limit: int) -> SnapshotResponse:
+    async def depth(
+        self, symbol: str, limit: int, before_send: Callable[[], None] | None = None
+    ) -> SnapshotResponse:
         request_us = time.time_ns() // 1000
         resp = await self.get(
             self.venue.depth_path,
             {"symbol": symbol, "limit": limit},
             weight=self.venue.snapshot_weight(limit),
+            before_send=before_send,
         )
         response_us = time.time_ns() // 1000
         used = resp.headers.get("X-MBX-USED-WEIGHT-1M")

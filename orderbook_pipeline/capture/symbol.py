@@ -143,6 +143,7 @@ class SymbolCapture:
                     self._diff_suffix,
                 ),
             )
+            ev.raw_bids = ev.raw_asks = None  # written: a buffered event need not keep them
         outcome = self.sync.on_event(ev)
         if outcome is Outcome.APPLIED:
             self.transport_cause = None  # the chain survived the reconnect: nothing was lost

@@ -90,11 +90,18 @@ class BookSync:
         min_buffered: int = 2,
         max_buffered: int = 20_000,
         max_depth: int = 50,
+        idle_buffered: int = 64,
     ) -> None:
         self.rule = rule
         self.emit = emit
         self.min_buffered = min_buffered
+        # Events kept while a snapshot is on its way (all of them can matter), and while none
+        # has been asked for yet: then only the latest few can be newer than the snapshot that
+        # will come, and a capture waiting minutes for its turn in the weight budget must not
+        # hold minutes of events per symbol.
         self.max_buffered = max_buffered
+        self.idle_buffered = idle_buffered
+        self.snapshot_in_flight = False
         self.book = OrderBook(max_depth)  # keeps max_depth levels ordered
         self.state = SyncState.BUFFERING
         self.buffer: list[DiffEvent] = []
@@ -141,9 +148,12 @@ class BookSync:
                 self.buffer_restarts += 1
                 buf.clear()
         buf.append(ev)
-        if len(buf) > self.max_buffered:
-            self.buffer_overflows += 1
-            del buf[: len(buf) - self.max_buffered]
+        if self.snapshot_in_flight:
+            if len(buf) > self.max_buffered:
+                self.buffer_overflows += 1
+                del buf[: len(buf) - self.max_buffered]
+        elif len(buf) > self.idle_buffered:
+            del buf[: len(buf) - self.idle_buffered]
         return Outcome.BUFFERED
 
     def _apply(self, ev: DiffEvent) -> Outcome:

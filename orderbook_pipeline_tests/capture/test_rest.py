@@ -62,3 +62,55 @@ def test_acquire_sleeps_until_allowed(monkeypatch):
     asyncio.run(budget.acquire(10))
     assert slept and 0.5 < sum(slept) < 0.6
     assert budget.used == 10
+
+
+def _client(handler):
+    import httpx
+
+    from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.rest import RestClient
+    from orderbook_pipeline.venues import BINANCE_SPOT
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    budget = WeightBudget(limit=6000, safety=0.8)
+    metrics = BurstMetrics("b", BINANCE_SPOT.name, [])
+    return RestClient(BINANCE_SPOT, "http://x", http, metrics, budget), budget
+
+
+def _info(symbol):
+    return {
+        "symbol": symbol,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
+            {"filterType": "LOT_SIZE", "stepSize": "0.00001000"},
+        ],
+    }
+
+
+def test_exchange_info_for_all_symbols_in_one_call_then_one_by_one_to_name_an_unknown():
+    import httpx
+    import orjson
+
+    calls = []
+    known = {"BTCUSDT", "ETHUSDT"}
+
+    def handler(request):
+        calls.append(dict(request.url.params))
+        asked = (
+            orjson.loads(request.url.params["symbols"])
+            if "symbols" in request.url.params
+            else [request.url.params["symbol"]]
+        )
+        if any(s not in known for s in asked):
+            return httpx.Response(400, json={"code": -1121, "msg": "Invalid symbol."})
+        return httpx.Response(200, json={"symbols": [_info(s) for s in asked]})
+
+    rest, budget = _client(handler)
+    scales, unknown = asyncio.run(rest.scales(["BTCUSDT", "ETHUSDT"]))
+    assert set(scales) == {"BTCUSDT", "ETHUSDT"} and unknown == []
+    assert len(calls) == 1 and budget.used == 20  # one call's weight, not one per symbol
+
+    calls.clear()
+    scales, unknown = asyncio.run(rest.scales(["BTCUSDT", "NOPEUSDT", "ETHUSDT"]))
+    assert set(scales) == {"BTCUSDT", "ETHUSDT"} and unknown == ["NOPEUSDT"]
+    assert len(calls) == 4  # the refused call, then one per symbol

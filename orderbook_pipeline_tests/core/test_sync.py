@@ -197,3 +197,16 @@ def test_futures_chain_by_previous_update_id():
     assert s.on_snapshot(snap(108)) is SnapshotOutcome.SYNCED
     assert s.on_event(ev(112, 113, pu=109)) is Outcome.APPLIED
     assert s.on_event(ev(118, 119, pu=115)) is Outcome.GAP
+
+
+def test_buffer_keeps_only_the_latest_events_until_a_snapshot_is_on_its_way():
+    s = BookSync(SPOT, Sink(), idle_buffered=4, max_buffered=100)
+    for i in range(10):
+        s.on_event(ev(100 + 10 * i, 109 + 10 * i))
+    assert [e.first_id for e in s.buffer] == [160, 170, 180, 190]
+    assert s.buffer_overflows == 0  # dropping events older than any snapshot loses nothing
+    s.snapshot_in_flight = True  # now every event may be needed to bridge the snapshot
+    for i in range(10, 30):
+        s.on_event(ev(100 + 10 * i, 109 + 10 * i))
+    assert len(s.buffer) == 24
+    assert s.on_snapshot(snap(185)) is SnapshotOutcome.SYNCED
