@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="S3-compatible endpoint for s3:// data roots",
     )
     cap.add_argument(
-        "--snapshot-limit", type=int, help="levels per snapshot (default: the venue's deepest)"
+        "--snapshot-limit",
+        type=int,
+        help="levels per snapshot (default: the deepest that syncs every book in about a minute "
+        "of the weight budget, at least 1000)",
     )
     cap.add_argument(
         "--stale-after",

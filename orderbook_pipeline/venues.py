@@ -88,6 +88,23 @@ class Venue:
                 return weight
         raise ValueError(f"{self.name}: snapshot limit {limit} exceeds {self.max_snapshot_limit}")
 
+    def snapshot_limit_for(self, symbols: int, weight_safety: float) -> int:
+        """The default snapshot depth of a burst of `symbols` symbols.
+
+        The deepest snapshot whose weight for every symbol fits one minute of the budget, so
+        all books are in sync within about a minute; but never fewer than 1,000 levels (the
+        venue's maximum if lower): the records' top levels stay exact only while the book knows
+        every level they can reach, and a shallow snapshot leaves little room for the price to
+        move. Spot: 5,000 levels up to 19 symbols, then 1,000 (about two minutes for 200).
+        """
+        budget = self.weight_limit_1m * weight_safety
+        candidates = self.allowed_snapshot_limits or tuple(m for m, _ in self.snapshot_weight_tiers)
+        floor = min(1000, self.max_snapshot_limit)
+        fitting = [
+            n for n in candidates if n >= floor and symbols * self.snapshot_weight(n) <= budget
+        ]
+        return max(fitting, default=floor)
+
     def validate_snapshot_limit(self, limit: int) -> None:
         if self.allowed_snapshot_limits is not None:
             if limit not in self.allowed_snapshot_limits:

@@ -48,7 +48,9 @@ class CaptureSettings:
             raise ValueError(f"depths must be positive integers, got {self.depths}")
         self.depths = tuple(sorted(set(self.depths)))
         if self.snapshot_limit is None:
-            self.snapshot_limit = self.venue.max_snapshot_limit
+            self.snapshot_limit = self.venue.snapshot_limit_for(
+                len(self.symbols), self.weight_safety
+            )
         self.venue.validate_snapshot_limit(self.snapshot_limit)
         if self.duration_s <= 0:
             raise ValueError("duration must be positive")
