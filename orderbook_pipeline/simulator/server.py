@@ -165,10 +165,12 @@ class SimulatedExchange:
                 await asyncio.sleep(delay)
             elif delay < -1.0:  # fell far behind (e.g. a paused process): skip, don't burst
                 deadline = loop.time()
-            now_ms = int(time.time() * 1000)
             silent = self.faults.is_silent()
             for symbol, market in self.markets.items():
-                self._dispatch(symbol, market.step(now_ms), silent)
+                # Each event is stamped when it is made and sent at once, as an exchange does:
+                # with 200 symbols, one stamp per tick made the last symbols' events look tens
+                # of milliseconds old before they were even sent.
+                self._dispatch(symbol, market.step(int(time.time() * 1000)), silent)
 
     # ================================================================== streaming
     def _dispatch(self, symbol: str, event: Event, silent: bool) -> None:
