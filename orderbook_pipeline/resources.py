@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from orderbook_pipeline.capture.settings import WEIGHT_SAFETY
 from orderbook_pipeline.partitions import stream_key
 from orderbook_pipeline.storage.store import Store, open_store
 from orderbook_pipeline.venues import get_venue
@@ -44,6 +45,16 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     overlap_seconds: float = 60.0
     file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
     coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
+
+    def effective_overlap_seconds(self) -> float:
+        """The overlap, lengthened so that the next burst's books are in sync before this one
+        ends: with many symbols, snapshots wait for the request-weight budget (200 spot symbols
+        need about two minutes). At most half a burst; beyond that the seams show as gaps."""
+        venue = get_venue(self.venue)
+        n = len(self.symbols)
+        weight = n * venue.snapshot_weight(venue.snapshot_limit_for(n, WEIGHT_SAFETY))
+        bootstrap_s = 60.0 * weight / (venue.weight_limit_1m * WEIGHT_SAFETY)
+        return max(self.overlap_seconds, min(bootstrap_s + 20.0, self.burst_seconds / 2))
 
     def endpoints(self) -> tuple[str | None, str | None]:
         """(ws base, REST base); None means the venue's real endpoints."""

@@ -104,7 +104,9 @@ def capture_sensor(
     partition_requests = [streams.build_add_request(missing)] if missing else []
     now = time.time()
     reason = burst_due(
-        _active_bursts(context, capture_target.venue), now, capture_target.overlap_seconds
+        _active_bursts(context, capture_target.venue),
+        now,
+        capture_target.effective_overlap_seconds(),
     )
     if reason is not None:
         return dg.SensorResult(skip_reason=reason, dynamic_partitions_requests=partition_requests)

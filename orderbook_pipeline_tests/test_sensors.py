@@ -96,3 +96,12 @@ def test_sensor_starts_the_successor_only_within_the_overlap():
         _started(instance, burst_seconds=300)  # the successor is running too
         result = _evaluate(instance)
         assert not result.run_requests and "already overlap" in result.skip_reason.skip_message
+
+
+def test_overlap_covers_the_next_bursts_snapshot_bootstrap():
+    assert TARGET.effective_overlap_seconds() == 60  # two symbols sync in seconds
+    many = CaptureTarget(symbols=[f"S{i}USDT" for i in range(200)], burst_seconds=600)
+    # 200 x 1,000-level snapshots = 10,000 weight at 4,800 a minute: ~125 s, plus a margin.
+    assert 140 <= many.effective_overlap_seconds() <= 150
+    short = CaptureTarget(symbols=[f"S{i}USDT" for i in range(200)], burst_seconds=120)
+    assert short.effective_overlap_seconds() == 60  # never more than half a burst

@@ -8,6 +8,10 @@ from datetime import UTC, datetime
 
 from orderbook_pipeline.venues import Venue
 
+# Share of the venue's per-minute request weight a burst lets itself use: the rest is headroom
+# for other processes on the same IP (Binance counts weight per IP).
+WEIGHT_SAFETY = 0.8
+
 
 def new_burst_id() -> str:
     """Sortable and unique: UTC start time plus a random suffix (several bursts can overlap)."""
@@ -28,7 +32,7 @@ class CaptureSettings:
     snapshot_limit: int | None = None
     snapshot_concurrency: int = 2
     # Fraction of the venue's per-minute request weight this process lets itself use.
-    weight_safety: float = 0.8
+    weight_safety: float = WEIGHT_SAFETY
     max_streams_per_connection: int | None = None
     # A connection with no frame for this long is treated as dead and replaced.
     stale_after_s: float = 10.0
