@@ -8,6 +8,7 @@ every byte against fastavro's encoding of the same record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain
 from struct import Struct
 
@@ -49,7 +50,7 @@ _ask_packers: dict[int, Struct] = {}
 _tail = Struct("<ddd??")
 
 
-def _levels(px: list[float], qty: list[float], ask: bool = False) -> bytes:
+def _levels(px: list[float], qty: Sequence[float], ask: bool = False) -> bytes:
     """Levels as Avro {side, px, qty} records, best first, in one struct.pack.
 
     Prices and quantities are interleaved by slice assignment, which runs in C. A bid's side
@@ -137,9 +138,9 @@ class L2Encoder:
         last_id: int,
         prev_id: int | None,
         bid_px: list[float],
-        bid_qty: list[float],
+        bid_qty: Sequence[float],
         ask_px: list[float],
-        ask_qty: list[float],
+        ask_qty: Sequence[float],
         gap_detected: bool,
         recovered: bool,
     ) -> list[bytes]:
