@@ -69,11 +69,6 @@ class BookSide:
         self._deep.load(px, qty)
         self._refill(self.max_region // 2)
 
-    def set_region_size(self, min_region: int) -> None:
-        """At least `min_region` ordered levels are kept in front (the deepest record depth)."""
-        self.min_region = min_region
-        self.max_region = max(self.max_region, 4 * min_region)
-
     # --- per-event updates -----------------------------------------------------------------
     # The capture's hottest code, written out per side rather than paying for a sign flip or an
     # indirect comparison per level. (Applying the region's changes with C-level dict
