@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_string
 from orderbook_pipeline.core.book import OrderBook
@@ -29,6 +29,8 @@ TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")
 
 
 class OpenFile(Protocol):
+    """A bronze file open for appending (BronzeWriter.handle); replaced once not `live`."""
+
     live: bool
     partition: Partition
 
@@ -36,9 +38,9 @@ class OpenFile(Protocol):
 class RecordWriter(Protocol):
     def write(self, partition: Partition, record: dict[str, object]) -> None: ...
 
-    def handle(self, partition: Partition) -> Any: ...
+    def handle(self, partition: Partition) -> OpenFile: ...
 
-    def append(self, f: Any, data: bytes) -> None: ...
+    def append(self, f: OpenFile, data: bytes) -> None: ...
 
 
 def write_snapshot(
@@ -98,8 +100,8 @@ class SymbolCapture:
         self._diff_suffix = encode_string(burst_id)
         # Open bronze files, kept while they are live and in the event's hour: the diff lane's,
         # and the L2 lane's in the order of self.depths.
-        self._diff_file: Any = None
-        self._l2_files: list[Any] = []
+        self._diff_file: OpenFile | None = None
+        self._l2_files: list[OpenFile] = []
         # Recent events by last id -> first id (insertion ordered), to drop exact repeats.
         self._seen: dict[int, int] = {}
         self._max_seen = -1
@@ -206,7 +208,7 @@ class SymbolCapture:
             append(f, data)
         metrics.l2_records(enc.depths, len(bid_px), len(ask_px))
 
-    def _open_l2_files(self, event_us: int) -> list[Any]:
+    def _open_l2_files(self, event_us: int) -> list[OpenFile]:
         venue, symbol, handle = self.venue.name, self.symbol, self.writer.handle
         self._l2_files = [
             handle(partition_for("l2", venue, symbol, event_us, depth)) for depth in self.depths

@@ -184,10 +184,15 @@ def parse_snapshot(data: Any, symbol: str) -> Snapshot:
         problem = _levels_problem(raw, symbol)
         if problem is not None:
             raise problem
+    bids = [(float(p), float(q)) for p, q in raw_bids]  # type: ignore[union-attr]
+    asks = [(float(p), float(q)) for p, q in raw_asks]  # type: ignore[union-attr]
+    for side in (bids, asks):
+        if len({p for p, _ in side}) != len(side):
+            raise BadEvent("bad_number", "a snapshot lists the same price twice", symbol)
     return Snapshot(
         last_update_id=last_update_id,
-        bids=[(float(p), float(q)) for p, q in raw_bids],  # type: ignore[union-attr]
-        asks=[(float(p), float(q)) for p, q in raw_asks],  # type: ignore[union-attr]
+        bids=bids,
+        asks=asks,
         raw_bids=raw_bids,  # type: ignore[arg-type]
         raw_asks=raw_asks,  # type: ignore[arg-type]
     )

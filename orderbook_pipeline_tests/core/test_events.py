@@ -117,3 +117,11 @@ def test_snapshot_parsed():
     with pytest.raises(BadEvent) as exc:
         parse_snapshot({"lastUpdateId": 1, "bids": [["1", "nan"]], "asks": []}, "BTCUSDT")
     assert exc.value.reason == "bad_number"
+
+
+def test_snapshot_listing_a_price_twice_is_refused_before_it_reaches_the_book():
+    with pytest.raises(BadEvent) as exc:
+        parse_snapshot(
+            {"lastUpdateId": 1, "bids": [["1.00", "2"], ["1.0", "3"]], "asks": []}, "BTCUSDT"
+        )
+    assert exc.value.reason == "bad_number"
