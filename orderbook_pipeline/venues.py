@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+# Lanes fed by a websocket stream, in the order a burst opens them. "l2" and "diffs" both come
+# from the diff-depth stream; "depth_bands" is computed from the same book.
+BOOK_LANES = ("l2", "diffs", "depth_bands")
+STREAM_LANES = ("trades", "agg_trades", "book_ticker", "partial_depth")
+PARTIAL_DEPTH_LEVELS = (5, 10, 20)  # the only sizes of <sym>@depth<N>@100ms
+
 
 class SyncRule(StrEnum):
     """How a local book is kept in step with the diff stream (see core/sync.py)."""
@@ -48,6 +54,16 @@ class Venue:
     exchange_info_by_symbol: bool
     exchange_info_weight: int
     default_snapshot_limit: int  # what the venue uses when `limit` is absent
+    # Stream lanes the venue publishes (USD-M has no raw <sym>@trade stream).
+    stream_lanes: tuple[str, ...]
+    # USD-M serves aggTrade and kline on "/market" since 2026-04-23, depth and bookTicker on
+    # "/public"; spot and Binance.US serve everything on one path ("").
+    market_path_prefix: str
+    # GET klines: largest `limit`, and (largest limit, weight) tiers ascending.
+    klines_max_limit: int
+    klines_weight_tiers: tuple[tuple[int, int], ...]
+    # Largest snapshot of the periodic deep snapshots that verify the book.
+    deep_snapshot_limit: int
     # Spot prints prices and quantities with 8 decimals ("26127.87000000"); USD-M prints exactly
     # the tick/step decimals ("7.05"). None means tick/step decimals.
     text_decimals: int | None
@@ -69,17 +85,56 @@ class Venue:
     def ping_path(self) -> str:
         return f"{self.api_prefix}/ping"
 
+    @property
+    def klines_path(self) -> str:
+        return f"{self.api_prefix}/klines"
+
+    def klines_weight(self, limit: int) -> int:
+        for max_limit, weight in self.klines_weight_tiers:
+            if limit <= max_limit:
+                return weight
+        raise ValueError(f"{self.name}: klines limit {limit} exceeds {self.klines_max_limit}")
+
     # --- streams ------------------------------------------------------------------------
     def depth_stream(self, symbol: str) -> str:
         """Stream name of the diff-depth stream: symbols are lower case in stream names."""
         return f"{symbol.lower()}{self.depth_stream_suffix}"
 
-    def combined_stream_url(self, streams: list[str], ws_base: str | None = None) -> str:
+    def lane_stream(self, lane: str, symbol: str, partial_levels: int = 20) -> str:
+        """Stream name that feeds a lane (symbols are lower case in stream names)."""
+        s = symbol.lower()
+        if lane in BOOK_LANES:
+            return f"{s}{self.depth_stream_suffix}"
+        if lane not in self.stream_lanes:
+            raise ValueError(f"{self.name} publishes no stream for lane {lane!r}")
+        if lane == "trades":
+            return f"{s}@trade"
+        if lane == "agg_trades":
+            return f"{s}@aggTrade"
+        if lane == "book_ticker":
+            return f"{s}@bookTicker"
+        if partial_levels not in PARTIAL_DEPTH_LEVELS:
+            raise ValueError(f"partial depth levels must be one of {PARTIAL_DEPTH_LEVELS}")
+        return f"{s}@depth{partial_levels}@100ms"
+
+    def lane_path_prefix(self, lane: str) -> str:
+        """Websocket path prefix of the connection that carries a lane's stream."""
+        if lane == "agg_trades" and self.market_path_prefix:
+            return self.market_path_prefix
+        return self.ws_path_prefix
+
+    def combined_stream_url(
+        self, streams: list[str], ws_base: str | None = None, path_prefix: str | None = None
+    ) -> str:
         """URL of a combined-stream connection; frames arrive as {"stream": ..., "data": ...}."""
         base = (ws_base or self.ws_base).rstrip("/")
-        # A base that already carries the venue prefix (the real USD-M URL) is not prefixed twice.
-        prefix = "" if urlsplit(base).path.endswith(self.ws_path_prefix) else self.ws_path_prefix
-        return f"{base}{prefix}/stream?streams={'/'.join(streams)}"
+        want = self.ws_path_prefix if path_prefix is None else path_prefix
+        # A base that already carries a venue prefix (the real USD-M URL) is not prefixed twice.
+        path = urlsplit(base).path
+        for known in (self.ws_path_prefix, self.market_path_prefix):
+            if known and path.endswith(known):
+                base = base[: -len(known)]
+        return f"{base}{want}/stream?streams={'/'.join(streams)}"
 
     # --- snapshots ----------------------------------------------------------------------
     def snapshot_weight(self, limit: int) -> int:
@@ -137,6 +192,11 @@ BINANCE_SPOT = Venue(
     exchange_info_by_symbol=True,
     exchange_info_weight=20,
     default_snapshot_limit=100,
+    stream_lanes=("trades", "agg_trades", "book_ticker", "partial_depth"),
+    market_path_prefix="",
+    klines_max_limit=1000,
+    klines_weight_tiers=((1000, 2),),
+    deep_snapshot_limit=5000,
     text_decimals=8,
 )
 
@@ -161,6 +221,11 @@ BINANCE_USDM = Venue(
     exchange_info_by_symbol=False,
     exchange_info_weight=1,
     default_snapshot_limit=500,
+    stream_lanes=("agg_trades", "book_ticker", "partial_depth"),
+    market_path_prefix="/market",
+    klines_max_limit=1500,
+    klines_weight_tiers=((99, 1), (499, 2), (1000, 5), (1500, 10)),
+    deep_snapshot_limit=1000,
     text_decimals=None,
 )
 
@@ -185,6 +250,11 @@ BINANCE_US = Venue(
     exchange_info_by_symbol=True,
     exchange_info_weight=10,
     default_snapshot_limit=100,
+    stream_lanes=("trades", "agg_trades", "book_ticker", "partial_depth"),
+    market_path_prefix="",
+    klines_max_limit=1000,
+    klines_weight_tiers=((1000, 2),),
+    deep_snapshot_limit=5000,
     text_decimals=8,
 )
 

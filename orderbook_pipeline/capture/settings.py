@@ -6,7 +6,20 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from orderbook_pipeline.venues import Venue
+from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
+from orderbook_pipeline.venues import BOOK_LANES, PARTIAL_DEPTH_LEVELS, STREAM_LANES, Venue
+
+# Lanes a burst can write ("snapshots" always: the snapshots books were built from; and
+# "book_mismatches" whenever a check finds the local book differs from the exchange's).
+CAPTURE_LANES = (*BOOK_LANES, *STREAM_LANES, "deep_snapshots")
+
+
+def default_lanes(venue: Venue) -> tuple[str, ...]:
+    """Every lane the venue can feed."""
+    return tuple(
+        lane for lane in CAPTURE_LANES if lane not in STREAM_LANES or lane in venue.stream_lanes
+    )
+
 
 # Share of the venue's per-minute request weight a burst lets itself use: the rest is headroom
 # for other processes on the same IP (Binance counts weight per IP).
@@ -24,6 +37,16 @@ class CaptureSettings:
     symbols: list[str]
     duration_s: float = 60.0
     depths: tuple[int, ...] = (10, 20, 50)
+    # None: every lane the venue can feed (default_lanes).
+    lanes: tuple[str, ...] | None = None
+    partial_depth_levels: int = 20  # <sym>@depth<N>@100ms: 5, 10 or 20
+    band_pcts: tuple[float, ...] = DEFAULT_BAND_PCTS  # depth_bands: % distance from mid
+    band_interval_s: float = 1.0  # one depth_bands record per symbol at most this often
+    # Periodic deep snapshots verifying each book; the interval stretches if the weight
+    # budget cannot afford it for every symbol.
+    deep_snapshot_interval_s: float = 60.0
+    deep_snapshot_limit: int | None = None  # default: the venue's deepest (5000 / 1000)
+    clock_check_interval_s: float = 60.0  # local clock vs exchange time, measured this often
     data_root: str = "./data"
     ws_url: str | None = None  # default: the venue's real endpoint
     rest_url: str | None = None
@@ -51,6 +74,7 @@ class CaptureSettings:
         if not self.depths or any(d <= 0 for d in self.depths):
             raise ValueError(f"depths must be positive integers, got {self.depths}")
         self.depths = tuple(sorted(set(self.depths)))
+        self._validate_lanes()
         if self.snapshot_limit is None:
             self.snapshot_limit = self.venue.snapshot_limit_for(
                 len(self.symbols), self.weight_safety
@@ -60,6 +84,31 @@ class CaptureSettings:
             raise ValueError("duration must be positive")
         if not 0 < self.weight_safety <= 1:
             raise ValueError("weight_safety must be in (0, 1]")
+
+    def _validate_lanes(self) -> None:
+        if self.lanes is None:
+            self.lanes = default_lanes(self.venue)
+        lanes = tuple(dict.fromkeys(lane.strip() for lane in self.lanes if lane.strip()))
+        for lane in lanes:
+            if lane not in CAPTURE_LANES:
+                raise ValueError(f"lanes: unknown lane {lane!r}; expected some of {CAPTURE_LANES}")
+            if lane in STREAM_LANES and lane not in self.venue.stream_lanes:
+                raise ValueError(f"lanes: {self.venue.name} publishes no stream for {lane!r}")
+        self.lanes = lanes
+        if self.partial_depth_levels not in PARTIAL_DEPTH_LEVELS:
+            raise ValueError(
+                f"partial_depth_levels must be one of {PARTIAL_DEPTH_LEVELS}, "
+                f"got {self.partial_depth_levels}"
+            )
+        if not self.band_pcts or any(not 0 < p < 100 for p in self.band_pcts):
+            raise ValueError(f"band_pcts must be percentages in (0, 100), got {self.band_pcts}")
+        self.band_pcts = tuple(sorted(set(self.band_pcts)))
+        if self.deep_snapshot_limit is None:
+            self.deep_snapshot_limit = self.venue.deep_snapshot_limit
+        self.venue.validate_snapshot_limit(self.deep_snapshot_limit)
+        for name in ("band_interval_s", "deep_snapshot_interval_s", "clock_check_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
     @property
     def rest_base(self) -> str:
