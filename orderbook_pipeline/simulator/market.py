@@ -90,7 +90,7 @@ def symbol_spec(symbol: str) -> SymbolSpec:
     )
 
 
-def _make_formatter(unit_decimals: int, out_decimals: int) -> Any:
+def make_formatter(unit_decimals: int, out_decimals: int) -> Any:
     """Integer units of 10**-unit_decimals -> fixed-point string with out_decimals."""
     scale = 10**unit_decimals
     pad = "0" * (out_decimals - unit_decimals)
@@ -151,8 +151,8 @@ class Market:
         self.symbol = self.spec.symbol
         self._futures = venue.has_prev_update_id
         pd, qd = venue_decimals(venue, self.spec)
-        self.fmt_price = _make_formatter(self.spec.price_decimals, pd)
-        self.fmt_qty = _make_formatter(self.spec.qty_decimals, qd)
+        self.fmt_price = make_formatter(self.spec.price_decimals, pd)
+        self.fmt_qty = make_formatter(self.spec.qty_decimals, qd)
         self.lots_per_unit = 10**self.spec.qty_decimals
         # Book evolution and id numbering use separate streams so the book is identical on every
         # venue for a given seed; only the ids differ.

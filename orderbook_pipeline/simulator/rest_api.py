@@ -1,5 +1,5 @@
 """The simulated exchange's REST side: request weights per calendar minute, depth snapshots,
-exchangeInfo, time, ping, and the /sim control endpoints (true book, sent log, faults).
+klines, exchangeInfo, time, ping, and the /sim control endpoints (true book, sent log, faults).
 
 Answers are built for websockets' `process_request` hook, so REST shares the websocket port.
 """
@@ -18,6 +18,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from orderbook_pipeline.simulator.faults import parse_fault_query
+from orderbook_pipeline.simulator.klines import INTERVALS, KlineQuery
 from orderbook_pipeline.simulator.market import Market
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class RestApi:
         handlers: dict[str, Callable[[dict[str, str]], Response]] = {
             v.depth_path: self._depth,
             v.exchange_info_path: self._exchange_info,
+            v.klines_path: self._klines,
             v.time_path: lambda q: (
                 self.charge(_OTHER_WEIGHTS["time"])
                 or self.json(200, {"serverTime": int(time.time() * 1000)})
@@ -114,6 +116,38 @@ class RestApi:
             return self.json(status, {"code": -1001, "msg": msg}, retry_after=retry_after)
         lag = self.x.faults.take_stale_lag(market.symbol)
         return self.json(200, market.snapshot(limit, lag, int(time.time() * 1000)))
+
+    def _klines(self, query: dict[str, str]) -> Response:
+        for name in ("symbol", "interval"):
+            if not query.get(name):
+                msg = f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+                return self.json(400, {"code": -1102, "msg": msg})
+        symbol = query["symbol"].upper()
+        if symbol not in self.x.markets:
+            return self._bad_symbol()
+        if query["interval"] not in INTERVALS:
+            return self.json(400, {"code": -1120, "msg": "Invalid interval."})
+        venue = self.x.venue
+        try:
+            limit = int(query.get("limit", 500))
+            start = int(query["startTime"]) if "startTime" in query else None
+            end = int(query["endTime"]) if "endTime" in query else None
+        except ValueError:
+            return self.json(
+                400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
+            )
+        if not 1 <= limit <= venue.klines_max_limit:
+            msg = "Data sent for parameter 'limit' is not valid."
+            return self.json(400, {"code": -1130, "msg": msg})
+        if start is not None and end is not None and start > end:
+            return self.json(400, {"code": -1023, "msg": "Start time is greater than end time."})
+        refused = self.charge(venue.klines_weight(limit))
+        if refused is not None:
+            return refused
+        rows = self.x.kline_source(symbol).klines(
+            KlineQuery(query["interval"], start, end, limit), int(time.time() * 1000)
+        )
+        return self.json(200, rows)
 
     def _exchange_info(self, query: dict[str, str]) -> Response:
         selected = self.x.symbols

@@ -29,6 +29,7 @@ from orderbook_pipeline.simulator.faults import (
     FaultPlan,
     MalformedKind,
 )
+from orderbook_pipeline.simulator.klines import KlineSource
 from orderbook_pipeline.simulator.market import Event, Market
 from orderbook_pipeline.simulator.rest_api import RestApi
 from orderbook_pipeline.venues import Venue
@@ -79,6 +80,7 @@ class SimulatedExchange:
     ) -> None:
         self.venue = venue
         self.symbols = list(dict.fromkeys(s.upper() for s in symbols))
+        self.seed = seed
         self.interval_ms = interval_ms
         self.markets = {
             s: Market(venue, s, seed, levels_per_side, median_changes, history_events)
@@ -111,6 +113,7 @@ class SimulatedExchange:
         self._sent: dict[str, deque[int]] = {s: deque(maxlen=_SENT_LOG_MAX) for s in self.symbols}
         self._held: dict[str, Event] = {}  # reorder fault: event waiting for its successor
         self._clients: set[_Client] = set()
+        self._kline_sources: dict[str, KlineSource] = {}  # built on a symbol's first request
         self._routes: weakref.WeakKeyDictionary[ServerConnection, tuple[bool, list[str]]] = (
             weakref.WeakKeyDictionary()
         )
@@ -440,6 +443,13 @@ class SimulatedExchange:
 
         assert self._loop is not None
         self._timers.append(self._loop.call_later(grace_s, close))
+
+    def kline_source(self, symbol: str) -> KlineSource:
+        symbol = self._symbol(symbol)
+        source = self._kline_sources.get(symbol)
+        if source is None:
+            source = self._kline_sources[symbol] = KlineSource(self.venue, symbol, self.seed)
+        return source
 
     # ================================================================== observability
     def sent_log(self, symbol: str) -> list[int]:
