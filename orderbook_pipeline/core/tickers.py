@@ -1,0 +1,196 @@
+"""bookTicker and partial depth payloads as records, and their top of book (see lanes.py)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from orderbook_pipeline.core.events import BadEvent, Price, Quantity
+from orderbook_pipeline.core.lanes import (
+    check_event_type,
+    check_symbol,
+    get_field,
+    id_field,
+    ms_as_us,
+    payload,
+    price,
+    quantity,
+    str_field,
+)
+
+
+def book_ticker_record(
+    data: Any, venue: str, symbol: str, ingest_us: int, burst_id: str
+) -> dict[str, Any]:
+    """BookTickerRecord of a `<sym>@bookTicker` payload: spot {"u","s","b","B","a","A"} (no
+    event time: ts is the receive time) or USD-M {"e":"bookTicker","u","s","b","B","a","A",
+    "T","E"} (ts = E)."""
+    what = "bookTicker"
+    d = payload(data, what, symbol)
+    if "e" in d:
+        check_event_type(d, "bookTicker", what, symbol)
+        event_ts: int | None = ms_as_us(d, "E", what, symbol)
+        transaction_ts: int | None = ms_as_us(d, "T", what, symbol)
+    else:
+        event_ts = transaction_ts = None
+    check_symbol(d, what, symbol)
+    update_id = id_field(d, "u", what, symbol)
+    b, bq, a, aq = (str_field(d, k, what, symbol) for k in ("b", "B", "a", "A"))
+    bid_px, ask_px = price(b, what, symbol), price(a, what, symbol)
+    bid_qty, ask_qty = quantity(bq, what, symbol), quantity(aq, what, symbol)
+    if bid_px >= ask_px:
+        raise BadEvent("crossed", f"{what} bid {b} >= ask {a}", symbol)
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "update_id": update_id,
+        "ts": ingest_us if event_ts is None else event_ts,
+        "ts_source": "receive" if event_ts is None else "exchange",
+        "event_ts": event_ts,
+        "transaction_ts": transaction_ts,
+        "ingest_ts": ingest_us,
+        "bid_px": bid_px,
+        "bid_qty": bid_qty,
+        "ask_px": ask_px,
+        "ask_qty": ask_qty,
+        "bid_px_str": b,
+        "bid_qty_str": bq,
+        "ask_px_str": a,
+        "ask_qty_str": aq,
+        "book_check": "unchecked",
+        "burst_id": burst_id,
+    }
+
+
+# Shape, string types and numbers of a side checked in C (a partial depth frame has up to 40
+# levels, ten times a second for every symbol: float() in a Python loop took twice as long).
+_convert = msgspec.convert
+_STRING_PAIRS = list[tuple[str, str]]
+_NUMBER_PAIRS = list[tuple[Price, Quantity]]
+
+
+def _side(raw: Any, levels: int, side: str, symbol: str) -> tuple[list[dict[str, str]], float]:
+    """StringLevels of one side of a partial depth payload, checked, and its best price (NaN
+    if empty). Bids must be strictly descending, asks strictly ascending."""
+    what = f"partial depth {side}"
+    if type(raw) is not list:
+        raise BadEvent("wrong_types", f"{what} must be a list, got {type(raw).__name__}", symbol)
+    if len(raw) > levels:
+        raise BadEvent("wrong_types", f"{what}: {len(raw)} levels on a stream of {levels}", symbol)
+    try:
+        _convert(raw, _STRING_PAIRS)
+        prices = [px for px, _ in _convert(raw, _NUMBER_PAIRS, strict=False)]
+    except msgspec.ValidationError:
+        # msgspec reads a subset of what float() reads: float() decides, and words the refusal.
+        prices = _checked_prices(raw, what, symbol)
+    descending = side == "bids"
+    if prices != sorted(prices, reverse=descending) or len(set(prices)) != len(prices):
+        _order_problem(raw, prices, descending, what, symbol)
+    return [{"px": p, "qty": q} for p, q in raw], prices[0] if prices else math.nan
+
+
+def _order_problem(
+    raw: list[Any], prices: list[float], descending: bool, what: str, symbol: str
+) -> None:
+    for i in range(1, len(prices)):
+        prev, px = prices[i - 1], prices[i]
+        if px == prev:
+            raise BadEvent("bad_number", f"{what} list the price {raw[i][0]} twice", symbol)
+        if (px > prev) if descending else (px < prev):
+            order = "descending" if descending else "ascending"
+            raise BadEvent(
+                "unsorted", f"{what} are not {order}: {raw[i][0]} after {raw[i - 1][0]}", symbol
+            )
+
+
+def _checked_prices(raw: list[Any], what: str, symbol: str) -> list[float]:
+    prices = []
+    for level in raw:
+        if type(level) is not list or len(level) != 2 or not all(type(v) is str for v in level):
+            raise BadEvent(
+                "wrong_types", f"{what}: level must be [price, qty] strings: {level!r}", symbol
+            )
+        prices.append(price(level[0], what, symbol))
+        quantity(level[1], what, symbol)
+    return prices
+
+
+def partial_depth_record(
+    data: Any, venue: str, symbol: str, levels: int, ingest_us: int, burst_id: str
+) -> dict[str, Any]:
+    """PartialDepthRecord of a `<sym>@depth<levels>[@speed]` payload: spot / Binance.US
+    {"lastUpdateId","bids","asks"} (no symbol, no event time: ts is the receive time) or USD-M
+    {"e":"depthUpdate","E","T","s","U","u","pu","b","a"} (ts = E)."""
+    what = "partial depth"
+    d = payload(data, what, symbol)
+    first_id: int | None
+    prev_id: int | None
+    event_ts: int | None
+    transaction_ts: int | None
+    if "e" in d:
+        check_event_type(d, "depthUpdate", what, symbol)
+        check_symbol(d, what, symbol)
+        last_id, first_id = id_field(d, "u", what, symbol), id_field(d, "U", what, symbol)
+        if last_id < first_id:
+            raise BadEvent("wrong_types", f"{what} u={last_id} < U={first_id}", symbol)
+        prev_id = id_field(d, "pu", what, symbol)
+        event_ts, transaction_ts = ms_as_us(d, "E", what, symbol), ms_as_us(d, "T", what, symbol)
+        raw_bids, raw_asks = get_field(d, "b", what, symbol), get_field(d, "a", what, symbol)
+    else:
+        if "s" in d:
+            check_symbol(d, what, symbol)
+        last_id = id_field(d, "lastUpdateId", what, symbol)
+        first_id = prev_id = event_ts = transaction_ts = None
+        raw_bids, raw_asks = get_field(d, "bids", what, symbol), get_field(d, "asks", what, symbol)
+    bids, best_bid = _side(raw_bids, levels, "bids", symbol)
+    asks, best_ask = _side(raw_asks, levels, "asks", symbol)
+    if best_bid >= best_ask:  # false when a side is empty (NaN)
+        raise BadEvent(
+            "crossed", f"{what} best bid {bids[0]['px']} >= best ask {asks[0]['px']}", symbol
+        )
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "levels": levels,
+        "last_update_id": last_id,
+        "first_update_id": first_id,
+        "prev_update_id": prev_id,
+        "ts": ingest_us if event_ts is None else event_ts,
+        "ts_source": "receive" if event_ts is None else "exchange",
+        "event_ts": event_ts,
+        "transaction_ts": transaction_ts,
+        "ingest_ts": ingest_us,
+        "bids": bids,
+        "asks": asks,
+        "book_check": "unchecked",
+        "burst_id": burst_id,
+    }
+
+
+def float_levels(
+    raw: Iterable[dict[str, str] | Sequence[str]],
+) -> list[tuple[float, float]]:
+    """(price, quantity) doubles of StringLevels ({"px","qty"}) or raw [price, qty] pairs,
+    for comparisons with the local book (equal to the book's doubles of the same strings)."""
+    out: list[tuple[float, float]] = []
+    for lvl in raw:
+        if isinstance(lvl, dict):
+            out.append((float(lvl["px"]), float(lvl["qty"])))
+        else:
+            out.append((float(lvl[0]), float(lvl[1])))
+    return out
+
+
+def top_of_book(record: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    """(bid_px, bid_qty, ask_px, ask_qty) of a book_ticker or partial_depth record; NaN for
+    an empty side of a partial depth."""
+    if "bid_px" in record:
+        return record["bid_px"], record["bid_qty"], record["ask_px"], record["ask_qty"]
+    nan = math.nan
+    bids, asks = record["bids"], record["asks"]
+    bid = (float(bids[0]["px"]), float(bids[0]["qty"])) if bids else (nan, nan)
+    ask = (float(asks[0]["px"]), float(asks[0]["qty"])) if asks else (nan, nan)
+    return bid[0], bid[1], ask[0], ask[1]
