@@ -21,6 +21,9 @@ The cause comes from what the other lanes saw (the raw diffs of every burst, and
   - otherwise                                      -> sequence_gap
 - time holes (null update ids): no record within 10 s of the hour's start (or, for a complete
   hour, its end)                                   -> burst_seam; no bronze at all -> no_capture
+- a burst found its book differed from the exchange's (book_mismatches lane): the break of its
+  rebuild is `book_mismatch` whatever the above says, and the span its book may have been
+  wrong is a window of its own (mismatch_windows.py)
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.compaction.mismatch_windows import BOOK_MISMATCH, Mismatches
 from orderbook_pipeline.compaction.silver import (
     TS,
-    _read_lane_files,
     bronze_files,
     deduplicate,
     l2_files_by_depth,
     read_parquet,
+    read_with_positions,
     write_parquet,
 )
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
@@ -55,6 +60,7 @@ GAP_CAUSES = (
     "rate_limited",
     "stale_snapshot",
     "no_capture",
+    BOOK_MISMATCH,
 )
 
 GAP_SCHEMA = pa.schema(
@@ -183,6 +189,25 @@ def _sorted_by_last_id(table: pa.Table) -> pa.Table:
     return table.sort_by([("last_update_id", "ascending"), ("first_update_id", "ascending")])
 
 
+def _first_of_burst(raw_l2: pa.Table) -> dict[str, tuple[int, int]]:
+    """Each burst's first L2 record of the hour, as (event_ts, first_update_id), taken before
+    dedup (the burst's own copies may have lost to another burst's)."""
+    if not raw_l2.num_rows:
+        return {}
+    firsts = raw_l2.group_by("burst_id").aggregate(
+        [("event_ts", "min"), ("first_update_id", "min")]
+    )
+    return {
+        str(b): (int(ts), int(uid))
+        for b, ts, uid in zip(
+            firsts.column("burst_id").to_pylist(),
+            _ints(firsts, "event_ts_min").tolist(),
+            _ints(firsts, "first_update_id_min").tolist(),
+            strict=True,
+        )
+    }
+
+
 def _load(store: Store, venue: str, symbol: str, hour_start_us: int) -> dict[str, Any]:
     # L2: each burst's smallest depth, so a burst that captured other depths still counts.
     by_depth = l2_files_by_depth(store, venue, symbol, hour_start_us)
@@ -191,20 +216,18 @@ def _load(store: Store, venue: str, symbol: str, hour_start_us: int) -> dict[str
         for p in paths:
             min_depth_of.setdefault(burst_id_of(p), depth)  # depths come ascending
     l2_paths = [p for d, ps in by_depth.items() for p in ps if min_depth_of[burst_id_of(p)] == d]
-    l2 = deduplicate(
-        _read_lane_files(store, l2_paths, _L2_CHAIN),
-        ("last_update_id",),
-        ("recovered", "gap_detected", "ingest_ts", "burst_id"),
-    )
+    raw = read_with_positions(store, l2_paths, _L2_CHAIN)
+    l2 = deduplicate(raw, LANES["l2"].key, LANES["l2"].preference, LANES["l2"].order)
     diff_paths = bronze_files(store, "diffs", venue, symbol, hour_start_us)
-    diffs = _read_lane_files(store, diff_paths, _DIFF_IDS)
+    diffs = read_with_positions(store, diff_paths, _DIFF_IDS)
     # Snapshots are partitioned by response time, which for a window near the hour's end (plus
     # the reconnect look-ahead) may fall in the next hour.
     snap_paths = bronze_files(store, "snapshots", venue, symbol, hour_start_us)
     next_snap = bronze_files(store, "snapshots", venue, symbol, hour_start_us + HOUR_US)
-    snaps = _read_lane_files(store, snap_paths + next_snap, _SNAPSHOTS)
+    snaps = read_with_positions(store, snap_paths + next_snap, _SNAPSHOTS)
     return {
         "l2": _sorted_by_last_id(l2),
+        "first_of_burst": _first_of_burst(raw),
         "diffs": diffs,
         "snaps": snaps,
         "any_bronze": bool(by_depth or diff_paths or snap_paths),
@@ -219,7 +242,8 @@ class _Classifier:
         self.rule = rule
         venue_def = VENUES.get(venue)
         self.weight_limit = venue_def.weight_limit_1m if venue_def else None
-        union = deduplicate(diffs, ("first_update_id", "last_update_id"), ("ingest_ts",))
+        diff_lane = LANES["diffs"]
+        union = deduplicate(diffs, diff_lane.key, diff_lane.preference, diff_lane.order)
         self.union = u = _Chain.of(_sorted_by_last_id(union))
         # broken_before[k]: links that fail among the first k+1 union events (prefix sums), so
         # "is the union continuous from event lo to hi" is one subtraction.
@@ -360,6 +384,7 @@ def derive_gap_windows(
         return _table(rows)
 
     classifier = _Classifier(venue, rule, data["diffs"], data["snaps"])
+    mismatches = Mismatches.load(store, venue, symbol, hour_start_us)
     # Only the breaks are looked at one by one (a handful an hour, among ~36k links).
     for i in np.flatnonzero(~chain.links(rule)).tolist():
         a, b = chain.ids(i), chain.ids(i + 1)
@@ -368,7 +393,13 @@ def derive_gap_windows(
         spanning = classifier.spanning(t0, t1)
         ends = {chain.burst_at(i), chain.burst_at(i + 1)}
         involved = {*ends, *spanning, *classifier.active(t0, t1)}
-        window(a[1] + 1, to_id, t0, t1, classifier.cause(a, b, t0, t1), sorted(involved))
+        if mismatches.near(involved, t0, t1):
+            cause = BOOK_MISMATCH
+        else:
+            cause = classifier.cause(a, b, t0, t1)
+        window(a[1] + 1, to_id, t0, t1, cause, sorted(involved))
+    for w in mismatches.windows(hour_start_us, end, data["first_of_burst"]):
+        window(w.from_update_id, w.to_update_id, w.from_ts, w.to_ts, BOOK_MISMATCH, [w.burst])
 
     first_ts, last_ts = int(chain.ts.min()), int(chain.ts.max())
     if first_ts > hour_start_us + EDGE_TOLERANCE_US and not stream_began_this_hour:

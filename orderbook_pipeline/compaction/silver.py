@@ -1,92 +1,84 @@
-"""Silver compaction: one hourly bronze partition -> one deduplicated, sorted Parquet file.
+"""Silver compaction: one hourly bronze partition of a lane -> one deduplicated, sorted Parquet.
 
 Bursts overlap on purpose (a new burst starts before the old one ends), so the same exchange
-event arrives in several bronze files. Silver keeps exactly one row per event:
-
-- L2 (per depth): key last_update_id; among copies prefer the one whose book never had to be
-  rebuilt (recovered == False), then gap_detected == False, then the earliest ingest_ts, then the
-  smallest burst_id, then the first in path order. Every tie is broken, so the result depends only
-  on the set of bronze files, and re-running gives the same table and the same bytes.
-- diffs: key (first_update_id, last_update_id); the earliest ingest copy, then smallest burst_id.
-
-Rows are sorted by (event_ts, last_update_id) and written zstd through the store (temporary,
+event arrives in several bronze files. Silver keeps exactly one row per key of the lane, the
+preferred copy, in the lane's order: all of it said once, in the lane registry (lanes.py).
+Every tie is broken, so the result depends only on the set of bronze files, and re-running
+gives the same table and the same bytes. Files are written zstd through the store (temporary,
 then publish), so a reader sees the old file or the new one, never a half-written one.
+
+Every lane goes through the same `_compact`; L2 is compacted per depth (one file each).
 
 Everything is columnar: a partition's bronze Avro files are decoded once, straight into numpy
 and Arrow (avro_arrow.py, no Python object per row); dedup and sort look at the narrow key
-columns only (Arrow sort + a "first of group" mask, O(n log n)); then the wide columns (levels,
-bids, asks) are cut out of the decoded bronze directly in the final order, so neither
-duplicates nor reordering cost a second copy of them.
+columns only (dedup.py); then the wide columns (levels, bids, asks) are cut out of the decoded
+bronze directly in the final order, so neither duplicates nor reordering cost a second copy.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from orderbook_pipeline.compaction.arrow_schemas import TS
 from orderbook_pipeline.compaction.avro_arrow import decode_files, read_avro_tables
+from orderbook_pipeline.compaction.dedup import (
+    EVENT_ORDER,
+    SRC,
+    dedup_rows,
+    deduplicate,
+    first_of_groups,
+    narrow_columns,
+    positions,
+)
+from orderbook_pipeline.compaction.lanes import LANES, Lane, lane
+from orderbook_pipeline.compaction.parquet_io import (
+    SOURCE_FILES_KEY,
+    read_parquet,
+    silver_source_files,
+    write_parquet,
+)
 from orderbook_pipeline.storage.layout import Partition, burst_id_of, partition_of
-from orderbook_pipeline.storage.store import StorageError, Store
+from orderbook_pipeline.storage.store import Store
 
-TS = pa.timestamp("us", tz="UTC")
+__all__ = [  # the names other modules (and benchmarks/stages.py) import from here
+    "DIFF_KEY",
+    "DIFF_PREFERENCE",
+    "DIFF_SCHEMA",
+    "L2_KEY",
+    "L2_PREFERENCE",
+    "L2_SCHEMA",
+    "ORDER",
+    "SOURCE_FILES_KEY",
+    "TS",
+    "CompactionResult",
+    "bronze_files",
+    "compact_diffs",
+    "compact_l2",
+    "compact_lane",
+    "dedup_rows",
+    "deduplicate",
+    "deduplicated_bronze",
+    "first_of_groups",
+    "l2_files_by_depth",
+    "read_lane_files",
+    "read_parquet",
+    "read_silver_diffs",
+    "read_silver_l2",
+    "read_silver_lane",
+    "read_with_positions",
+    "silver_source_files",
+    "write_parquet",
+]
 
-# Same names and order as the Avro schemas (storage/schemas.py); nullable only where Avro is.
-LEVEL_TYPE = pa.struct(
-    [pa.field("side", pa.string()), pa.field("px", pa.float64()), pa.field("qty", pa.float64())]
-)
-L2_SCHEMA = pa.schema(
-    [
-        pa.field("venue", pa.string(), nullable=False),
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("event_ts", TS, nullable=False),
-        pa.field("ingest_ts", TS, nullable=False),
-        pa.field("first_update_id", pa.int64(), nullable=False),
-        pa.field("last_update_id", pa.int64(), nullable=False),
-        pa.field("prev_update_id", pa.int64()),
-        pa.field("depth", pa.int32(), nullable=False),
-        pa.field("levels", pa.list_(LEVEL_TYPE), nullable=False),
-        pa.field("mid", pa.float64(), nullable=False),
-        pa.field("spread_bps", pa.float64(), nullable=False),
-        pa.field("imbalance", pa.float64(), nullable=False),
-        pa.field("gap_detected", pa.bool_(), nullable=False),
-        pa.field("recovered", pa.bool_(), nullable=False),
-        pa.field("burst_id", pa.string(), nullable=False),
-    ]
-)
-STRING_LEVEL_TYPE = pa.struct([pa.field("px", pa.string()), pa.field("qty", pa.string())])
-DIFF_SCHEMA = pa.schema(
-    [
-        pa.field("venue", pa.string(), nullable=False),
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("event_ts", TS, nullable=False),
-        pa.field("transaction_ts", TS),
-        pa.field("ingest_ts", TS, nullable=False),
-        pa.field("first_update_id", pa.int64(), nullable=False),
-        pa.field("last_update_id", pa.int64(), nullable=False),
-        pa.field("prev_update_id", pa.int64()),
-        pa.field("bids", pa.list_(STRING_LEVEL_TYPE), nullable=False),
-        pa.field("asks", pa.list_(STRING_LEVEL_TYPE), nullable=False),
-        pa.field("burst_id", pa.string(), nullable=False),
-    ]
-)
-
-# Copy preference within one dedup key: the first row after sorting by these wins.
-L2_KEY = ("last_update_id",)
-L2_PREFERENCE = ("recovered", "gap_detected", "ingest_ts", "burst_id")
-DIFF_KEY = ("first_update_id", "last_update_id")
-DIFF_PREFERENCE = ("ingest_ts", "burst_id")
-ORDER = (("event_ts", "ascending"), ("last_update_id", "ascending"))
-_SRC = "__src"  # input position (path order, then record order): the last tie-break
+L2_SCHEMA = LANES["l2"].schema
+DIFF_SCHEMA = LANES["diffs"].schema
+L2_KEY, L2_PREFERENCE = LANES["l2"].key, LANES["l2"].preference
+DIFF_KEY, DIFF_PREFERENCE = LANES["diffs"].key, LANES["diffs"].preference
+ORDER = EVENT_ORDER
 
 
 @dataclass(frozen=True)
@@ -125,127 +117,47 @@ def read_lane_files(store: Store, paths: Sequence[str], schema: pa.Schema) -> pa
     return schema.empty_table() if table is None else table.cast(schema)
 
 
-def _read_lane_files(store: Store, paths: Sequence[str], schema: pa.Schema) -> pa.Table:
-    """read_lane_files plus the _SRC position column."""
+def read_with_positions(store: Store, paths: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """read_lane_files plus the input-position column dedup breaks its last ties with."""
     table = read_lane_files(store, paths, schema)
-    return table.append_column(_SRC, _positions(table.num_rows))
+    return table.append_column(SRC, positions(table.num_rows))
 
 
-def _positions(n: int) -> pa.Array:
-    return pa.array(np.arange(n, dtype=np.int64))
+def deduplicated_bronze(
+    store: Store, name: str, venue: str, symbol: str, hour_start_us: int, columns: Sequence[str]
+) -> pa.Table:
+    """`columns` of the rows silver keeps (or would keep) for the partition, in silver order,
+    read straight from bronze: for checks that must not wait for another lane's silver.
+    Only the narrow columns are decoded; `finish` is not applied."""
+    spec = lane(name)
+    narrow = narrow_columns(spec.key, spec.preference, spec.order)
+    wanted = list(dict.fromkeys([*narrow, *columns]))
+    schema = pa.schema([spec.schema.field(c) for c in wanted])
+    paths = bronze_files(store, name, venue, symbol, hour_start_us)
+    table = read_with_positions(store, paths, schema)
+    return deduplicate(table, spec.key, spec.preference, spec.order).select(list(columns))
 
 
-# -- dedup ------------------------------------------------------------------------------------
+# -- compaction -------------------------------------------------------------------------------
 
 
-def first_of_groups(sorted_table: pa.Table, key: Sequence[str]) -> pa.Array:
-    """Boolean mask of the rows that start a new `key` group in a table sorted by `key`."""
-    n = sorted_table.num_rows
-    if n <= 1:
-        return pa.array([True] * n, pa.bool_())
-    differs = None
-    for k in key:
-        col = sorted_table.column(k).combine_chunks()
-        step = pc.not_equal(col.slice(1), col.slice(0, n - 1))
-        differs = step if differs is None else pc.or_(differs, step)
-    return pa.concat_arrays([pa.array([True]), differs])
-
-
-def _narrow(key: Sequence[str], preference: Sequence[str]) -> list[str]:
-    """The columns dedup and ordering look at."""
-    return list(dict.fromkeys([*key, *preference, *(c for c, _ in ORDER)]))
-
-
-def dedup_rows(
-    narrow: pa.Table, key: Sequence[str], preference: Sequence[str]
-) -> np.ndarray | None:
-    """Indices of the rows deduplicate() keeps, in its order; None when that is every row as
-    it stands (one per key and in order already: nothing to reorder). The input order (or an
-    _SRC column, if given) is the last tie-break."""
-    n = narrow.num_rows
-    if _SRC not in narrow.column_names:
-        narrow = narrow.append_column(_SRC, _positions(n))
-    by = [(k, "ascending") for k in (*key, *preference, _SRC)]
-    ranked = pc.sort_indices(narrow, sort_keys=by)
-    kept = ranked.filter(first_of_groups(narrow.take(ranked), key))
-    final = kept.take(pc.sort_indices(narrow.take(kept), sort_keys=list(ORDER))).to_numpy()
-    return None if len(final) == n and np.array_equal(final, np.arange(n)) else final
-
-
-def deduplicate(table: pa.Table, key: Sequence[str], preference: Sequence[str]) -> pa.Table:
-    """One row per `key` (the first by `preference`, then input order), sorted by ORDER.
-
-    Only the key, preference and order columns are sorted; the full table is taken once at the
-    end, and returned as is when it already was deduplicated and in order.
-    """
-    narrow_names = _narrow(key, preference) + ([_SRC] if _SRC in table.column_names else [])
-    rows = dedup_rows(table.select(narrow_names), key, preference)
-    if _SRC in table.column_names:
-        table = table.drop_columns([_SRC])
-    return table if rows is None else table.take(pa.array(rows))
-
-
-# -- writing / reading silver -----------------------------------------------------------------
-
-
-SOURCE_FILES_KEY = b"orderbook_pipeline.source_files"
-
-
-def write_parquet(
-    store: Store, rel_path: str, table: pa.Table, source_files: Sequence[str] = ()
-) -> None:
-    """Write `table` as zstd Parquet at `rel_path`, atomically (temporary, then publish).
-
-    The bronze files it was compacted from are kept in the file's key-value metadata, so a
-    check can reconcile silver with exactly those while bursts keep adding bronze.
-    """
-    if source_files:
-        table = table.replace_schema_metadata({SOURCE_FILES_KEY: json.dumps(list(source_files))})
-    temp = store.temp_path_for(rel_path)
-    # Statistics only for the flat columns: the nested levels/bids/asks are never filtered on,
-    # and their min/max cost a fifth of the write.
-    flat = [f.name for f in table.schema if not pa.types.is_nested(f.type)]
-    try:
-        # One row group per hour keeps the file simple for DuckDB/Athena.
-        pq.write_table(
-            table, temp, compression="zstd", row_group_size=1 << 20, write_statistics=flat
-        )
-        store.publish(temp, rel_path)
-    except BaseException as exc:
-        # A failed write must leave nothing behind: no final file (publish never happened) and
-        # no temporary (Parquet cannot be salvaged like bronze Avro).
-        with contextlib.suppress(OSError):
-            os.remove(temp)
-        if isinstance(exc, OSError):
-            raise StorageError(f"cannot write {rel_path}: {exc}") from exc
-        raise
-
-
-def read_parquet(store: Store, rel_path: str, schema: pa.Schema) -> pa.Table | None:
-    """The table at `rel_path` cast to `schema` (only its columns are decoded), or None if
-    there is no such file."""
-    try:
-        data = store.read_bytes(rel_path)
-    except FileNotFoundError:
-        return None
-    return pq.read_table(io.BytesIO(data), columns=schema.names).cast(schema)
-
-
-def _compact(
-    store: Store, paths: list[str], schema: pa.Schema, key: Sequence[str], preference: Sequence[str]
-) -> tuple[pa.Table, int]:
+def _compact(store: Store, paths: list[str], spec: Lane) -> tuple[pa.Table, int]:
     """(deduplicated table, bronze rows read). Dedup and order are decided on the narrow
     columns; the wide ones (levels, bids, asks) are then built in that order straight from the
     decoded bronze, so duplicates never cost a second copy of them."""
+    schema = spec.schema
     decoded = decode_files(store.read_bytes(rel) for rel in paths)
     rows_in = sum(d.num_rows for d in decoded)
     if len(decoded) != 1:  # no bronze, or files of different writer schemas
         parts = [d.table(schema.names).cast(schema) for d in decoded]
         table = pa.concat_tables(parts) if parts else schema.empty_table()
-        return deduplicate(table, key, preference), rows_in
-    (part,) = decoded
-    rows = dedup_rows(part.table(_narrow(key, preference)), key, preference)
-    return part.table(schema.names, rows).cast(schema), rows_in
+        table = deduplicate(table, spec.key, spec.preference, spec.order)
+    else:
+        (part,) = decoded
+        narrow = part.table(narrow_columns(spec.key, spec.preference, spec.order))
+        rows = dedup_rows(narrow, spec.key, spec.preference, spec.order)
+        table = part.table(schema.names, rows).cast(schema)
+    return (table if spec.finish is None else spec.finish(table)), rows_in
 
 
 def _result(rows_in: int, table: pa.Table, paths: list[str], rel: str) -> CompactionResult:
@@ -267,7 +179,7 @@ def compact_l2(
     with ThreadPoolExecutor(1, thread_name_prefix="silver-write") as writer:
         writing: Future[None] | None = None
         for depth, paths in sorted(by_depth.items(), reverse=True):
-            table, rows_in = _compact(store, paths, L2_SCHEMA, L2_KEY, L2_PREFERENCE)
+            table, rows_in = _compact(store, paths, LANES["l2"])
             rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
             if writing is not None:
                 writing.result()  # raises the previous depth's write error, if any
@@ -279,28 +191,34 @@ def compact_l2(
     return dict(sorted(results.items()))
 
 
-def compact_diffs(
-    store: Store, venue: str, symbol: str, hour_start_us: int
+def compact_lane(
+    store: Store, name: str, venue: str, symbol: str, hour_start_us: int
 ) -> CompactionResult | None:
-    """Compact the bronze diff partition into silver; None if there is no bronze."""
-    paths = bronze_files(store, "diffs", venue, symbol, hour_start_us)
+    """Compact the bronze partition of any lane but l2 (compact_l2: one file per depth) into
+    `silver/<lane>/.../data.parquet`; None if there is no bronze."""
+    spec = lane(name)
+    if spec.per_depth:
+        raise ValueError(f"lane {name!r} is compacted per depth: use compact_l2")
+    paths = bronze_files(store, name, venue, symbol, hour_start_us)
     if not paths:
         return None
-    table, rows_in = _compact(store, paths, DIFF_SCHEMA, DIFF_KEY, DIFF_PREFERENCE)
-    rel = Partition("diffs", venue, symbol, hour_start_us).silver_file()
+    table, rows_in = _compact(store, paths, spec)
+    rel = Partition(name, venue, symbol, hour_start_us).silver_file()
     write_parquet(store, rel, table, source_files=paths)
     return _result(rows_in, table, paths, rel)
 
 
-def silver_source_files(store: Store, rel_path: str) -> list[str] | None:
-    """The bronze files a silver file was compacted from, or None (absent file or metadata)."""
-    try:
-        data = store.read_bytes(rel_path)
-    except FileNotFoundError:
-        return None
-    meta = pq.read_schema(io.BytesIO(data)).metadata or {}
-    raw = meta.get(SOURCE_FILES_KEY)
-    return None if raw is None else list(json.loads(raw))
+def compact_diffs(
+    store: Store, venue: str, symbol: str, hour_start_us: int
+) -> CompactionResult | None:
+    return compact_lane(store, "diffs", venue, symbol, hour_start_us)
+
+
+# -- reading silver ---------------------------------------------------------------------------
+
+
+def _columns(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Schema:
+    return schema if columns is None else pa.schema([schema.field(c) for c in columns])
 
 
 def silver_l2_depths(store: Store, venue: str, symbol: str, hour_start_us: int) -> list[int]:
@@ -327,7 +245,7 @@ def read_silver_l2(
 
     An absent partition gives an empty table with the silver schema (or those columns).
     """
-    schema = L2_SCHEMA if columns is None else pa.schema([L2_SCHEMA.field(c) for c in columns])
+    schema = _columns(L2_SCHEMA, columns)
     depths = [depth] if depth is not None else silver_l2_depths(store, venue, symbol, hour_start_us)
     tables = []
     for d in depths:
@@ -338,7 +256,22 @@ def read_silver_l2(
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
+def read_silver_lane(
+    store: Store,
+    name: str,
+    venue: str,
+    symbol: str,
+    hour_start_us: int,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """Silver of one lane's partition (l2: every depth), only `columns` if given; an empty
+    table of the silver schema (or those columns) when the partition has no silver file."""
+    if lane(name).per_depth:
+        return read_silver_l2(store, venue, symbol, hour_start_us, columns=columns)
+    schema = _columns(LANES[name].schema, columns)
+    t = read_parquet(store, Partition(name, venue, symbol, hour_start_us).silver_file(), schema)
+    return t if t is not None else schema.empty_table()
+
+
 def read_silver_diffs(store: Store, venue: str, symbol: str, hour_start_us: int) -> pa.Table:
-    rel = Partition("diffs", venue, symbol, hour_start_us).silver_file()
-    t = read_parquet(store, rel, DIFF_SCHEMA)
-    return t if t is not None else DIFF_SCHEMA.empty_table()
+    return read_silver_lane(store, "diffs", venue, symbol, hour_start_us)

@@ -287,6 +287,7 @@ def test_real_capture_bronze_decodes_as_fastavro_does(tmp_path: Path, venue: Ven
     with SimulatorThread(venue=venue, symbols=["BTCUSDT", "ETHUSDT"], **SIM_DEFAULTS) as sim:
         capture(sim, str(tmp_path), venue, ["BTCUSDT", "ETHUSDT"], duration_s=1.5)
     files = bronze_bytes(LocalStore(str(tmp_path)))
-    assert {rel.split("/")[1] for rel in files} == {"l2", "diffs", "snapshots"}
+    # The book lanes at least; the stream lanes as the capture and venue provide them.
+    assert {"l2", "diffs", "snapshots"} <= {rel.split("/")[1] for rel in files}
     for data in files.values():
         assert_same_as_fastavro(data)

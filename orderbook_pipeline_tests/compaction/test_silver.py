@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orderbook_pipeline.compaction import silver
+from orderbook_pipeline.compaction import parquet_io, silver
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
     L2_SCHEMA,
@@ -135,7 +135,7 @@ def test_temporaries_never_visible_and_failed_write_leaves_nothing(
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(silver.pq, "write_table", boom)
+    monkeypatch.setattr(parquet_io.pq, "write_table", boom)
     with pytest.raises(Exception, match="No space"):
         compact_l2(store, VENUE, SYMBOL, T0)
     assert not store.exists(rel)
