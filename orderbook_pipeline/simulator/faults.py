@@ -26,6 +26,8 @@ class FaultKind(StrEnum):
     HTTP_ERROR = "http_error"
     STALE_SNAPSHOT = "stale_snapshot"
     SILENT = "silent"
+    DROP_TRADE = "drop_trade"  # the next trades (and their aggTrades) are not sent
+    CORRUPT_LEVEL = "corrupt_level"  # the next depth event carries a change the book lacks
 
 
 class MalformedKind(StrEnum):
@@ -42,6 +44,12 @@ class EventFault(StrEnum):
     DROP = "drop"
     REORDER = "reorder"
     DUPLICATE = "duplicate"
+
+
+def _side(text: str) -> str:
+    if text not in ("bid", "ask"):
+        raise ValueError(f"side must be 'bid' or 'ask', not {text!r}")
+    return text
 
 
 def _to_bool(text: str) -> bool:
@@ -65,6 +73,8 @@ FAULT_PARAMS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.HTTP_ERROR: {"count": int, "status": int},
     FaultKind.STALE_SNAPSHOT: {"symbol": str, "lag_events": int, "count": int},
     FaultKind.SILENT: {"duration_s": float},
+    FaultKind.DROP_TRADE: {"symbol": str, "count": int},
+    FaultKind.CORRUPT_LEVEL: {"symbol": str, "distance": int, "side": _side},
 }
 
 
@@ -109,6 +119,9 @@ class FaultPlan:
         self._depth: deque[_RestFault] = deque()  # depth requests only
         self._stale: dict[str, deque[list[int]]] = {}  # symbol -> [[lag, remaining], ...]
         self._silent_until = 0.0
+        # Read without the lock on the hot path: an empty dict means nothing to do.
+        self._trade_drops: dict[str, int] = {}  # symbol -> trades still to drop
+        self._corrupt: dict[str, deque[tuple[int, str]]] = {}  # symbol -> [(distance, side)]
 
     # ---------------------------------------------------------------- arming
     def _stream(self, symbol: str) -> _StreamFaults:
@@ -152,7 +165,46 @@ class FaultPlan:
         with self._lock:
             self._silent_until = max(self._silent_until, time.monotonic() + duration_s)
 
+    def arm_trade_drop(self, symbol: str, count: int = 1) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            self._trade_drops[symbol] = self._trade_drops.get(symbol, 0) + count
+
+    def arm_corrupt(self, symbol: str, distance: int, side: str) -> None:
+        if distance < 0:
+            raise ValueError("distance must be >= 0")
+        _side(side)
+        with self._lock:
+            self._corrupt.setdefault(symbol, deque()).append((distance, side))
+
     # ---------------------------------------------------------------- consuming
+    def take_trade_drops(self, symbol: str, trades: int) -> int:
+        """How many of the next `trades` trades of `symbol` to drop (the first ones)."""
+        if not self._trade_drops:
+            return 0
+        with self._lock:
+            left = self._trade_drops.get(symbol, 0)
+            dropped = min(left, trades)
+            if left - dropped > 0:
+                self._trade_drops[symbol] = left - dropped
+            else:
+                self._trade_drops.pop(symbol, None)
+            return dropped
+
+    def take_corruption(self, symbol: str) -> tuple[int, str] | None:
+        """(distance, side) of a phantom level for the next depth event sent, if armed."""
+        if not self._corrupt:
+            return None
+        with self._lock:
+            queue = self._corrupt.get(symbol)
+            if not queue:
+                return None
+            fault = queue.popleft()
+            if not queue:
+                del self._corrupt[symbol]
+            return fault
+
     def is_silent(self) -> bool:
         return time.monotonic() < self._silent_until
 

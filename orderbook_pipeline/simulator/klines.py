@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from orderbook_pipeline.simulator.market import (
-    _stable_int,
+from orderbook_pipeline.simulator.specs import (
     make_formatter,
+    stable_int,
     symbol_spec,
     venue_decimals,
 )
@@ -66,7 +66,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def _unit(key: int, salt: int, idx: np.ndarray) -> np.ndarray:
     """Uniform floats in [0, 1), one per index, a pure function of (key, salt, index)."""
-    base = np.uint64(_stable_int(f"{key}:{salt}") & 0xFFFFFFFFFFFFFFFF)
+    base = np.uint64(stable_int(f"{key}:{salt}") & 0xFFFFFFFFFFFFFFFF)
     with np.errstate(over="ignore"):
         h = _mix(idx.astype(np.int64).view(np.uint64) ^ base)
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
@@ -87,7 +87,7 @@ class KlineSource:
         self.venue = venue
         self.spec = symbol_spec(symbol)
         self.symbol = self.spec.symbol
-        self._key = _stable_int(f"{seed}:{self.symbol}:klines")
+        self._key = stable_int(f"{seed}:{self.symbol}:klines")
         pd, qd = venue_decimals(venue, self.spec)
         self.fmt_price = make_formatter(self.spec.price_decimals, pd)
         self.fmt_qty = make_formatter(self.spec.qty_decimals, qd)

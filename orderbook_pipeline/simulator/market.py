@@ -13,7 +13,6 @@ from the live book.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import math
 import random
@@ -24,88 +23,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from orderbook_pipeline.simulator.specs import (
+    SymbolSpec,
+    make_formatter,
+    symbol_spec,
+    venue_decimals,
+)
+from orderbook_pipeline.simulator.trades import (
+    Fill,
+    TakerFlow,
+    agg_trade_payloads,
+    trade_payloads,
+)
 from orderbook_pipeline.venues import Venue
 
-# Spot and Binance.US print every price and quantity with 8 decimals; USD-M prints exactly the
-# tick/step decimals. venues.py has no field for this, so it is derived from the sync rule.
-_KNOWN_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
+__all__ = ["Event", "Market", "SymbolSpec", "make_formatter", "symbol_spec", "venue_decimals"]
+
 _MIN_LEVELS = 10  # never delete below this many levels a side
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolSpec:
-    symbol: str
-    base_asset: str
-    quote_asset: str
-    tick_size: str
-    step_size: str
-    price_decimals: int
-    qty_decimals: int
-    base_price: float
-    # Typical resting quantity of one level, in base units (lognormal median).
-    median_level_qty: float
-
-
-def _stable_int(text: str) -> int:
-    # Python's hash() is salted per process; the market must be reproducible across runs.
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
-def _decimals(size: str) -> int:
-    exponent = Decimal(size).normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(0, -exponent)
-
-
-def _split_assets(symbol: str) -> tuple[str, str]:
-    for quote in _KNOWN_QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    return symbol[:-3] or symbol, symbol[-3:]
-
-
-def symbol_spec(symbol: str) -> SymbolSpec:
-    """Exchange facts of a simulated symbol, derived deterministically from its name."""
-    symbol = symbol.upper()
-    if symbol == "BTCUSDT":
-        price, tick, step = 65000.0, "0.01", "0.00001"
-    elif symbol == "ETHUSDT":
-        price, tick, step = 3000.0, "0.01", "0.0001"
-    else:
-        h = _stable_int(symbol)
-        price = 1.0 + (h % 999_000) / 1000.0
-        tick = "0.0001" if (h >> 32) & 1 else "0.001"
-        step = "0.01"
-    base, quote = _split_assets(symbol)
-    return SymbolSpec(
-        symbol=symbol,
-        base_asset=base,
-        quote_asset=quote,
-        tick_size=tick,
-        step_size=step,
-        price_decimals=_decimals(tick),
-        qty_decimals=_decimals(step),
-        base_price=price,
-        median_level_qty=2000.0 / price,  # ~2000 quote units a level
-    )
-
-
-def make_formatter(unit_decimals: int, out_decimals: int) -> Any:
-    """Integer units of 10**-unit_decimals -> fixed-point string with out_decimals."""
-    scale = 10**unit_decimals
-    pad = "0" * (out_decimals - unit_decimals)
-    if unit_decimals == 0:
-        return (lambda v: f"{v}.{pad}") if pad else str
-    return lambda v: f"{v // scale}.{v % scale:0{unit_decimals}d}{pad}"
-
-
-def venue_decimals(venue: Venue, spec: SymbolSpec) -> tuple[int, int]:
-    """(price decimals, qty decimals) the venue prints for this symbol."""
-    if venue.text_decimals is None:
-        return spec.price_decimals, spec.qty_decimals
-    return max(venue.text_decimals, spec.price_decimals), max(
-        venue.text_decimals, spec.qty_decimals
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +49,13 @@ class Event:
     final_update_id: int  # u
     prev_final_update_id: int  # pu on USD-M; for spot the previous event's u
     payload: dict[str, Any]
+    e_ms: int = 0  # event time E
+    t_ms: int = 0  # transaction time T (USD-M); trades carry it as their trade time
+    fills: tuple[Fill, ...] = ()  # the step's taker order, one Fill per price level
+    # Best bid, its qty, best ask, its qty (ticks/lots) after the event, and whether any of
+    # them differs from the previous event's (a bookTicker frame is due).
+    top: tuple[int, int, int, int] = (0, 0, 0, 0)
+    top_changed: bool = False
 
 
 @dataclass(slots=True)
@@ -128,6 +69,7 @@ class _Rec:
     t_ms: int
     n_bids: int
     changes: array
+    fills: tuple[Fill, ...]
 
 
 Levels = list[tuple[str, str]]
@@ -145,6 +87,7 @@ class Market:
         median_changes: int = 20,
         history_events: int = 3000,
         max_changes: int = 300,
+        taker_probability: float = 0.3,
     ) -> None:
         self.venue = venue
         self.spec = symbol_spec(symbol)
@@ -178,6 +121,8 @@ class Market:
         self._last_u = 1_000_000_000 + self._id_rng.randrange(1_000_000_000)
         self._last_t = 0
         self._hist: deque[_Rec] = deque(maxlen=max(1, history_events))
+        self._taker = TakerFlow(seed, self.symbol, taker_probability, _MIN_LEVELS)
+        self._top = self._top_of_book()
 
     # ------------------------------------------------------------------ construction
     def _draw_qty(self) -> int:
@@ -211,6 +156,10 @@ class Market:
 
     def best_bid_ask(self) -> tuple[int, int]:
         return self._bpx[-1], self._apx[0]
+
+    def _top_of_book(self) -> tuple[int, int, int, int]:
+        bb, ba = self._bpx[-1], self._apx[0]
+        return bb, self._bq[bb], ba, self._aq[ba]
 
     def depth_counts(self) -> tuple[int, int]:
         return len(self._bpx), len(self._apx)
@@ -246,15 +195,29 @@ class Market:
             touched.add(price)
             (bids if is_bid else asks).append((price, qty, old))
 
+        # The taker order trades against the book as the previous event left it; the levels it
+        # takes are in `touched`, so no later change of this event can alter them again and
+        # each traded level's change is exactly its old quantity minus the traded quantity.
+        fills: tuple[Fill, ...] = ()
+        taker = self._taker.draw(self._bpx, self._bq, self._apx, self._aq)
+        if taker is not None:
+            buy, takes = taker
+            for price, taken in takes:
+                change(not buy, price, (self._aq if buy else self._bq)[price] - taken)
+            fills = self._taker.fills(buy, takes)
+
         if rng.random() < 0.3:
             # Touch random walk: take out the best level on one side and, if room is left,
             # add a level inside the spread on the other side.
             up = rng.random() < 0.5
             if len(self._apx if up else self._bpx) > _MIN_LEVELS:
                 bb, ba = self._bpx[-1], self._apx[0]
-                change(not up, ba if up else bb, 0)
+                if (ba if up else bb) not in touched:
+                    change(not up, ba if up else bb, 0)
                 if ba - bb >= 2:
-                    change(up, rng.randint(bb + 1, ba - 1), self._draw_qty())
+                    inside = rng.randint(bb + 1, ba - 1)
+                    if inside not in touched:  # a level a trade just removed
+                        change(up, inside, self._draw_qty())
 
         attempts = 0
         while len(touched) < k and attempts < 4 * k + 10:
@@ -302,10 +265,14 @@ class Market:
             price = self._bpx[-1]
             change(True, price, self._bq[price] + 1)
 
-        return self._record(now_ms, bids, asks)
+        return self._record(now_ms, bids, asks, fills)
 
     def _record(
-        self, now_ms: int, bids: list[tuple[int, int, int]], asks: list[tuple[int, int, int]]
+        self,
+        now_ms: int,
+        bids: list[tuple[int, int, int]],
+        asks: list[tuple[int, int, int]],
+        fills: tuple[Fill, ...],
     ) -> Event:
         bids.sort(reverse=True)
         asks.sort()
@@ -322,11 +289,15 @@ class Market:
             arr.extend(triple)
         for triple in asks:
             arr.extend(triple)
-        rec = _Rec(first, final, prev, now_ms, t_ms, len(bids), arr)
+        rec = _Rec(first, final, prev, now_ms, t_ms, len(bids), arr, fills)
         self._hist.append(rec)
         self._last_u = final
         self._last_t = t_ms
-        return Event(self.symbol, first, final, prev, self._payload(rec))
+        top = self._top_of_book()
+        changed, self._top = top != self._top, top
+        return Event(
+            self.symbol, first, final, prev, self._payload(rec), now_ms, t_ms, fills, top, changed
+        )
 
     def _payload(self, rec: _Rec) -> dict[str, Any]:
         fp, fq, ch = self.fmt_price, self.fmt_qty, rec.changes
@@ -358,6 +329,57 @@ class Market:
     def generated(self) -> list[dict[str, Any]]:
         """Payloads of every event still in history, oldest first."""
         return [self._payload(rec) for rec in self._hist]
+
+    def _trades(self, fills: tuple[Fill, ...], e_ms: int, t_ms: int) -> list[dict[str, Any]]:
+        # Trade time `T`: USD-M's matching time (the depth event's T), else the event time.
+        t = t_ms if self._futures else e_ms
+        return trade_payloads(fills, self.symbol, e_ms, t, self.fmt_price, self.fmt_qty)
+
+    def _aggs(self, fills: tuple[Fill, ...], e_ms: int, t_ms: int) -> list[dict[str, Any]]:
+        t = t_ms if self._futures else e_ms
+        fp, fq = self.fmt_price, self.fmt_qty
+        return agg_trade_payloads(fills, self.symbol, e_ms, t, fp, fq, self._futures)
+
+    def trade_payloads(self, event: Event) -> list[dict[str, Any]]:
+        """`<sym>@trade` payloads of an event's taker order, in id order."""
+        return self._trades(event.fills, event.e_ms, event.t_ms)
+
+    def agg_trade_payloads(self, event: Event) -> list[dict[str, Any]]:
+        """`<sym>@aggTrade` payloads of an event's taker order, one per price level."""
+        return self._aggs(event.fills, event.e_ms, event.t_ms)
+
+    def trades(self) -> list[dict[str, Any]]:
+        """`trade` payloads of every trade of the events still in history, in id order."""
+        return [p for r in self._hist if r.fills for p in self._trades(r.fills, r.e_ms, r.t_ms)]
+
+    def agg_trades(self) -> list[dict[str, Any]]:
+        """`aggTrade` payloads of every event still in history, in id order."""
+        return [p for r in self._hist if r.fills for p in self._aggs(r.fills, r.e_ms, r.t_ms)]
+
+    # ------------------------------------------------------------------ faults
+    def phantom_level(self, is_bid: bool, distance: int, exclude: set[int]) -> tuple[int, int]:
+        """(price, qty) of a level the live book lacks, about `distance` levels from the touch.
+
+        The price is the first hole beyond the distance-th level (walking away from the touch),
+        outside `exclude`; deep holes are rarely filled by the market, so a client that
+        believes in the phantom keeps disagreeing with the true book for a long time.
+        distance=0 gives the best level's price with a quantity that differs from the true one.
+        Reads the book only: the market's random streams are untouched.
+        """
+        prices, book = (self._bpx, self._bq) if is_bid else (self._apx, self._aq)
+        if distance <= 0:
+            best = prices[-1] if is_bid else prices[0]
+            return best, book[best] + max(1, book[best] // 2)
+        n = len(prices)
+        idx = min(distance, n - 1)
+        price = prices[n - 1 - idx] if is_bid else prices[idx]
+        step = -1 if is_bid else 1
+        price += step
+        while price in book or price in exclude:
+            price += step
+        if price < 1:
+            raise ValueError(f"{self.symbol}: no hole below the bid side for a phantom level")
+        return price, max(1, int(math.exp(self._mu_q)))  # a typical resting quantity
 
     # ------------------------------------------------------------------ truth
     def _levels(self, book: dict[int, int], best_first_desc: bool, depth: int | None) -> Levels:

@@ -1,5 +1,6 @@
 """The simulated exchange's REST side: request weights per calendar minute, depth snapshots,
-klines, exchangeInfo, time, ping, and the /sim control endpoints (true book, sent log, faults).
+klines, exchangeInfo, time, ping, and the /sim control endpoints (true book, sent log, trades,
+bookTicker truth, corruptions, faults).
 
 Answers are built for websockets' `process_request` hook, so REST shares the websocket port.
 """
@@ -77,7 +78,7 @@ class RestApi:
             v.klines_path: self._klines,
             v.time_path: lambda q: (
                 self.charge(_OTHER_WEIGHTS["time"])
-                or self.json(200, {"serverTime": int(time.time() * 1000)})
+                or self.json(200, {"serverTime": self._server_time()})
             ),
             v.ping_path: lambda q: self.charge(_OTHER_WEIGHTS["ping"]) or self.json(200, {}),
         }
@@ -90,6 +91,10 @@ class RestApi:
             msg = "Way too much request weight used; IP banned." if status == 418 else "Too many"
             return self.json(status, {"code": -1003, "msg": msg}, retry_after=retry_after)
         return handler(query)
+
+    def _server_time(self) -> int:
+        """The exchange's clock as REST reports it: wall clock plus the configured offset."""
+        return int(time.time() * 1000) + self.x.clock_offset_ms
 
     def _bad_symbol(self) -> Response:
         return self.json(400, {"code": -1121, "msg": "Invalid symbol."})
@@ -172,7 +177,7 @@ class RestApi:
         }
         body = {
             "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
+            "serverTime": self._server_time(),
             "rateLimits": [rate_limit],
             "symbols": [self._symbol_info(self.x.markets[s]) for s in selected],
         }
@@ -216,6 +221,20 @@ class RestApi:
                 return self.json(200, {"lastUpdateId": update_id, "bids": bids, "asks": asks})
             if path == "/sim/sent":
                 return self.json(200, {"symbol": symbol, "u": self.x.sent_log(symbol)})
+            if path == "/sim/trades":
+                return self.json(200, {"symbol": symbol, "trades": self.x.trades(symbol)})
+            if path == "/sim/agg_trades":
+                return self.json(200, {"symbol": symbol, "agg_trades": self.x.agg_trades(symbol)})
+            if path == "/sim/sent_trades":
+                return self.json(200, {"symbol": symbol, "t": self.x.sent_trade_ids(symbol)})
+            if path == "/sim/book_ticker":
+                update_id = int(query.get("update_id", self.x.markets[symbol].last_update_id))
+                b, bq, a, aq = self.x.book_ticker_at(symbol, update_id)
+                body = {"u": update_id, "s": symbol, "b": b, "B": bq, "a": a, "A": aq}
+                return self.json(200, body)
+            if path == "/sim/corruptions":
+                found = [c for c in self.x.corruptions if c["symbol"] == symbol]
+                return self.json(200, {"symbol": symbol, "corruptions": found})
         except (KeyError, ValueError, TypeError) as exc:
             return self.json(400, {"ok": False, "error": str(exc)})
         return self.json(404, {"ok": False, "error": f"unknown control path {path}"})

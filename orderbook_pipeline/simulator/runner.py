@@ -106,6 +106,10 @@ class SimulatorThread:
         names = [self.venue.depth_stream(s) for s in (symbols or self.exchange.symbols)]
         return self.venue.combined_stream_url(names, ws_base=self.ws_url)
 
+    def stream_url(self, streams: Sequence[str], path_prefix: str | None = None) -> str:
+        """Combined-stream URL of any stream names, under the venue's depth path by default."""
+        return self.venue.combined_stream_url(list(streams), self.ws_url, path_prefix)
+
     # ------------------------------------------------------------------ loop-thread calls
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run fn(*args, **kwargs) on the exchange's loop thread and return its result."""
@@ -131,6 +135,22 @@ class SimulatorThread:
     def generated(self, symbol: str) -> list[dict[str, Any]]:
         return self.call(self.exchange.generated, symbol)
 
+    def trades(self, symbol: str) -> list[dict[str, Any]]:
+        return self.call(self.exchange.trades, symbol)
+
+    def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
+        return self.call(self.exchange.agg_trades, symbol)
+
+    def sent_trade_ids(self, symbol: str) -> list[int]:
+        return self.call(self.exchange.sent_trade_ids, symbol)
+
+    def book_ticker_at(self, symbol: str, update_id: int) -> tuple[str, str, str, str]:
+        return self.call(self.exchange.book_ticker_at, symbol, update_id)
+
+    def corruptions(self) -> list[dict[str, Any]]:
+        """Copy of the exchange's `corruptions` list (phantom levels sent by corrupt_level)."""
+        return self.call(lambda: [dict(c) for c in self.exchange.corruptions])
+
 
 def serve_forever(
     venue_name: str,
@@ -140,6 +160,7 @@ def serve_forever(
     seed: int,
     interval_ms: int,
     levels_per_side: int,
+    clock_offset_ms: int = 0,
 ) -> None:
     """Run the exchange until Ctrl-C or SIGTERM (for `orderbook-pipeline simulate`)."""
     if not logging.getLogger().handlers:
@@ -149,7 +170,12 @@ def serve_forever(
 
     async def main() -> None:
         exchange = SimulatedExchange(
-            venue, symbols, seed=seed, interval_ms=interval_ms, levels_per_side=levels_per_side
+            venue,
+            symbols,
+            seed=seed,
+            interval_ms=interval_ms,
+            levels_per_side=levels_per_side,
+            clock_offset_ms=clock_offset_ms,
         )
         await exchange.start(host, port)
         stop = asyncio.Event()

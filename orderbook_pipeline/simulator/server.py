@@ -1,9 +1,12 @@
-"""Binance-compatible exchange on loopback: diff-depth websocket streams and REST on one port.
+"""Binance-compatible exchange on loopback: websocket streams and REST on one port.
 
 Plain HTTP GETs (REST and the /sim control endpoints, see rest_api.py) are answered from
-websockets' `process_request` hook; everything else is a websocket. One timer steps every market once per
-interval; each event is serialised once and queued to every subscribed connection, whose own
-writer task drains the queue in order, so a slow client never stalls the others.
+websockets' `process_request` hook; everything else is a websocket. One timer steps every market
+once per interval; each event is serialised once and queued to every subscribed connection,
+whose own writer task drains the queue in order, so a slow client never stalls the others.
+After a symbol's depth event come the frames derived from it (trades, aggTrades, bookTicker,
+partial depth, see streams.py), each built only when someone subscribes to that stream.
+Fault arming and truth queries live in control.py.
 """
 
 from __future__ import annotations
@@ -23,15 +26,21 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from orderbook_pipeline.simulator.faults import (
-    EventFault,
-    FaultKind,
-    FaultPlan,
-    MalformedKind,
-)
+from orderbook_pipeline.simulator.control import ExchangeControl
+from orderbook_pipeline.simulator.faults import EventFault, FaultPlan, MalformedKind
 from orderbook_pipeline.simulator.klines import KlineSource
 from orderbook_pipeline.simulator.market import Event, Market
 from orderbook_pipeline.simulator.rest_api import RestApi
+from orderbook_pipeline.simulator.streams import (
+    Kind,
+    StreamKey,
+    book_ticker_payload,
+    corrupted_payload,
+    partial_due,
+    partial_payload,
+    path_scope,
+)
+from orderbook_pipeline.simulator.subscriptions import Subscriptions
 from orderbook_pipeline.venues import Venue
 
 log = logging.getLogger(__name__)
@@ -43,11 +52,12 @@ _CLOSE = object()  # writer sentinel: close with 1001 after the frames queued be
 
 
 class _Client:
-    __slots__ = ("closing", "conn", "msg_times", "queue", "streams", "wrapped")
+    __slots__ = ("closing", "conn", "msg_times", "queue", "scope", "streams", "wrapped")
 
-    def __init__(self, conn: ServerConnection, wrapped: bool) -> None:
+    def __init__(self, conn: ServerConnection, wrapped: bool, scope: str) -> None:
         self.conn = conn
         self.wrapped = wrapped  # combined stream: frames are {"stream":..,"data":..}
+        self.scope = scope  # path prefix the connection was opened under ("" for none)
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.streams: set[str] = set()
         self.closing = False
@@ -63,7 +73,12 @@ class _Client:
         self.queue.put_nowait(frame)
 
 
-class SimulatedExchange:
+# How a websocket was asked for: (combined?, stream names, path prefix).
+_Route = tuple[bool, list[str], str]
+_Subs = dict[_Client, set[str]]
+
+
+class SimulatedExchange(ExchangeControl):
     def __init__(
         self,
         venue: Venue,
@@ -77,15 +92,28 @@ class SimulatedExchange:
         ping_interval_s: float | None = None,
         pong_timeout_s: float | None = None,
         weight_limit_1m: int | None = None,
+        clock_offset_ms: int = 0,
+        taker_probability: float = 0.3,
     ) -> None:
         self.venue = venue
         self.symbols = list(dict.fromkeys(s.upper() for s in symbols))
         self.seed = seed
         self.interval_ms = interval_ms
         self.markets = {
-            s: Market(venue, s, seed, levels_per_side, median_changes, history_events)
+            s: Market(
+                venue,
+                s,
+                seed,
+                levels_per_side,
+                median_changes,
+                history_events,
+                taker_probability=taker_probability,
+            )
             for s in self.symbols
         }
+        # Added to serverTime (time endpoint, exchangeInfo) only: event times stay true, so a
+        # client's clock-offset measurement has a known answer.
+        self.clock_offset_ms = clock_offset_ms
         self.max_streams = (
             venue.max_streams_per_connection
             if max_streams_per_connection is None
@@ -104,17 +132,19 @@ class SimulatedExchange:
         self.port = 0
         # Wall clock of the weight windows; tests may replace it to pin the minute.
         self.clock: Callable[[], float] = time.time
-        # Depth stream names (both spellings) -> symbol; other streams are accepted but silent.
-        self._stream_symbols: dict[str, str] = {}
-        for s in self.symbols:
-            self._stream_symbols[venue.depth_stream(s)] = s
-            self._stream_symbols[f"{s.lower()}@depth"] = s
-        self._subs: dict[str, dict[_Client, set[str]]] = {s: {} for s in self.symbols}
+        self._registry: Subscriptions[_Client] = Subscriptions(venue, self.symbols)
+        self._subs = self._registry.depth  # symbol -> diff-depth subscribers
+        self._xsubs = self._registry.extra  # symbol -> other streams -> subscribers
+        self._tick = 0  # ticks since start: partial depth periods are counted in them
         self._sent: dict[str, deque[int]] = {s: deque(maxlen=_SENT_LOG_MAX) for s in self.symbols}
+        self._sent_trades: dict[str, deque[int]] = {
+            s: deque(maxlen=_SENT_LOG_MAX) for s in self.symbols
+        }
+        self.corruptions: list[dict[str, Any]] = []
         self._held: dict[str, Event] = {}  # reorder fault: event waiting for its successor
         self._clients: set[_Client] = set()
         self._kline_sources: dict[str, KlineSource] = {}  # built on a symbol's first request
-        self._routes: weakref.WeakKeyDictionary[ServerConnection, tuple[bool, list[str]]] = (
+        self._routes: weakref.WeakKeyDictionary[ServerConnection, _Route] = (
             weakref.WeakKeyDictionary()
         )
         self.rest = RestApi(self)
@@ -169,11 +199,15 @@ class SimulatedExchange:
             elif delay < -1.0:  # fell far behind (e.g. a paused process): skip, don't burst
                 deadline = loop.time()
             silent = self.faults.is_silent()
+            self._tick += 1
             for symbol, market in self.markets.items():
                 # Each event is stamped when it is made and sent at once, as an exchange does:
                 # with 200 symbols, one stamp per tick made the last symbols' events look tens
                 # of milliseconds old before they were even sent.
-                self._dispatch(symbol, market.step(int(time.time() * 1000)), silent)
+                event = market.step(int(time.time() * 1000))
+                self._dispatch(symbol, event, silent)
+                if not silent and (event.fills or symbol in self._xsubs):
+                    self._send_extras(symbol, market, event)
 
     # ================================================================== streaming
     def _dispatch(self, symbol: str, event: Event, silent: bool) -> None:
@@ -202,6 +236,12 @@ class SimulatedExchange:
         if not subs:
             return
         encoded = {id(e): orjson.dumps(e.payload) for e in events}  # a duplicate reuses its bytes
+        corruption = self.faults.take_corruption(symbol)
+        if corruption is not None:
+            payload, record = corrupted_payload(self.markets[symbol], events[0], *corruption)
+            self.corruptions.append(record)
+            log.debug("corrupt_level sent: %s", record)
+            encoded[id(events[0])] = orjson.dumps(payload)
         for event in events:
             self._fanout(subs, encoded[id(event)])
             self._sent[symbol].append(event.final_update_id)
@@ -226,6 +266,54 @@ class SimulatedExchange:
                     wrapped[name] = frame
                 client.push(frame)
 
+    def _send_extras(self, symbol: str, market: Market, event: Event) -> None:
+        """Frames derived from a symbol's new event, after its depth event: trades, aggTrades,
+        bookTicker (when the top changed) and the partial-depth streams due at this tick."""
+        xsubs = self._xsubs.get(symbol, {})
+        if event.fills:
+            self._send_trades(symbol, market, event, xsubs)
+        if not xsubs:
+            return
+        partials: dict[int, bytes] = {}  # one payload per depth, shared by the periods due
+        for key, subs in xsubs.items():
+            if key.kind is Kind.BOOK_TICKER and event.top_changed:
+                self._fanout(subs, orjson.dumps(book_ticker_payload(market, event)))
+        for key, subs in xsubs.items():
+            if key.kind is Kind.PARTIAL and partial_due(key.period_ms, self._tick):
+                data = partials.get(key.levels)
+                if data is None:
+                    data = partials[key.levels] = orjson.dumps(
+                        partial_payload(market, event, key.levels)
+                    )
+                self._fanout(subs, data)
+
+    def _send_trades(
+        self, symbol: str, market: Market, event: Event, xsubs: dict[StreamKey, _Subs]
+    ) -> None:
+        fills = event.fills
+        # drop_trade counts trades as they happen, whether or not anyone listens.
+        dropped = self.faults.take_trade_drops(symbol, sum(len(f.qtys) for f in fills))
+        trade_subs = xsubs.get(StreamKey(symbol, Kind.TRADE))
+        agg_subs = xsubs.get(StreamKey(symbol, Kind.AGG_TRADE))
+        if not trade_subs and not agg_subs:
+            return
+        first_kept = fills[0].first_id + dropped  # the dropped trades are the first ones
+        has_trade_stream = "trades" in self.venue.stream_lanes
+        if trade_subs:
+            for payload in market.trade_payloads(event):
+                if payload["t"] >= first_kept:
+                    self._fanout(trade_subs, orjson.dumps(payload))
+        if agg_subs:
+            for payload in market.agg_trade_payloads(event):
+                if payload["f"] >= first_kept:  # an aggTrade with a dropped trade is dropped
+                    self._fanout(agg_subs, orjson.dumps(payload))
+        sent = self._sent_trades[symbol]
+        for fill in fills:
+            if has_trade_stream:
+                sent.extend(range(max(first_kept, fill.first_id), fill.last_id + 1))
+            elif fill.first_id >= first_kept:
+                sent.extend(range(fill.first_id, fill.last_id + 1))
+
     def _send_malformed(self, symbol: str, event: Event, variant: MalformedKind) -> None:
         payload = event.payload
         transform: Callable[[bytes], bytes] | None = None
@@ -249,8 +337,8 @@ class SimulatedExchange:
             self._fanout(self._subs[symbol], orjson.dumps(bad), transform)
 
     async def _handler(self, conn: ServerConnection) -> None:
-        wrapped, names = self._routes.pop(conn, (True, []))
-        client = _Client(conn, wrapped)
+        wrapped, names, scope = self._routes.pop(conn, (True, [], ""))
+        client = _Client(conn, wrapped, scope)
         self._clients.add(client)
         self.connections_opened += 1
         for name in names:
@@ -319,18 +407,11 @@ class SimulatedExchange:
 
     def _subscribe(self, client: _Client, name: str) -> None:
         client.streams.add(name)
-        symbol = self._stream_symbols.get(name.lower())
-        if symbol is not None:
-            self._subs[symbol].setdefault(client, set()).add(name)
+        self._registry.add(client, name, client.scope)
 
     def _unsubscribe(self, client: _Client, name: str) -> None:
         client.streams.discard(name)
-        symbol = self._stream_symbols.get(name.lower())
-        names = self._subs[symbol].get(client) if symbol else None
-        if names is not None and symbol is not None:
-            names.discard(name)
-            if not names:
-                del self._subs[symbol][client]
+        self._registry.remove(client, name)
 
     # ================================================================== HTTP
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
@@ -350,23 +431,16 @@ class SimulatedExchange:
             log.exception("REST handler failed for %s", request.path)
             return self.rest.json(500, {"code": -1000, "msg": "internal error"})
 
-    def _ws_route(self, path: str, query: dict[str, str]) -> tuple[bool, list[str]] | None:
-        prefix = self.venue.ws_path_prefix
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            path = path[len(prefix) :] or "/"
+    def _ws_route(self, path: str, query: dict[str, str]) -> _Route | None:
+        path, scope = path_scope(self.venue, path)
         if path == "/stream":
             names = query.get("streams", "").split("/")
-            return True, list(dict.fromkeys(n for n in names if n))
+            return True, list(dict.fromkeys(n for n in names if n)), scope
         if path == "/ws" or path.startswith("/ws/"):
-            return False, list(dict.fromkeys(n for n in path[4:].split("/") if n))
+            return False, list(dict.fromkeys(n for n in path[4:].split("/") if n)), scope
         return None
 
-    # ================================================================== faults
-    def _symbol(self, symbol: str) -> str:
-        if symbol.upper() not in self.markets:
-            raise ValueError(f"unknown symbol {symbol!r}")
-        return symbol.upper()
-
+    # ================================================================== loop access
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
         """Run fn on the exchange's loop: directly there, else scheduled thread-safely."""
         if self._loop is None:
@@ -379,39 +453,6 @@ class SimulatedExchange:
             fn(*args)
         else:
             self._loop.call_soon_threadsafe(fn, *args)
-
-    def inject(self, kind: FaultKind | str, **params: Any) -> None:
-        """Arm a fault by name; `variant` is the malformed kind (see faults.FAULT_PARAMS)."""
-        kind = FaultKind(kind)
-        if kind is FaultKind.MALFORMED and "variant" in params:
-            params["kind"] = params.pop("variant")
-        getattr(self, kind.value)(**params)
-
-    def drop(self, symbol: str, count: int = 1) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.DROP, count)
-
-    def duplicate(self, symbol: str, count: int = 1) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.DUPLICATE, count)
-
-    def reorder(self, symbol: str) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.REORDER, 1)
-
-    def malformed(
-        self, symbol: str, kind: MalformedKind | str = MalformedKind.INVALID_JSON, count: int = 1
-    ) -> None:
-        self.faults.arm_malformed(self._symbol(symbol), MalformedKind(kind), count)
-
-    def rate_limit(self, count: int = 1, retry_after_s: int = 1, status: int = 429) -> None:
-        self.faults.arm_rest(status, retry_after_s, count, depth_only=False)
-
-    def http_error(self, count: int = 1, status: int = 503) -> None:
-        self.faults.arm_rest(status, None, count, depth_only=True)
-
-    def stale_snapshot(self, symbol: str, lag_events: int = 3, count: int = 1) -> None:
-        self.faults.arm_stale(self._symbol(symbol), lag_events, count)
-
-    def silent(self, duration_s: float) -> None:
-        self.faults.arm_silent(duration_s)
 
     def disconnect(self) -> None:
         """Abort every websocket's TCP connection: no close frame, as in a network failure."""
@@ -450,16 +491,3 @@ class SimulatedExchange:
         if source is None:
             source = self._kline_sources[symbol] = KlineSource(self.venue, symbol, self.seed)
         return source
-
-    # ================================================================== observability
-    def sent_log(self, symbol: str) -> list[int]:
-        """`u` of every depth event dispatched to subscribers, in order, duplicates included."""
-        return list(self._sent[self._symbol(symbol)])
-
-    def generated(self, symbol: str) -> list[dict[str, Any]]:
-        return self.markets[self._symbol(symbol)].generated()
-
-    def true_book(
-        self, symbol: str, update_id: int, depth: int | None = None
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        return self.markets[self._symbol(symbol)].true_book(update_id, depth)
