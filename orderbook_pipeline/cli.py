@@ -1,27 +1,69 @@
-"""`orderbook-pipeline capture ...` and `orderbook-pipeline simulate ...` (design.md, "Capture command")."""
+"""`orderbook-pipeline capture|simulate|config ...` (design.md, "Capture command").
+
+Every command reads the same configuration as the Dagster definitions (orderbook_pipeline.yaml,
+the environment, `--config`, `--set`; see config/). Explicit options override it for the run.
+An invalid configuration exits with code 2 and a message naming the field.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import orjson
+import yaml  # type: ignore[import-untyped]
 
-from orderbook_pipeline.venues import VENUES, get_venue
+from orderbook_pipeline.config import ConfigError, PipelineConfig, Problem, load_config
+from orderbook_pipeline.venues import VENUES
+
+if TYPE_CHECKING:
+    from orderbook_pipeline.capture.settings import CaptureSettings
+
+# Explicit capture options and the configuration field each one overrides for the run
+# ({venue}: the section of --venue).
+CAPTURE_OPTIONS = (
+    ("--symbols", "venues.{venue}.symbols", "comma-separated, e.g. BTCUSDT,ETHUSDT"),
+    ("--depths", "venues.{venue}.depths", "L2 depths, e.g. 10,20,50"),
+    ("--lanes", "venues.{venue}.lanes", "lanes to write, e.g. l2,diffs,trades"),
+    ("--partial-depth-levels", "venues.{venue}.partial_depth_levels", "5, 10 or 20"),
+    ("--band-pcts", "venues.{venue}.band_pcts", "depth bands, % from mid, e.g. 0.1,1"),
+    ("--deep-snapshot-interval", "venues.{venue}.deep_snapshot_interval_s", "seconds"),
+    ("--deep-snapshot-limit", "venues.{venue}.deep_snapshot_limit", "levels"),
+    (
+        "--snapshot-limit",
+        "venues.{venue}.snapshot_limit",
+        "levels per snapshot (default: the deepest that syncs every book in about a minute "
+        "of the weight budget, at least 1000)",
+    ),
+    ("--duration", "capture.burst_seconds", "seconds (default: capture.burst_seconds)"),
+    ("--file-seconds", "capture.file_seconds", "roll bronze files after this many seconds"),
+    ("--data-root", "data_root", "local folder or s3://bucket/prefix"),
+    ("--s3-endpoint-url", "s3_endpoint_url", "S3-compatible endpoint for s3:// data roots"),
+    ("--exchange", "exchange", "embedded (the bundled exchange on loopback) or binance"),
+)
 
 
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _dest(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
 
 
-def _depths(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in _csv(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"depths must be integers, got {text!r}") from None
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $OBP_CONFIG, else ./orderbook_pipeline.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override one field, e.g. --set venues.binance-spot.depths=10,20 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,30 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     cap = sub.add_parser("capture", help="run one bounded capture burst")
-    cap.add_argument("--venue", required=True, choices=sorted(VENUES))
+    _add_config_options(cap)
     cap.add_argument(
-        "--symbols", required=True, type=_csv, help="comma-separated, e.g. BTCUSDT,ETHUSDT"
+        "--venue",
+        choices=sorted(VENUES),
+        help="the venue section to capture (default: the only one)",
     )
-    cap.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
-    cap.add_argument("--depths", type=_depths, default=(10, 20, 50), help="default 10,20,50")
-    cap.add_argument(
-        "--data-root",
-        default=os.environ.get("OBP_DATA_ROOT", "./data"),
-        help="local folder or s3://bucket/prefix (default ./data)",
-    )
-    cap.add_argument("--ws-url", help="websocket base URL (default: the venue's real endpoint)")
-    cap.add_argument("--rest-url", help="REST base URL (default: the venue's real endpoint)")
-    cap.add_argument(
-        "--s3-endpoint-url",
-        default=os.environ.get("OBP_S3_ENDPOINT_URL"),
-        help="S3-compatible endpoint for s3:// data roots",
-    )
-    cap.add_argument(
-        "--snapshot-limit",
-        type=int,
-        help="levels per snapshot (default: the deepest that syncs every book in about a minute "
-        "of the weight budget, at least 1000)",
-    )
+    for option, _path, help_text in CAPTURE_OPTIONS:
+        cap.add_argument(option, help=help_text)
+    cap.add_argument("--ws-url", help="websocket base URL (default: from `exchange`)")
+    cap.add_argument("--rest-url", help="REST base URL (default: from `exchange`)")
     cap.add_argument(
         "--stale-after",
         type=float,
@@ -61,46 +89,75 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a frame before a connection is replaced (default 10)",
     )
     cap.add_argument("--max-streams-per-connection", type=int)
-    cap.add_argument(
-        "--file-seconds",
-        type=float,
-        default=900.0,
-        help="roll bronze files after this many seconds (default 900)",
-    )
     cap.add_argument("--burst-id", help="default: UTC start time plus a random suffix")
 
     sim = sub.add_parser("simulate", help="run the bundled Binance-compatible exchange on loopback")
-    sim.add_argument("--venue", default="binance-spot", choices=sorted(VENUES))
+    _add_config_options(sim)
+    which = sim.add_mutually_exclusive_group()
+    which.add_argument(
+        "--venue", choices=sorted(VENUES), help="default: the configuration's first venue"
+    )
+    which.add_argument(
+        "--all-venues",
+        action="store_true",
+        help="one exchange per configured venue, each on its sim_port, in this process",
+    )
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9443)
-    sim.add_argument("--symbols", type=_csv, default=["BTCUSDT", "ETHUSDT"])
+    sim.add_argument("--port", type=int, help="default: the venue's sim_port")
+    sim.add_argument("--symbols", help="default: the venue's configured symbols")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--interval-ms", type=int, default=100, help="one event per symbol every N ms")
     sim.add_argument("--levels", type=int, default=5000, help="book levels per side")
+
+    cfg = sub.add_parser("config", help="print the effective configuration (validated)")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True)
+    show = cfg_sub.add_parser("show", help="the whole configuration")
+    _add_config_options(show)
+    show.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    get = cfg_sub.add_parser("get", help="one field: lists comma-separated, sections as JSON")
+    _add_config_options(get)
+    get.add_argument("path", help="dotted path, e.g. exchange or venues.binance-spot.symbols")
     return parser
 
 
+# --------------------------------------------------------------------- capture
+def _capture_config(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
+    venue = args.venue
+    if venue is None:
+        names = list(load_config(args.config, sets=args.sets).venues)
+        if len(names) != 1:
+            problem = Problem("venues", f"--venue is required to pick one of {names}", "--venue")
+            raise ConfigError([problem])
+        venue = names[0]
+    flags = [
+        (path.format(venue=venue), value, option)
+        for option, path, _help in CAPTURE_OPTIONS
+        if (value := getattr(args, _dest(option))) is not None
+    ]
+    return load_config(args.config, sets=args.sets, flags=flags, ensure_venue=venue), venue
+
+
+def capture_settings(args: argparse.Namespace) -> CaptureSettings:
+    """The burst the capture command runs: the configuration, then its explicit options."""
+    config, venue = _capture_config(args)
+    extra: dict[str, Any] = {
+        "stale_after_s": args.stale_after,
+        "max_streams_per_connection": args.max_streams_per_connection,
+    }
+    for name in ("ws_url", "rest_url", "burst_id"):
+        if getattr(args, name):
+            extra[name] = getattr(args, name)
+    return config.capture_settings(venue, **extra)
+
+
 def _capture(args: argparse.Namespace) -> int:
+    import asyncio
+
     from orderbook_pipeline.capture.burst import CaptureError, run_burst
-    from orderbook_pipeline.capture.settings import CaptureSettings
 
     try:
-        settings = CaptureSettings(
-            venue=get_venue(args.venue),
-            symbols=args.symbols,
-            duration_s=args.duration,
-            depths=args.depths,
-            data_root=args.data_root,
-            ws_url=args.ws_url,
-            rest_url=args.rest_url,
-            s3_endpoint_url=args.s3_endpoint_url,
-            snapshot_limit=args.snapshot_limit,
-            stale_after_s=args.stale_after,
-            max_streams_per_connection=args.max_streams_per_connection,
-            max_file_seconds=args.file_seconds,
-            **({"burst_id": args.burst_id} if args.burst_id else {}),
-        )
-    except ValueError as exc:
+        settings = capture_settings(args)
+    except ValueError as exc:  # ConfigError included
         print(f"orderbook-pipeline capture: {exc}", file=sys.stderr)
         return 2
     try:
@@ -112,18 +169,82 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from orderbook_pipeline.simulator.runner import serve_forever
+# --------------------------------------------------------------------- simulate
+def simulated_venues(args: argparse.Namespace) -> list[tuple[str, int, list[str]]]:
+    """(venue, port, symbols) of each exchange to serve."""
+    config = load_config(args.config, sets=args.sets, ensure_venue=args.venue)
+    if args.all_venues:
+        return [(n, s.sim_port or 0, s.symbols) for n, s in config.venues.items()]
+    venue = args.venue or next(iter(config.venues))
+    section = config.venues[venue]
+    symbols = [s.strip().upper() for s in (args.symbols or "").split(",") if s.strip()]
+    port = args.port if args.port is not None else section.sim_port or 0
+    return [(venue, port, symbols or section.symbols)]
 
-    serve_forever(
-        venue_name=args.venue,
-        host=args.host,
-        port=args.port,
-        symbols=args.symbols,
-        seed=args.seed,
-        interval_ms=args.interval_ms,
-        levels_per_side=args.levels,
-    )
+
+def _simulate(args: argparse.Namespace) -> int:
+    try:
+        exchanges = simulated_venues(args)
+    except ValueError as exc:
+        print(f"orderbook-pipeline simulate: {exc}", file=sys.stderr)
+        return 2
+    common = {"seed": args.seed, "interval_ms": args.interval_ms, "levels_per_side": args.levels}
+    if not args.all_venues:
+        from orderbook_pipeline.simulator.runner import serve_forever
+
+        ((venue, port, symbols),) = exchanges
+        serve_forever(venue_name=venue, host=args.host, port=port, symbols=symbols, **common)
+        return 0
+    _serve_all(exchanges, args.host, common)
+    return 0
+
+
+def _serve_all(exchanges: list[tuple[str, int, list[str]]], host: str, common: Any) -> None:
+    """Every venue's exchange on its own loop thread until SIGINT or SIGTERM."""
+    import signal
+    import threading
+    from contextlib import ExitStack
+
+    from orderbook_pipeline.simulator.runner import SimulatorThread
+
+    log = logging.getLogger("orderbook_pipeline.simulator")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with ExitStack() as stack:
+        for venue, port, symbols in exchanges:
+            sim = SimulatorThread(venue=venue, symbols=symbols, host=host, port=port, **common)
+            stack.enter_context(sim)
+            log.info("simulated %s on ws/http://%s:%d: %s", venue, host, sim.port, symbols)
+        stop.wait()
+
+
+# --------------------------------------------------------------------- config
+def _config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, sets=args.sets)
+    except ConfigError as exc:
+        print(f"orderbook-pipeline config: {exc}", file=sys.stderr)
+        return 2
+    data: Any = config.model_dump(mode="json")
+    if args.action == "show":
+        if args.format == "json":
+            sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+        return 0
+    for part in args.path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            print(f"orderbook-pipeline config: no field {args.path!r}", file=sys.stderr)
+            return 2
+        data = data[part]
+    if isinstance(data, dict):
+        text = orjson.dumps(data).decode()
+    elif isinstance(data, list):
+        text = ",".join(str(v) for v in data)
+    else:
+        text = "" if data is None else str(data)
+    sys.stdout.write(text + "\n")
     return 0
 
 
@@ -134,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return _capture(args) if args.command == "capture" else _simulate(args)
+    commands = {"capture": _capture, "simulate": _simulate, "config": _config}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -18,32 +18,29 @@ from orderbook_pipeline.capture.reseed import take_snapshots
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.partitions import hour_stream, streams
 from orderbook_pipeline.resources import CaptureTarget
-from orderbook_pipeline.venues import get_venue
 
 CAPTURE_ROLE_TAG = {"orderbook/role": "capture"}
 RESEED_ROLE_TAG = {"orderbook/role": "reseed"}
 
 
 class CaptureConfig(dg.Config):  # type: ignore[misc]
-    """Empty or zero fields fall back to the capture target's settings."""
+    """Empty or zero fields fall back to the capture target's settings of the venue."""
 
+    venue: str = ""  # "" -> the target's only venue
     symbols: list[str] = []
     depths: list[int] = []
     duration_s: float = 0.0
     file_seconds: float = 0.0
 
 
-def _settings(target: CaptureTarget, symbols: list[str], **kw: Any) -> CaptureSettings:
-    ws_url, rest_url = target.endpoints()
-    return CaptureSettings(
-        venue=get_venue(target.venue),
-        symbols=symbols or target.symbols,
-        data_root=target.data_root,
-        ws_url=ws_url,
-        rest_url=rest_url,
-        s3_endpoint_url=target.s3_endpoint_url or None,
-        **kw,
-    )
+def run_venue(target: CaptureTarget, venue: str) -> str:
+    """The venue an op runs for: the one named, or the target's only venue."""
+    if venue:
+        return venue
+    names = target.venue_names()
+    if len(names) != 1:
+        raise ValueError(f"the op config must name a venue: the target has several, {names}")
+    return names[0]
 
 
 def _metrics_metadata(metrics: BurstMetrics) -> dict[str, Any]:
@@ -102,19 +99,22 @@ def _run(context: dg.OpExecutionContext, settings: CaptureSettings, reseed: bool
 def capture_burst(
     context: dg.OpExecutionContext, config: CaptureConfig, capture_target: CaptureTarget
 ) -> dict[str, Any]:
-    settings = _settings(
-        capture_target,
-        config.symbols,
-        duration_s=config.duration_s or capture_target.burst_seconds,
-        depths=tuple(config.depths or capture_target.depths),
-        max_file_seconds=config.file_seconds or capture_target.file_seconds,
-    )
+    overrides: dict[str, Any] = {}
+    if config.duration_s:
+        overrides["duration_s"] = config.duration_s
+    if config.file_seconds:
+        overrides["max_file_seconds"] = config.file_seconds
+    if config.depths:
+        overrides["depths"] = tuple(config.depths)
+    venue = run_venue(capture_target, config.venue)
+    settings = capture_target.capture_settings(venue, config.symbols or None, **overrides)
     context.log.info("burst %s: %s %s", settings.burst_id, settings.venue.name, settings.symbols)
     return _run(context, settings, reseed=False)
 
 
 class ReseedConfig(dg.Config):  # type: ignore[misc]
     symbols: list[str]
+    venue: str = ""  # "" -> the target's only venue
     failed_partition: str = ""  # the hour × stream partition whose check failed
 
 
@@ -124,7 +124,8 @@ def reseed_snapshots(
 ) -> dict[str, Any]:
     """Fresh snapshots (reason `reseed`); their bronze materialization re-runs the hour's silver,
     gap windows and mart through automation, so the gap is recorded, not hidden."""
-    settings = _settings(capture_target, config.symbols)
+    venue = run_venue(capture_target, config.venue)
+    settings = capture_target.capture_settings(venue, config.symbols)
     context.log.info("reseed after a failed check on %s", config.failed_partition or "?")
     return _run(context, settings, reseed=True)
 

@@ -1,42 +1,53 @@
-"""What is captured, where it goes, and the mart database, chosen in one place.
+"""What is captured, where it goes, and the mart database: the Dagster side of the configuration.
 
-Everything lives under one folder, OBP_HOME (default ./data, which is also the data root): the
-bronze/silver lake, the DuckDB file `marts.duckdb` and Dagster's own storage `.dagster/`. The
-embedded default needs no internet: the bundled exchange on loopback. Pointing at real Binance is
-one setting (OBP_EXCHANGE=binance), S3 another (OBP_DATA_ROOT=s3://bucket/prefix).
+Both resources are built from the same configuration as the CLI (orderbook_pipeline.yaml, the
+environment; see config/), so `dagster dev` and `orderbook-pipeline capture` agree. Everything
+lives under one folder by default, OBP_HOME (./data): the lake, `marts.duckdb` and `.dagster/`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from orderbook_pipeline.capture.settings import WEIGHT_SAFETY
+from orderbook_pipeline.capture.settings import CaptureSettings
+from orderbook_pipeline.config import PipelineConfig, load_config, validated
 from orderbook_pipeline.partitions import stream_key
+from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
 from orderbook_pipeline.storage.store import Store, open_store
-from orderbook_pipeline.venues import get_venue
-
-SIM_PORT_DEFAULT = 9443
 
 
-def obp_home() -> Path:
-    return Path(os.environ.get("OBP_HOME", "./data"))
+class VenueTarget(dg.Config):  # type: ignore[misc]
+    """One venue's streams and lanes: a `venues.<name>` section of the configuration (same
+    fields and defaults as config.VenueSection; None means the venue's own default)."""
+
+    symbols: list[str] = ["BTCUSDT", "ETHUSDT"]
+    lanes: list[str] | None = None
+    depths: list[int] = [10, 20, 50]
+    partial_depth_levels: int = 20
+    band_pcts: list[float] = list(DEFAULT_BAND_PCTS)
+    band_interval_s: float = 1.0
+    deep_snapshot_interval_s: float = 60.0
+    deep_snapshot_limit: int | None = None
+    snapshot_limit: int | None = None
+    clock_check_interval_s: float = 60.0
+    kline_intervals: list[str] = ["1m"]
+    sim_port: int | None = None
 
 
 class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
-    """The streams to capture, the exchange endpoints and the storage root."""
+    """The venues and streams to capture, the exchange endpoints and the storage root.
+
+    `CaptureTarget(venue="binance-usdm", symbols=[...], depths=[...])` is shorthand for a target
+    of one venue. Every per-venue answer is checked by the configuration's rules first.
+    """
 
     exchange: str = "embedded"  # "embedded" (the bundled exchange) or "binance" (the real venue)
-    venue: str = "binance-spot"
-    symbols: list[str] = ["BTCUSDT", "ETHUSDT"]
-    depths: list[int] = [10, 20, 50]
-    sim_port: int = SIM_PORT_DEFAULT
     data_root: str = "./data"
     s3_endpoint_url: str = ""
     burst_seconds: float = 300.0
@@ -45,28 +56,97 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     overlap_seconds: float = 60.0
     file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
     coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
+    time_basis: str = "exchange"  # which clock buckets the marts: exchange | receive
+    # A plain mapping as the default: Dagster refuses Config instances as a field default.
+    venues: dict[str, VenueTarget] = {"binance-spot": {}}
 
-    def effective_overlap_seconds(self) -> float:
-        """The overlap, lengthened so that the next burst's books are in sync before this one
-        ends: with many symbols, snapshots wait for the request-weight budget (200 spot symbols
-        need about two minutes). At most half a burst; beyond that the seams show as gaps."""
-        venue = get_venue(self.venue)
-        n = len(self.symbols)
-        weight = n * venue.snapshot_weight(venue.snapshot_limit_for(n, WEIGHT_SAFETY))
-        bootstrap_s = 60.0 * weight / (venue.weight_limit_1m * WEIGHT_SAFETY)
-        return max(self.overlap_seconds, min(bootstrap_s + 20.0, self.burst_seconds / 2))
+    def __init__(self, **data: Any) -> None:
+        shorthand = {k: data.pop(k) for k in list(data) if k in VenueTarget.model_fields}
+        venue = data.pop("venue", None)
+        if shorthand or venue:
+            if "venues" in data:
+                raise ValueError("give either `venues` or one venue's fields, not both")
+            data["venues"] = {venue or "binance-spot": VenueTarget(**shorthand)}
+        data.setdefault("venues", {"binance-spot": VenueTarget()})
+        super().__init__(**data)
 
-    def endpoints(self) -> tuple[str | None, str | None]:
-        """(ws base, REST base); None means the venue's real endpoints."""
-        get_venue(self.venue)  # fail early on a typo
-        if self.exchange == "binance":
-            return None, None
-        if self.exchange != "embedded":
-            raise ValueError(f"OBP_EXCHANGE must be 'embedded' or 'binance', got {self.exchange!r}")
-        return f"ws://127.0.0.1:{self.sim_port}", f"http://127.0.0.1:{self.sim_port}"
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> CaptureTarget:
+        return cls(
+            exchange=config.exchange,
+            data_root=config.data_root,
+            s3_endpoint_url=config.s3_endpoint_url,
+            burst_seconds=config.capture.burst_seconds,
+            overlap_seconds=config.capture.overlap_seconds,
+            file_seconds=config.capture.file_seconds,
+            coverage_threshold=config.capture.coverage_threshold,
+            time_basis=config.mart.time_basis,
+            venues={n: VenueTarget(**s.model_dump()) for n, s in config.venues.items()},
+        )
 
+    def to_config(self) -> PipelineConfig:
+        """This target as a validated configuration (raises ConfigError naming the field)."""
+        raw = {
+            "exchange": self.exchange,
+            "data_root": self.data_root,
+            "s3_endpoint_url": self.s3_endpoint_url,
+            "capture": {
+                "burst_seconds": self.burst_seconds,
+                "overlap_seconds": self.overlap_seconds,
+                "file_seconds": self.file_seconds,
+                "coverage_threshold": self.coverage_threshold,
+            },
+            "mart": {"time_basis": self.time_basis},
+            "venues": {name: section.model_dump() for name, section in self.venues.items()},
+        }
+        return validated(raw, source="the capture_target resource")
+
+    # ------------------------------------------------------------------ per venue
+    def venue_names(self) -> list[str]:
+        return list(self.venues)
+
+    def symbols_for(self, venue: str) -> list[str]:
+        return self.to_config().venue(venue).symbols
+
+    def depths_for(self, venue: str) -> list[int]:
+        return sorted(set(self.to_config().venue(venue).depths))
+
+    def lanes_for(self, venue: str) -> list[str]:
+        """The venue's lanes, its default (every lane it feeds) made explicit."""
+        lanes = self.to_config().venue(venue).lanes
+        assert lanes is not None  # resolved by the configuration
+        return lanes
+
+    def kline_intervals_for(self, venue: str) -> list[str]:
+        return self.to_config().venue(venue).kline_intervals
+
+    def endpoints(self, venue: str) -> tuple[str | None, str | None]:
+        """(ws base, REST base); None means the venue's real endpoints. Embedded: the venue's
+        own port on 127.0.0.1."""
+        return self.to_config().endpoints(venue)
+
+    def capture_settings(
+        self, venue: str, symbols: list[str] | None = None, **overrides: Any
+    ) -> CaptureSettings:
+        """One burst of `venue` with its configured settings; overrides are CaptureSettings
+        fields (duration_s, max_file_seconds, ...)."""
+        return self.to_config().capture_settings(venue, symbols, **overrides)
+
+    def effective_overlap_seconds(self, venue: str) -> float:
+        return self.to_config().effective_overlap_seconds(venue)
+
+    # ------------------------------------------------------------------ all venues
     def stream_keys(self) -> list[str]:
-        return [stream_key(self.venue, s) for s in self.symbols]
+        return [stream_key(v, s) for v in self.venues for s in self.symbols_for(v)]
+
+    @property
+    def depths(self) -> list[int]:
+        """The depths when every venue has the same ones (callers not yet per venue); use
+        depths_for(venue) otherwise."""
+        found = {tuple(self.depths_for(v)) for v in self.venues}
+        if len(found) != 1:
+            raise ValueError("depths differ by venue: use depths_for(venue)")
+        return list(found.pop())
 
     def store(self) -> Store:
         return open_store(self.data_root, s3_endpoint_url=self.s3_endpoint_url or None)
@@ -90,22 +170,10 @@ class MartDuckDB(DuckDBResource):  # type: ignore[misc]
 
 
 def capture_target_from_env() -> CaptureTarget:
-    env = os.environ.get
-    symbols = [s.strip().upper() for s in env("OBP_SYMBOLS", "BTCUSDT,ETHUSDT").split(",")]
-    return CaptureTarget(
-        exchange=env("OBP_EXCHANGE", "embedded"),
-        venue=env("OBP_VENUE", "binance-spot"),
-        symbols=[s for s in symbols if s],
-        sim_port=int(env("OBP_SIM_PORT", str(SIM_PORT_DEFAULT))),
-        data_root=env("OBP_DATA_ROOT") or str(obp_home()),
-        s3_endpoint_url=env("OBP_S3_ENDPOINT_URL", ""),
-        burst_seconds=float(env("OBP_BURST_SECONDS", "300")),
-        overlap_seconds=float(env("OBP_OVERLAP_SECONDS", "60")),
-        coverage_threshold=float(env("OBP_COVERAGE_THRESHOLD", "0.99")),
-    )
+    """The capture target of the effective configuration (file, then environment); an invalid
+    one stops the code location from loading with a message naming the field."""
+    return CaptureTarget.from_config(load_config())
 
 
 def mart_db_from_env() -> MartDuckDB:
-    return MartDuckDB(
-        database=os.environ.get("OBP_DUCKDB_PATH") or str(obp_home() / "marts.duckdb")
-    )
+    return MartDuckDB(database=load_config().duckdb_path)

@@ -2,7 +2,8 @@
 
 Capture: the next burst is requested `overlap_seconds` before the running one is due to end, so
 the new burst's books are in sync before the old one stops and scheduling never leaves a hole.
-At most two bursts of one venue are ever active (the one ending and its successor).
+Each configured venue has its own bursts, with that venue's settings; at most two bursts of
+one venue are ever active (the one ending and its successor).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.CANCELING,
 ]
 VENUE_TAG = "orderbook/venue"
+CAPTURE_VENUE_TAG = "orderbook/capture_venue"  # on capture runs only
 BURST_SECONDS_TAG = "orderbook/burst_seconds"
 # Extra time a burst may take beyond its planned length before run monitoring ends it.
 RUNTIME_GRACE_S = 180
@@ -78,14 +80,17 @@ def _active_bursts(context: dg.SensorEvaluationContext, venue: str) -> list[Acti
     ]
 
 
-def capture_request(target: CaptureTarget, now: float) -> dg.RunRequest:
+def capture_request(target: CaptureTarget, venue: str, now: float) -> dg.RunRequest:
     return dg.RunRequest(
-        run_key=f"capture-{target.venue}-{now:.0f}",
+        run_key=f"capture-{venue}-{now:.0f}",
         run_config=dg.RunConfig(
-            ops={"capture_burst": CaptureConfig(duration_s=target.burst_seconds)}
+            ops={"capture_burst": CaptureConfig(venue=venue, duration_s=target.burst_seconds)}
         ),
         tags={
-            VENUE_TAG: target.venue,
+            VENUE_TAG: venue,
+            # dagster.yaml can limit concurrent bursts per venue with this tag (reseed runs
+            # carry VENUE_TAG too, so that one cannot serve).
+            CAPTURE_VENUE_TAG: venue,
             BURST_SECONDS_TAG: str(target.burst_seconds),
             # Run monitoring ends a stuck burst; the sensor has already started its successor.
             "dagster/max_runtime": str(int(target.burst_seconds + RUNTIME_GRACE_S)),
@@ -99,21 +104,25 @@ def capture_request(target: CaptureTarget, now: float) -> dg.RunRequest:
 def capture_sensor(
     context: dg.SensorEvaluationContext, capture_target: CaptureTarget
 ) -> dg.SensorResult:
+    """Keeps overlapping bursts running for every configured venue, each on its own schedule."""
     known = set(context.instance.get_dynamic_partitions(streams.name))
     missing = [k for k in capture_target.stream_keys() if k not in known]
     partition_requests = [streams.build_add_request(missing)] if missing else []
     now = time.time()
-    reason = burst_due(
-        _active_bursts(context, capture_target.venue),
-        now,
-        capture_target.effective_overlap_seconds(),
-    )
-    if reason is not None:
-        return dg.SensorResult(skip_reason=reason, dynamic_partitions_requests=partition_requests)
-    return dg.SensorResult(
-        run_requests=[capture_request(capture_target, now)],
-        dynamic_partitions_requests=partition_requests,
-    )
+    requests: list[dg.RunRequest] = []
+    waiting: list[str] = []
+    for venue in capture_target.venue_names():
+        overlap_s = capture_target.effective_overlap_seconds(venue)
+        reason = burst_due(_active_bursts(context, venue), now, overlap_s)
+        if reason is None:
+            requests.append(capture_request(capture_target, venue, now))
+        else:
+            waiting.append(f"{venue}: {reason}")
+    if not requests:
+        return dg.SensorResult(
+            skip_reason="; ".join(waiting), dynamic_partitions_requests=partition_requests
+        )
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
 
 
 RESEED_LOOKBACK = 100  # failed evaluations per check examined each tick
@@ -123,8 +132,10 @@ def reseed_requests(
     context: dg.SensorEvaluationContext, target: CaptureTarget
 ) -> list[dg.RunRequest]:
     """One reseed run per failed partition and distinct set of gaps (a deterministic run key,
-    which Dagster never launches twice), plus a capture burst if none is running."""
+    which Dagster never launches twice), in the partition's venue; plus a capture burst for each
+    such venue with none running. Partitions of venues no longer configured are left alone."""
     storage = context.instance.event_log_storage
+    configured = set(target.venue_names())
     requests: dict[str, dg.RunRequest] = {}
     for check in RESEED_CHECKS:
         records = storage.get_asset_check_execution_history(
@@ -134,7 +145,7 @@ def reseed_requests(
             if rec.partition is None or rec.evaluation is None:
                 continue
             venue, symbol, _hour = split_partition_key(rec.partition)
-            if venue != target.venue:
+            if venue not in configured:
                 continue
             signature = rec.evaluation.metadata.get("gap_signature")
             run_key = f"reseed-{rec.partition}-{signature.value if signature else rec.id}"
@@ -146,7 +157,7 @@ def reseed_requests(
                     run_config=dg.RunConfig(
                         ops={
                             "reseed_snapshots": ReseedConfig(
-                                symbols=[symbol], failed_partition=rec.partition
+                                venue=venue, symbols=[symbol], failed_partition=rec.partition
                             )
                         }
                     ),
@@ -154,12 +165,14 @@ def reseed_requests(
                 ),
             )
     result = list(requests.values())
-    if result and not _active_bursts(context, target.venue):
-        now = time.time()
-        capture = capture_request(target, now)
+    now = time.time()
+    for venue in sorted({r.tags[VENUE_TAG] for r in result}):
+        if _active_bursts(context, venue):
+            continue
+        capture = capture_request(target, venue, now)
         result.append(
             dg.RunRequest(
-                run_key=f"capture-after-reseed-{now:.0f}",
+                run_key=f"capture-after-reseed-{venue}-{now:.0f}",
                 job_name=capture_job.name,
                 run_config=capture.run_config,
                 tags=capture.tags,

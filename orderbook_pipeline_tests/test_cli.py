@@ -1,21 +1,144 @@
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import pytest
+import yaml
 
-from orderbook_pipeline.cli import main
+from orderbook_pipeline.cli import build_parser, capture_settings, main, simulated_venues
+
+ROOT = Path(__file__).resolve().parents[1]
+MULTI = str(ROOT / "examples" / "multi_venue.yaml")
 
 
-def test_bad_arguments_are_refused_with_a_message(capsys):
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch, tmp_path):
+    """Only what a test passes: no OBP_* variables, no ./orderbook_pipeline.yaml."""
+    for key in list(os.environ):
+        if key.startswith("OBP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_bad_arguments_are_refused_with_a_message_naming_the_field(capsys):
     assert (
         main(["capture", "--venue", "binance-spot", "--symbols", "BTCUSDT", "--depths", "0"]) == 2
     )
-    assert "depths must be positive" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "venues.binance-spot.depths.0: must be positive integers" in err and "--depths" in err
     assert (
         main(["capture", "--venue", "binance-usdm", "--symbols", "X", "--snapshot-limit", "7"]) == 2
     )
-    assert "snapshot limit must be one of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "venues.binance-usdm.snapshot_limit" in err and "snapshot limit must be one of" in err
+    assert main(["capture", "--venue", "binance-usdm", "--lanes", "l2,trades"]) == 2
+    assert "venues.binance-usdm.lanes.1: binance-usdm publishes no stream for 'trades'" in (
+        capsys.readouterr().err
+    )
     with pytest.raises(SystemExit):
         main(["capture", "--venue", "kraken", "--symbols", "BTCUSDT"])
+
+
+def test_an_invalid_configuration_file_stops_every_command(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("venues:\n  binance-spot:\n    symbols: [BTCUSDT]\n    depht: [10]\n")
+    for argv in (
+        ["capture", "--config", str(bad)],
+        ["simulate", "--config", str(bad)],
+        ["config", "show", "--config", str(bad)],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "venues.binance-spot.depht: unknown field" in err and "bad.yaml" in err
+
+
+def test_capture_needs_a_venue_when_the_configuration_has_several(capsys):
+    assert main(["capture", "--config", MULTI]) == 2
+    assert "--venue is required" in capsys.readouterr().err
+
+
+def test_config_show_and_get_print_the_effective_configuration(capsys, monkeypatch):
+    monkeypatch.setenv("OBP__VENUES__BINANCE_US__DEPTHS", "5,10")
+    argv = ["--config", MULTI, "--set", "capture.burst_seconds=120"]
+    assert main(["config", "show", *argv]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["capture"]["burst_seconds"] == 120  # --set over the file
+    assert shown["venues"]["binance-us"]["depths"] == [5, 10]  # environment over the file
+    assert shown["venues"]["binance-usdm"]["lanes"][:2] == ["l2", "diffs"]
+    assert main(["config", "show", "--format", "json", *argv]) == 0
+    assert json.loads(capsys.readouterr().out) == shown
+    assert main(["config", "get", "venues.binance-spot.symbols", *argv]) == 0
+    assert capsys.readouterr().out == "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT\n"
+    assert main(["config", "get", "exchange"]) == 0  # no file: the embedded default
+    assert capsys.readouterr().out == "embedded\n"
+    assert main(["config", "get", "venues.nowhere"]) == 2
+
+
+def test_simulate_serves_the_configured_venues_on_their_ports():
+    parse = build_parser().parse_args
+    args = parse(["simulate", "--config", MULTI, "--all-venues"])
+    assert simulated_venues(args) == [
+        ("binance-spot", 9443, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]),
+        ("binance-usdm", 9444, ["BTCUSDT", "ETHUSDT"]),
+        ("binance-us", 9445, ["BTCUSD"]),
+    ]
+    args = parse(["simulate", "--config", MULTI, "--venue", "binance-us", "--symbols", "x,y"])
+    assert simulated_venues(args) == [("binance-us", 9445, ["X", "Y"])]
+    # No configuration: the spot default, as `simulate` always did.
+    assert simulated_venues(parse(["simulate"])) == [("binance-spot", 9443, ["BTCUSDT", "ETHUSDT"])]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bytes(resp.read())
+    except OSError:
+        return None
+
+
+def test_simulate_all_venues_starts_one_exchange_per_venue_in_one_process(tmp_path):
+    spot, usdm = _free_port(), _free_port()
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        f"venues:\n  binance-spot: {{symbols: [BTCUSDT], sim_port: {spot}}}\n"
+        f"  binance-usdm: {{symbols: [ETHUSDT], sim_port: {usdm}}}\n"
+    )
+    cmd = [sys.executable, "-m", "orderbook_pipeline.cli", "simulate", "--all-venues"]
+    proc = subprocess.Popen(
+        [*cmd, "--config", str(config), "--levels", "200"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OBP_")},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        urls = [
+            f"http://127.0.0.1:{spot}/api/v3/exchangeInfo?symbol=BTCUSDT",
+            f"http://127.0.0.1:{usdm}/fapi/v1/exchangeInfo",
+        ]
+        deadline = time.monotonic() + 60
+        answers: list[bytes | None] = [None, None]
+        while None in answers and time.monotonic() < deadline and proc.poll() is None:
+            answers = [_get(u) for u in urls]
+            time.sleep(0.2)
+        assert answers[0] is not None and b"BTCUSDT" in answers[0]
+        assert answers[1] is not None and b"ETHUSDT" in answers[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
 
 
 def test_capture_exits_nonzero_when_the_exchange_is_unreachable(capsys, tmp_path):
@@ -39,3 +162,27 @@ def test_capture_exits_nonzero_when_the_exchange_is_unreachable(capsys, tmp_path
     )
     assert code == 1
     assert "exchangeInfo failed" in capsys.readouterr().err
+
+
+def test_capture_builds_its_burst_from_the_configuration_then_the_options():
+    parse = build_parser().parse_args
+    usdm = ["capture", "--config", MULTI, "--venue", "binance-usdm"]
+    settings = capture_settings(parse(usdm))
+    assert settings.venue.name == "binance-usdm" and settings.symbols == ["BTCUSDT", "ETHUSDT"]
+    assert settings.depths == (20, 100) and settings.duration_s == 600  # capture.burst_seconds
+    assert settings.ws_url is None and settings.rest_url is None  # exchange: binance
+    assert settings.data_root == "s3://my-orderbook-lake/binance"
+    options = [
+        *("--exchange", "embedded", "--duration", "5", "--lanes", "l2,book_ticker"),
+        *("--band-pcts", "0.5", "--deep-snapshot-interval", "30", "--deep-snapshot-limit", "500"),
+        *("--partial-depth-levels", "5", "--file-seconds", "2", "--data-root", "/tmp/lake"),
+    ]
+    settings = capture_settings(parse([*usdm, *options]))
+    assert settings.rest_url == "http://127.0.0.1:9444"  # the venue's own bundled exchange
+    assert settings.duration_s == 5 and settings.max_file_seconds == 2
+    assert settings.lanes == ("l2", "book_ticker") and settings.band_pcts == (0.5,)
+    assert (settings.deep_snapshot_interval_s, settings.deep_snapshot_limit) == (30, 500)
+    assert settings.partial_depth_levels == 5 and settings.data_root == "/tmp/lake"
+    explicit = parse([*usdm, "--ws-url", "ws://127.0.0.1:1", "--burst-id", "b1"])
+    settings = capture_settings(explicit)
+    assert settings.ws_url == "ws://127.0.0.1:1" and settings.burst_id == "b1"

@@ -14,20 +14,77 @@ def test_definitions_load_with_capture_job_sensor_and_resource():
 
 
 def test_capture_target_refuses_an_unknown_exchange_setting():
+    import pytest
+
+    from orderbook_pipeline.config import ConfigError
     from orderbook_pipeline.resources import CaptureTarget
 
-    target = CaptureTarget(exchange="elsewhere")
-    try:
-        target.endpoints()
-    except ValueError as exc:
-        assert "OBP_EXCHANGE" in str(exc)
-    else:
-        raise AssertionError("an unknown exchange setting must be refused")
-    assert CaptureTarget(exchange="binance").endpoints() == (None, None)
-    assert CaptureTarget(sim_port=1234).endpoints() == (
+    with pytest.raises(ConfigError) as info:
+        CaptureTarget(exchange="elsewhere").endpoints("binance-spot")
+    assert info.value.path == "exchange"
+    assert CaptureTarget(exchange="binance").endpoints("binance-spot") == (None, None)
+    assert CaptureTarget(sim_port=1234).endpoints("binance-spot") == (
         "ws://127.0.0.1:1234",
         "http://127.0.0.1:1234",
     )
+
+
+def test_the_definitions_read_the_configuration_file(tmp_path, monkeypatch):
+    from orderbook_pipeline.resources import capture_target_from_env, mart_db_from_env
+
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        "duckdb_path: /srv/m.duckdb\nmart: {time_basis: receive}\nvenues:\n"
+        "  binance-spot: {symbols: [BTCUSDT], depths: [5], kline_intervals: [1m, 1h]}\n"
+        "  binance-usdm: {symbols: [ETHUSDT], lanes: [l2, agg_trades]}\n"
+    )
+    monkeypatch.setenv("OBP_CONFIG", str(config))
+    monkeypatch.setenv("OBP__CAPTURE__BURST_SECONDS", "120")
+    target = capture_target_from_env()
+    assert target.venue_names() == ["binance-spot", "binance-usdm"]
+    assert target.symbols_for("binance-usdm") == ["ETHUSDT"]
+    assert target.depths_for("binance-spot") == [5]
+    assert target.lanes_for("binance-usdm") == ["l2", "agg_trades"]
+    assert target.kline_intervals_for("binance-spot") == ["1m", "1h"]
+    assert target.endpoints("binance-usdm") == ("ws://127.0.0.1:9444", "http://127.0.0.1:9444")
+    assert target.stream_keys() == ["binance-spot.BTCUSDT", "binance-usdm.ETHUSDT"]
+    assert target.burst_seconds == 120 and target.time_basis == "receive"
+    assert mart_db_from_env().database == "/srv/m.duckdb"
+    settings = target.capture_settings("binance-usdm", duration_s=3)
+    assert settings.lanes == ("l2", "agg_trades") and settings.duration_s == 3
+    # Round trip: the resource's own config is the same configuration.
+    assert target.to_config().venues == target.from_config(target.to_config()).to_config().venues
+
+
+def test_an_invalid_configuration_stops_the_definitions_with_the_field_named(tmp_path, monkeypatch):
+    import pytest
+
+    from orderbook_pipeline.config import ConfigError
+    from orderbook_pipeline.resources import capture_target_from_env
+
+    monkeypatch.setenv("OBP__VENUES__BINANCE_USDM__LANES", "l2,trades")
+    with pytest.raises(ConfigError, match=r"venues\.binance-usdm\.lanes\.1: .*'trades'"):
+        capture_target_from_env()
+
+
+def test_the_dagster_resource_mirrors_the_venue_section():
+    from orderbook_pipeline.config import VenueSection
+    from orderbook_pipeline.resources import VenueTarget
+
+    assert VenueTarget().model_dump() == VenueSection().model_dump()
+
+
+def test_the_depths_shortcut_refuses_when_venues_differ():
+    import pytest
+
+    from orderbook_pipeline.resources import CaptureTarget, VenueTarget
+
+    assert CaptureTarget(depths=[20, 5]).depths == [5, 20]
+    differ = CaptureTarget(
+        venues={"binance-spot": VenueTarget(depths=[5]), "binance-us": VenueTarget(depths=[10])}
+    )
+    with pytest.raises(ValueError, match="depths_for"):
+        _ = differ.depths
 
 
 def test_definitions_validate_like_dg_check_defs():

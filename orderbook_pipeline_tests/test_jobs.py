@@ -3,7 +3,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orderbook_pipeline.jobs import CaptureConfig, capture_job
-from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.resources import CaptureTarget, VenueTarget
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
@@ -14,7 +14,12 @@ from .capture.verify import verify_capture
 
 def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path):
     with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
-        target = CaptureTarget(exchange="embedded", sim_port=sim.port, data_root=str(tmp_path))
+        target = CaptureTarget(
+            exchange="embedded",
+            sim_port=sim.port,
+            data_root=str(tmp_path),
+            lanes=["l2", "diffs"],  # the book lanes; the stream lanes have their own tests
+        )
         config = CaptureConfig(symbols=["BTCUSDT"], depths=[5], duration_s=2.0, file_seconds=1.0)
         result = capture_job.execute_in_process(
             resources={"capture_target": target},
@@ -48,8 +53,19 @@ def test_reseed_job_writes_reseed_snapshots_and_reports_them(tmp_path):
     from orderbook_pipeline.storage.reader import iter_lane_records
 
     with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
-        target = CaptureTarget(sim_port=sim.port, data_root=str(tmp_path))
-        config = ReseedConfig(symbols=["BTCUSDT"], failed_partition="2026-11-21-16:00|x.Y")
+        # Two venues: the op config's venue picks the section (and so the exchange's port).
+        target = CaptureTarget(
+            data_root=str(tmp_path),
+            venues={
+                "binance-usdm": VenueTarget(sim_port=9),  # nothing listens there
+                "binance-spot": VenueTarget(sim_port=sim.port),
+            },
+        )
+        config = ReseedConfig(
+            venue="binance-spot",
+            symbols=["BTCUSDT"],
+            failed_partition="2026-11-21-16:00|binance-spot.BTCUSDT",
+        )
         result = reseed_job.execute_in_process(
             resources={"capture_target": target},
             run_config=dg.RunConfig(ops={"reseed_snapshots": config}),
@@ -75,3 +91,16 @@ def test_mart_connection_is_closed_even_when_a_statement_fails(tmp_path):
         conn.execute("SELECT * FROM no_such_table")
     with pytest.raises(duckdb.ConnectionException):
         conn.execute("SELECT 1")  # closed: the file lock is released
+
+
+def test_an_op_without_a_venue_needs_a_single_venue_target():
+    import pytest
+
+    from orderbook_pipeline.jobs import run_venue
+
+    single = CaptureTarget(venue="binance-usdm", symbols=["BTCUSDT"])
+    assert run_venue(single, "") == "binance-usdm"
+    multi = CaptureTarget(venues={"binance-spot": VenueTarget(), "binance-us": VenueTarget()})
+    assert run_venue(multi, "binance-us") == "binance-us"
+    with pytest.raises(ValueError, match="must name a venue"):
+        run_venue(multi, "")

@@ -3,12 +3,14 @@ from __future__ import annotations
 import dagster as dg
 
 from orderbook_pipeline.jobs import capture_job
-from orderbook_pipeline.resources import CaptureTarget
+from orderbook_pipeline.resources import CaptureTarget, VenueTarget
 from orderbook_pipeline.sensors import (
     BURST_SECONDS_TAG,
+    CAPTURE_VENUE_TAG,
     VENUE_TAG,
     ActiveBurst,
     burst_due,
+    capture_request,
     capture_sensor,
 )
 
@@ -44,6 +46,7 @@ def test_sensor_registers_streams_and_requests_a_tagged_burst():
         assert req.tags[VENUE_TAG] == "binance-spot"
         assert req.tags["dagster/max_runtime"] == str(300 + 180)
         assert req.run_config["ops"]["capture_burst"]["config"]["duration_s"] == 300
+        assert req.run_config["ops"]["capture_burst"]["config"]["venue"] == "binance-spot"
         (add,) = result.dynamic_partitions_requests
         assert sorted(add.partition_keys) == ["binance-spot.BTCUSDT", "binance-spot.ETHUSDT"]
 
@@ -54,7 +57,7 @@ def test_sensor_never_starts_a_second_burst_before_the_overlap():
         run = instance.create_run_for_job(
             job_def=capture_job,
             status=dg.DagsterRunStatus.NOT_STARTED,
-            tags={VENUE_TAG: TARGET.venue, BURST_SECONDS_TAG: "300"},
+            tags={VENUE_TAG: "binance-spot", BURST_SECONDS_TAG: "300"},
         )
         result = _evaluate(instance)
         assert not result.run_requests and "queued or starting" in result.skip_reason.skip_message
@@ -69,11 +72,11 @@ def test_sensor_never_starts_a_second_burst_before_the_overlap():
         assert len(_evaluate(instance).run_requests) == 1
 
 
-def _started(instance: dg.DagsterInstance, burst_seconds: int) -> str:
+def _started(instance: dg.DagsterInstance, burst_seconds: int, venue: str = "binance-spot") -> str:
     run = instance.create_run_for_job(
         job_def=capture_job,
         status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={VENUE_TAG: TARGET.venue, BURST_SECONDS_TAG: str(burst_seconds)},
+        tags={VENUE_TAG: venue, BURST_SECONDS_TAG: str(burst_seconds)},
     )
     instance.report_dagster_event(
         dg.DagsterEvent(
@@ -99,9 +102,63 @@ def test_sensor_starts_the_successor_only_within_the_overlap():
 
 
 def test_overlap_covers_the_next_bursts_snapshot_bootstrap():
-    assert TARGET.effective_overlap_seconds() == 60  # two symbols sync in seconds
+    spot = "binance-spot"
+    assert TARGET.effective_overlap_seconds(spot) == 60  # two symbols sync in seconds
     many = CaptureTarget(symbols=[f"S{i}USDT" for i in range(200)], burst_seconds=600)
     # 200 x 1,000-level snapshots = 10,000 weight at 4,800 a minute: ~125 s, plus a margin.
-    assert 140 <= many.effective_overlap_seconds() <= 150
+    assert 140 <= many.effective_overlap_seconds(spot) <= 150
     short = CaptureTarget(symbols=[f"S{i}USDT" for i in range(200)], burst_seconds=120)
-    assert short.effective_overlap_seconds() == 60  # never more than half a burst
+    assert short.effective_overlap_seconds(spot) == 60  # never more than half a burst
+
+
+MULTI = CaptureTarget(
+    burst_seconds=300,
+    overlap_seconds=60,
+    venues={
+        "binance-spot": VenueTarget(symbols=["BTCUSDT"], depths=[10]),
+        "binance-usdm": VenueTarget(
+            symbols=["ETHUSDT", "SOLUSDT"], lanes=["l2", "agg_trades"], depths=[20]
+        ),
+    },
+)
+
+
+def _evaluate_multi(instance: dg.DagsterInstance) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance, resources={"capture_target": MULTI}) as ctx:
+        return capture_sensor(ctx)
+
+
+def test_sensor_runs_one_burst_per_configured_venue_with_its_settings():
+    with dg.instance_for_test() as instance:
+        result = _evaluate_multi(instance)
+        by_venue = {r.tags[VENUE_TAG]: r for r in result.run_requests}
+        assert sorted(by_venue) == ["binance-spot", "binance-usdm"]
+        for venue, req in by_venue.items():
+            assert req.tags[CAPTURE_VENUE_TAG] == venue
+            assert req.run_config["ops"]["capture_burst"]["config"]["venue"] == venue
+            assert venue in req.run_key
+        (add,) = result.dynamic_partitions_requests
+        assert sorted(add.partition_keys) == [
+            "binance-spot.BTCUSDT",
+            "binance-usdm.ETHUSDT",
+            "binance-usdm.SOLUSDT",
+        ]
+        # Each venue on its own schedule: a running spot burst holds back spot only.
+        _started(instance, burst_seconds=300, venue="binance-spot")
+        result = _evaluate_multi(instance)
+        assert [r.tags[VENUE_TAG] for r in result.run_requests] == ["binance-usdm"]
+        _started(instance, burst_seconds=300, venue="binance-usdm")
+        result = _evaluate_multi(instance)
+        assert not result.run_requests
+        assert "binance-spot: burst" in result.skip_reason.skip_message
+        assert "binance-usdm: burst" in result.skip_reason.skip_message
+
+
+def test_capture_request_carries_the_venue_into_the_bursts_settings():
+    req = capture_request(MULTI, "binance-usdm", 1000.0)
+    op_config = req.run_config["ops"]["capture_burst"]["config"]
+    settings = MULTI.capture_settings(op_config["venue"], duration_s=op_config["duration_s"])
+    assert settings.venue.name == "binance-usdm"
+    assert settings.symbols == ["ETHUSDT", "SOLUSDT"]
+    assert settings.lanes == ("l2", "agg_trades") and settings.depths == (20,)
+    assert settings.ws_url == "ws://127.0.0.1:9444"  # usdm's default embedded port
