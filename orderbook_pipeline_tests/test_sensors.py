@@ -162,3 +162,37 @@ def test_capture_request_carries_the_venue_into_the_bursts_settings():
     assert settings.symbols == ["ETHUSDT", "SOLUSDT"]
     assert settings.lanes == ("l2", "agg_trades") and settings.depths == (20,)
     assert settings.ws_url == "ws://127.0.0.1:9444"  # usdm's default embedded port
+
+
+def _failed_check(instance: dg.DagsterInstance, partition: str) -> None:
+    from orderbook_pipeline.checks.asset_checks import sequence_continuity
+
+    key = sequence_continuity.check_key
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=False,
+            metadata={"gap_signature": "g1"},
+            partition=partition,
+        )
+    )
+
+
+def test_reseed_runs_in_the_failed_partitions_venue():
+    from orderbook_pipeline.sensors import reseed_sensor
+
+    with dg.instance_for_test() as instance:
+        _failed_check(instance, "2026-11-21-16:00|binance-usdm.SOLUSDT")
+        _failed_check(instance, "2026-11-21-16:00|binance-us.BTCUSD")  # not configured
+        _started(instance, burst_seconds=300, venue="binance-spot")
+        with dg.build_sensor_context(instance=instance, resources={"capture_target": MULTI}) as ctx:
+            requests = reseed_sensor(ctx).run_requests
+        (reseed,) = [r for r in requests if r.job_name == "reseed_job"]
+        op_config = reseed.run_config["ops"]["reseed_snapshots"]["config"]
+        assert op_config["venue"] == "binance-usdm" and op_config["symbols"] == ["SOLUSDT"]
+        assert reseed.tags[VENUE_TAG] == "binance-usdm"
+        # usdm has no burst running: one starts; spot's running burst is not duplicated.
+        (capture,) = [r for r in requests if r.job_name == "capture_job"]
+        assert capture.tags[VENUE_TAG] == "binance-usdm"
+        assert capture.run_config["ops"]["capture_burst"]["config"]["venue"] == "binance-usdm"
