@@ -18,9 +18,9 @@ it far beyond, its tail moves back to them.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from operator import itemgetter, mul
 
 import numpy as np
 
@@ -184,6 +184,84 @@ class BookSide:
         region = [(p, self._qty[p]) for p in self._keys]
         ascending = deep + region if self.is_bid else region + deep
         return ascending[::-1] if self.is_bid else ascending
+
+    def worst_price(self) -> float | None:
+        """The deepest level held (lowest bid, highest ask); None for an empty side. Merges
+        pending deep changes."""
+        deep = self._deep
+        deep.merge()
+        if len(deep.px):
+            return float(deep.px[0] if self.is_bid else deep.px[-1])
+        keys = self._keys
+        if not keys:
+            return None
+        return keys[0] if self.is_bid else keys[-1]
+
+    def sums_within(self, bound: float) -> tuple[float, float, int]:
+        """(sum of qty, sum of px * qty, number of levels) over the levels at or better than
+        `bound` (bids: px >= bound, asks: px <= bound). See sums_within_many."""
+        return self.sums_within_many((bound,))[0]
+
+    def sums_within_many(self, bounds: Sequence[float]) -> list[tuple[float, float, int]]:
+        """sums_within for each bound, in the order given, in one pass over the levels inside
+        the widest bound. Read-only: pending deep changes are accounted for, not merged.
+
+        Exact over every level the side holds, region and deep alike, but the sums are of the
+        exact doubles (px * qty rounded once per level), not exact decimals. Summation order:
+        the levels inside the widest bound, best first, are cut into runs at the distinct
+        bounds and at the region's end. A region run is summed with Python's sum(); a deep run
+        comes from DeepLevels.run_sums (numpy's pairwise add.reduceat over the stored levels,
+        plus the same over pending new levels). A bound's figures are its runs added one after
+        the other, best first. Every term is positive, so a wider bound never gets a smaller
+        sum and the relative error stays within about levels * 2**-53.
+
+        Cost: a bisect per bound and one itemgetter over the region levels inside the widest
+        bound (~20 µs for 250 levels); when a bound reaches behind the region, ~15 numpy calls
+        over the deep levels inside it (~10 µs at 5,000 levels) and, while the deep side has
+        pending changes, ~25 more over the pending log (~60-100 µs for 1,000 changes: a sort
+        and a searchsorted; still well below a merge).
+        """
+        keys = self._keys
+        n_region = len(keys)
+        if self.is_bid:  # region keys ascending: the best is last
+            counts = [n_region - bisect_left(keys, b) for b in bounds]
+        else:
+            counts = [bisect_right(keys, b) for b in bounds]
+        sum_qty = sum_notional = 0.0
+        region_sums = {0: (0.0, 0.0)}  # running sums after the best `count` region levels
+        widest = max(counts, default=0)
+        if widest:
+            prices = keys[: -widest - 1 : -1] if self.is_bid else keys[:widest]
+            qtys = itemgetter(*prices)(self._qty) if widest > 1 else (self._qty[prices[0]],)
+            start = 0
+            for c in sorted(set(counts)):
+                if c:
+                    run = qtys[start:c]
+                    sum_qty += sum(run)
+                    sum_notional += sum(map(mul, prices[start:c], run))
+                    region_sums[c] = (sum_qty, sum_notional)
+                    start = c
+        deep = self._deep
+        if widest < n_region or not (len(deep.px) or deep.pending):
+            return [(*region_sums[c], c) for c in counts]
+        # Every deep price (pending ones too) is worse than the region's worst key, so only
+        # the bounds that take in the whole region reach deep levels.
+        reach = sorted(
+            {b for b, c in zip(bounds, counts, strict=True) if c == n_region},
+            reverse=self.is_bid,
+        )
+        run_qty, run_notional, run_levels = deep.run_sums(reach, self.is_bid)
+        deep_sums = {}
+        levels = n_region
+        for b, rq, rn, rl in zip(reach, run_qty, run_notional, run_levels, strict=True):
+            sum_qty += rq
+            sum_notional += rn
+            levels += rl
+            deep_sums[b] = (sum_qty, sum_notional, levels)
+        return [
+            deep_sums[b] if c == n_region else (*region_sums[c], c)
+            for b, c in zip(bounds, counts, strict=True)
+        ]
 
     def __len__(self) -> int:
         return len(self._qty) + len(self._deep)
