@@ -1,4 +1,8 @@
-"""The bronze lanes as external assets: written by capture bursts, reported by the capture op."""
+"""The bronze lanes as external assets: written by capture bursts, reported by the capture op.
+
+Every lane but klines, which is fetched over REST by an asset of its own (assets/klines.py,
+key ["bronze", "klines"]). What one record of each lane is: the lane registry.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,12 @@ from typing import Any
 
 import dagster as dg
 
+from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.partitions import hour_stream, partition_key
 from orderbook_pipeline.storage.layout import BRONZE_LANES, partition_of
 
 BRONZE_KEYS = {lane: dg.AssetKey(["bronze", lane]) for lane in BRONZE_LANES}
-
-_DESCRIPTIONS = {
-    "l2": "Fixed-depth L2 records (Avro), one per applied diff event per depth, while in sync.",
-    "diffs": "Every distinct depth event received, exact strings as sent (Avro).",
-    "snapshots": "The REST snapshots books were built from, with reason and weight (Avro).",
-}
+MATERIALIZED_ELSEWHERE = ("klines",)  # a real asset, not an external spec
 
 bronze_specs = [
     dg.AssetSpec(
@@ -24,9 +24,10 @@ bronze_specs = [
         partitions_def=hour_stream,
         group_name="bronze",
         kinds={"avro"},
-        description=_DESCRIPTIONS[lane],
+        description=f"{LANES[lane].description} Avro, hourly by {LANES[lane].partition_ts}.",
     )
     for lane, key in BRONZE_KEYS.items()
+    if lane not in MATERIALIZED_ELSEWHERE
 ]
 
 
@@ -37,7 +38,7 @@ def bronze_materializations(
     files: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rel in published:
         part = partition_of(rel)
-        if part is None or part.lane not in BRONZE_KEYS:
+        if part is None or part.lane not in BRONZE_KEYS or part.lane in MATERIALIZED_ELSEWHERE:
             continue
         key = partition_key(part.venue, part.symbol, part.hour_start_us)
         files[(part.lane, str(key))].append(rel)

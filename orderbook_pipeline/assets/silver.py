@@ -1,12 +1,17 @@
 """Silver: each hour's bronze compacted into Parquet, deduplicated across overlapping bursts, and
-the hour's gap windows. Hour × stream partitioned; re-running a partition rewrites the same data."""
+the hour's gap windows. Hour × stream partitioned; re-running a partition rewrites the same data.
+
+One asset per lane, all made by `silver_lane_asset` from the lane registry (compaction/lanes.py)
+except L2, which is compacted per depth.
+"""
 
 import dagster as dg
 
 from orderbook_pipeline.assets.automation import AFTER_NEW_BRONZE
 from orderbook_pipeline.assets.bronze import BRONZE_KEYS
 from orderbook_pipeline.compaction.gaps import derive_gap_windows, write_gap_windows
-from orderbook_pipeline.compaction.silver import compact_diffs, compact_l2
+from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.compaction.silver import compact_l2, compact_lane
 from orderbook_pipeline.partitions import hour_stream, split_partition_key
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.storage.reader import earliest_hour
@@ -14,15 +19,16 @@ from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import get_venue
 
 SILVER_L2 = dg.AssetKey(["silver", "l2"])
+GAP_WINDOWS = dg.AssetKey(["silver", "gap_windows"])
+
+
+def silver_key(lane: str) -> dg.AssetKey:
+    return dg.AssetKey(["silver", lane])
 
 
 def stream_began_in(store: Store, venue: str, symbol: str, hour_start_us: int) -> bool:
     """Is this the stream's first captured hour? Its time before capture began is no loss."""
     return earliest_hour(store, "l2", venue, symbol) == hour_start_us
-
-
-SILVER_DIFFS = dg.AssetKey(["silver", "diffs"])
-GAP_WINDOWS = dg.AssetKey(["silver", "gap_windows"])
 
 
 @dg.asset(  # type: ignore[misc]
@@ -52,35 +58,46 @@ def silver_l2(
     )
 
 
-@dg.asset(  # type: ignore[misc]
-    key=SILVER_DIFFS,
-    deps=[BRONZE_KEYS["diffs"]],
-    partitions_def=hour_stream,
-    automation_condition=AFTER_NEW_BRONZE,
-    group_name="silver",
-    kinds={"parquet"},
-    description="Raw diff events of the hour, each exactly once across bursts, zstd Parquet.",
-)
-def silver_diffs(
-    context: dg.AssetExecutionContext, capture_target: CaptureTarget
-) -> dg.MaterializeResult:
-    venue, symbol, hour = split_partition_key(context.partition_key)
-    result = compact_diffs(capture_target.store(), venue, symbol, hour)
-    if result is None:
-        return dg.MaterializeResult(metadata={"rows": 0})
-    return dg.MaterializeResult(
-        metadata={
-            "rows": result.rows_out,
-            "duplicates_removed": result.rows_in - result.rows_out,
-            "bronze_files": result.files_in,
-            "bursts": result.bursts,
-        }
+def silver_lane_asset(lane: str) -> dg.AssetsDefinition:
+    """The silver asset of one lane (any but l2): key ["silver", lane], fed by ["bronze", lane]."""
+    spec = LANES[lane]
+    key_text = ", ".join(spec.key)
+
+    @dg.asset(  # type: ignore[misc]
+        key=silver_key(lane),
+        deps=[BRONZE_KEYS[lane]],
+        partitions_def=hour_stream,
+        automation_condition=AFTER_NEW_BRONZE,
+        group_name="silver",
+        kinds={"parquet"},
+        description=f"{spec.description} One row per ({key_text}) across bursts, zstd Parquet.",
     )
+    def _silver(
+        context: dg.AssetExecutionContext, capture_target: CaptureTarget
+    ) -> dg.MaterializeResult:
+        venue, symbol, hour = split_partition_key(context.partition_key)
+        result = compact_lane(capture_target.store(), lane, venue, symbol, hour)
+        rows_in, rows_out = (result.rows_in, result.rows_out) if result else (0, 0)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": rows_out,
+                "duplicates_removed": rows_in - rows_out,
+                "bronze_files": result.files_in if result else 0,
+                "bursts": result.bursts if result else [],
+            }
+        )
+
+    return _silver
+
+
+SILVER_LANE_ASSETS = {lane: silver_lane_asset(lane) for lane in LANES if not LANES[lane].per_depth}
+silver_diffs = SILVER_LANE_ASSETS["diffs"]
+SILVER_DIFFS = silver_key("diffs")
 
 
 @dg.asset(  # type: ignore[misc]
     key=GAP_WINDOWS,
-    deps=[SILVER_L2, SILVER_DIFFS, BRONZE_KEYS["snapshots"]],
+    deps=[SILVER_L2, SILVER_DIFFS, BRONZE_KEYS["snapshots"], BRONZE_KEYS["book_mismatches"]],
     partitions_def=hour_stream,
     automation_condition=AFTER_NEW_BRONZE,
     group_name="silver",

@@ -12,10 +12,20 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from orderbook_pipeline.assets.silver import gap_windows, silver_l2, stream_began_in
+from orderbook_pipeline.assets.silver import (
+    SILVER_LANE_ASSETS,
+    gap_windows,
+    silver_l2,
+    stream_began_in,
+)
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.compaction.gaps import read_gap_windows
-from orderbook_pipeline.compaction.silver import read_silver_l2
+from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.compaction.silver import (
+    deduplicated_bronze,
+    read_silver_l2,
+    read_silver_lane,
+)
 from orderbook_pipeline.partitions import hour_stream, split_partition_key
 from orderbook_pipeline.resources import CaptureTarget
 
@@ -32,6 +42,16 @@ def gap_signature(table: pa.Table) -> str:
         ),
         key=repr,
     )
+    return _signature(rows)
+
+
+def mismatch_signature(table: pa.Table) -> str:
+    """Identity of an hour's book mismatches, for the same purpose as gap_signature."""
+    columns = ("burst_id", "source", "update_id")
+    return _signature(sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True)))
+
+
+def _signature(rows: list[Any]) -> str:
     return hashlib.sha1(repr(rows).encode()).hexdigest()[:12]
 
 
@@ -62,7 +82,7 @@ def coverage(
     venue, symbol, hour = split_partition_key(context.partition_key)
     store = capture_target.store()
     gaps = read_gap_windows(store, venue, symbol, hour)
-    l2 = read_silver_l2(store, venue, symbol, hour, depth=min(capture_target.depths))
+    l2 = read_silver_l2(store, venue, symbol, hour, depth=min(capture_target.depths_for(venue)))
     outcome = logic.coverage(
         l2,
         gaps,
@@ -97,5 +117,67 @@ def silver_reconciles_with_bronze(
     return _result(outcome, bronze_by_depth={str(d): n for d, n in sorted(bronze.items())})
 
 
-ALL_CHECKS = [sequence_continuity, coverage, no_crossed_book, silver_reconciles_with_bronze]
-RESEED_CHECKS = [sequence_continuity, coverage]
+@dg.asset_check(  # type: ignore[misc]
+    asset=SILVER_LANE_ASSETS["deep_snapshots"], partitions_def=hour_stream, blocking=False
+)
+def book_verified(
+    context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+) -> dg.AssetCheckResult:
+    """The local book matched every view the exchange gave of it in the hour (deep snapshots,
+    partial depth, bookTicker). Each lane's rows are deduplicated as silver does, read from
+    bronze: the verdict does not wait for the other lanes' silver, and an hour without any
+    mismatch record (no book_mismatches partition at all) is judged too."""
+    venue, symbol, hour = split_partition_key(context.partition_key)
+    store = capture_target.store()
+
+    def rows(lane: str, *columns: str) -> pa.Table:
+        return deduplicated_bronze(store, lane, venue, symbol, hour, columns)
+
+    mismatches = rows(
+        "book_mismatches", "source", "update_id", "detected_ts", "differences", "burst_id"
+    )
+    outcome = logic.book_verified(
+        mismatches,
+        rows("deep_snapshots", "verify_result"),
+        rows("partial_depth", "book_check"),
+        rows("book_ticker", "book_check"),
+    )
+    # Under the key the reseed sensor reads: one reseed per distinct set of mismatches.
+    return _result(outcome, gap_signature=mismatch_signature(mismatches))
+
+
+def trade_continuity_check(lane: str) -> dg.AssetChecksDefinition:
+    """`trade_continuity` on silver trades or agg_trades: no id missing in the hour."""
+    id_column = LANES[lane].key[0]
+
+    @dg.asset_check(  # type: ignore[misc]
+        asset=SILVER_LANE_ASSETS[lane],
+        name="trade_continuity",
+        partitions_def=hour_stream,
+        blocking=False,
+        description=f"No {id_column} missing in the hour (silver's missing_before, recounted "
+        "over the union of bursts).",
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
+    ) -> dg.AssetCheckResult:
+        venue, symbol, hour = split_partition_key(context.partition_key)
+        columns = [id_column, "missing_before"]
+        table = read_silver_lane(capture_target.store(), lane, venue, symbol, hour, columns)
+        return _result(logic.trade_continuity(table, id_column))
+
+    return _check
+
+
+trade_continuity_checks = [trade_continuity_check(lane) for lane in ("trades", "agg_trades")]
+
+ALL_CHECKS = [
+    sequence_continuity,
+    coverage,
+    no_crossed_book,
+    silver_reconciles_with_bronze,
+    book_verified,
+    *trade_continuity_checks,
+]
+# A failure of these starts a reseed (fresh snapshots): a wrong book is rebuilt like a gap.
+RESEED_CHECKS = [sequence_continuity, coverage, book_verified]

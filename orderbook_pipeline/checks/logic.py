@@ -1,5 +1,9 @@
 """Pure logic of the hourly asset checks: tables or numbers in, a verdict with metadata out.
 
+Continuity, coverage, crossed book and reconcile judge the L2 book; book_verified judges the
+comparisons of the local book with the exchange's own views of it; trade_continuity the trade
+id sequences.
+
 No Dagster here: the check definitions wrap each CheckOutcome into an AssetCheckResult
 (passed -> passed, metadata -> metadata, summary -> description). Metadata values are plain
 ints, floats, strings or None. The one I/O helper, bronze_distinct_l2_count, is kept apart at the
@@ -166,6 +170,77 @@ def reconcile(bronze_distinct_rows: int, silver_rows: int) -> CheckOutcome:
         else f"silver has {silver_rows} rows, bronze {bronze_distinct_rows} distinct update ids"
     )
     return CheckOutcome(passed, summary, meta)
+
+
+def _counts(table: pa.Table, column: str, values: tuple[str, ...]) -> dict[str, int]:
+    found = table.column(column).to_pylist() if table.num_rows else []
+    return {v: found.count(v) for v in values}
+
+
+def book_verified(
+    mismatches: pa.Table, deep_snapshots: pa.Table, partial_depth: pa.Table, book_ticker: pa.Table
+) -> CheckOutcome:
+    """Fails when the hour holds any mismatch between the local book and the exchange's view
+    of it: a book_mismatches record, or a deep snapshot / partial depth / bookTicker row whose
+    comparison says mismatch (deduplicated rows of each lane; mismatches with columns source,
+    update_id, detected_ts, differences, burst_id; the others with verify_result or
+    book_check). An hour where nothing was compared passes: there is nothing against it."""
+    deep = _counts(deep_snapshots, "verify_result", ("match", "mismatch", "not_compared"))
+    checks = ("match", "mismatch", "unchecked")
+    partial = _counts(partial_depth, "book_check", checks)
+    ticker = _counts(book_ticker, "book_check", checks)
+    rows = mismatches.sort_by(
+        [("detected_ts", "ascending"), ("update_id", "ascending"), ("burst_id", "ascending")]
+    ).to_pylist()
+    first = rows[0] if rows else None
+    meta: dict[str, MetaValue] = {
+        "mismatches": len(rows),
+        "deep_snapshots_compared": deep["match"] + deep["mismatch"],
+        "deep_snapshots_matched": deep["match"],
+        "deep_snapshots_mismatched": deep["mismatch"],
+        "deep_snapshots_not_compared": deep["not_compared"],
+        **{f"partial_depth_{k}": n for k, n in partial.items()},
+        **{f"book_ticker_{k}": n for k, n in ticker.items()},
+        "first_mismatch_source": first["source"] if first else None,
+        "first_mismatch_update_id": first["update_id"] if first else None,
+        "first_mismatch_differing_levels": len(first["differences"]) if first else None,
+        "first_mismatch_detected_ts": _iso(first["detected_ts"]) if first else None,
+        "first_mismatch_burst": first["burst_id"] if first else None,
+    }
+    wrong = len(rows) + deep["mismatch"] + partial["mismatch"] + ticker["mismatch"]
+    if not wrong:
+        compared = deep["match"] + partial["match"] + ticker["match"]
+        return CheckOutcome(True, f"book matched the exchange in {compared} comparison(s)", meta)
+    if first is None:  # flagged rows without their mismatch record (should not happen)
+        return CheckOutcome(False, f"{wrong} comparison(s) found the book wrong", meta)
+    summary = (
+        f"{len(rows)} book mismatch(es); first from {first['source']} at update id "
+        f"{first['update_id']} ({len(first['differences'])} level(s) differ)"
+    )
+    return CheckOutcome(False, summary, meta)
+
+
+def trade_continuity(trades: pa.Table, id_column: str) -> CheckOutcome:
+    """Fails when any trade (or aggregate trade) id is missing in the hour: silver's
+    `missing_before`, recounted over the union of bursts. Ids before the hour's first row are
+    the previous hour's business. `trades`: the id column and missing_before, id order."""
+    ids = trades.column(id_column).to_pylist() if trades.num_rows else []
+    missing = trades.column("missing_before").to_pylist() if trades.num_rows else []
+    holes = [(i, m) for i, m in zip(ids, missing, strict=True) if m > 0]
+    first = holes[0] if holes else None
+    meta: dict[str, MetaValue] = {
+        "rows": len(ids),
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+        "missing_ids": sum(m for _, m in holes),
+        "holes": len(holes),
+        "first_missing_from_id": first[0] - first[1] if first else None,
+        "first_missing_to_id": first[0] - 1 if first else None,
+    }
+    if first is None:
+        return CheckOutcome(True, f"{len(ids)} {id_column} values, none missing", meta)
+    summary = f"{meta['missing_ids']} {id_column} value(s) missing in {len(holes)} hole(s)"
+    return CheckOutcome(False, summary, meta)
 
 
 def bronze_distinct_l2_count(
