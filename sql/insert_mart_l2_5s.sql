@@ -1,13 +1,16 @@
 -- Build one partition of mart_l2_5s from the Arrow relation partition_l2 (silver L2 of every
--- depth, registered by marts/l2_5s.py, event_ts already naive UTC) and the gap_windows table.
+-- depth whose bucket_ts, the time-basis clock, lies in the hour; registered by marts/l2_5s.py,
+-- times already naive UTC) and the gap_windows table.
 -- Records are ordered by (event_ts, last_update_id) inside a bucket: open/close are the first
 -- and last, and the realized-volatility returns are taken between consecutive records.
--- has_gap: the bucket [start, start + 5 s) overlaps a gap window (from_ts before the bucket's
--- end, to_ts at or after its start) or holds a gap_detected record.
+-- has_gap: the bucket overlaps a gap window (from_ts before the bucket's end, to_ts at or after
+-- its start) or holds a gap_detected record. Gap windows are in exchange time: the bucket spans
+-- [start, start + 5 s) and the exchange times of its records, which on the exchange basis lie
+-- inside it (so this is the bucket alone) and on the receive basis cover both clocks.
 INSERT INTO mart_l2_5s
 WITH recs AS (
     SELECT
-        time_bucket(INTERVAL 5 SECOND, event_ts, TIMESTAMP '1970-01-01') AS bucket_start,
+        time_bucket(INTERVAL 5 SECOND, bucket_ts, TIMESTAMP '1970-01-01') AS bucket_start,
         depth,
         event_ts,
         last_update_id,
@@ -18,8 +21,8 @@ WITH recs AS (
     FROM partition_l2
     WHERE venue = $venue
       AND symbol = $symbol
-      AND event_ts >= $hour_start
-      AND event_ts < $hour_end
+      AND bucket_ts >= $hour_start
+      AND bucket_ts < $hour_end
 ),
 steps AS (
     SELECT
@@ -42,7 +45,9 @@ buckets AS (
         avg(spread_bps) AS spread_bps_mean,
         max(spread_bps) AS spread_bps_max,
         avg(imbalance) AS imbalance_mean,
-        bool_or(gap_detected) AS holds_gap_record
+        bool_or(gap_detected) AS holds_gap_record,
+        min(event_ts) AS event_min,
+        max(event_ts) AS event_max
     FROM steps
     GROUP BY bucket_start, depth
 )
@@ -66,7 +71,7 @@ SELECT
         FROM gap_windows AS g
         WHERE g.venue = $venue
           AND g.symbol = $symbol
-          AND g.from_ts < b.bucket_start + INTERVAL 5 SECOND
-          AND g.to_ts >= b.bucket_start
+          AND g.from_ts < greatest(b.bucket_start + INTERVAL 5 SECOND, b.event_max + INTERVAL 1 MICROSECOND)
+          AND g.to_ts >= least(b.bucket_start, b.event_min)
     ) AS has_gap
 FROM buckets AS b

@@ -27,18 +27,28 @@ def sql_statements(name: str) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
+def bound_params(stmt: str, params: Mapping[str, object], name: str = "") -> dict[str, object]:
+    """Exactly the params `stmt` names; KeyError naming any it lacks."""
+    used = sorted(set(_PARAM.findall(stmt)))
+    missing = [k for k in used if k not in params]
+    if missing:
+        raise KeyError(f"sql/{name}: no value for " + ", ".join(f"${k}" for k in missing))
+    return {k: params[k] for k in used}
+
+
 def run_sql_file(conn: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]) -> None:
     """Execute every statement of `sql/{name}`, each bound to the params it names.
 
     A statement naming a parameter missing from `params` raises KeyError before anything runs.
     """
-    statements = sql_statements(name)
-    bound = []
-    for stmt in statements:
-        used = sorted(set(_PARAM.findall(stmt)))
-        missing = [k for k in used if k not in params]
-        if missing:
-            raise KeyError(f"sql/{name}: no value for " + ", ".join(f"${k}" for k in missing))
-        bound.append((stmt, {k: params[k] for k in used}))
+    bound = [(stmt, bound_params(stmt, params, name)) for stmt in sql_statements(name)]
     for stmt, values in bound:
         conn.execute(stmt, values or None)
+
+
+def fetch_sql_file(
+    conn: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object]
+) -> list[tuple[object, ...]]:
+    """The rows of the (one) query of `sql/{name}`."""
+    (stmt,) = sql_statements(name)
+    return conn.execute(stmt, bound_params(stmt, params, name) or None).fetchall()

@@ -18,7 +18,7 @@ from orderbook_pipeline.compaction.gaps import (
     write_gap_windows,
 )
 from orderbook_pipeline.compaction.silver import compact_l2, read_silver_l2
-from orderbook_pipeline.marts import l2_5s, sql_files
+from orderbook_pipeline.marts import partition, sql_files
 from orderbook_pipeline.marts.l2_5s import build_mart_partition, naive_utc
 from orderbook_pipeline.marts.sql_files import SQL_DIR, run_sql_file
 from orderbook_pipeline.storage.layout import HOUR_US
@@ -227,7 +227,7 @@ def test_failure_mid_build_changes_nothing(
         T0,
     )
 
-    real = l2_5s.run_sql_file
+    real = partition.run_sql_file
 
     def failing(c: duckdb.DuckDBPyConnection, name: str, params: dict[str, object]) -> None:
         if name == "insert_mart_l2_5s.sql":  # after both deletes and the gap-window insert
@@ -236,7 +236,7 @@ def test_failure_mid_build_changes_nothing(
             c.execute("SELECT * FROM no_such_table")
         real(c, name, params)
 
-    monkeypatch.setattr(l2_5s, "run_sql_file", failing)
+    monkeypatch.setattr(partition, "run_sql_file", failing)
     with pytest.raises((RuntimeError, duckdb.Error)):
         build_mart_partition(conn, store, VENUE, SYMBOL, T0)
     assert mart(conn) == before  # no transaction left open: this reads committed data
@@ -245,7 +245,7 @@ def test_failure_mid_build_changes_nothing(
     again = duckdb.connect(db)  # the file lock was released by close()
     try:
         assert mart(again) == before
-        monkeypatch.setattr(l2_5s, "run_sql_file", real)
+        monkeypatch.setattr(partition, "run_sql_file", real)
         assert build_mart_partition(again, store, VENUE, SYMBOL, T0) == 14
     finally:
         again.close()
