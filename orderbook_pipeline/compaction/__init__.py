@@ -8,14 +8,17 @@ from orderbook_pipeline.compaction.gaps import (
     read_gap_windows,
     write_gap_windows,
 )
+from orderbook_pipeline.compaction.lanes import LANES, Lane
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
     L2_SCHEMA,
     CompactionResult,
     compact_diffs,
     compact_l2,
+    compact_lane,
     read_silver_diffs,
     read_silver_l2,
+    read_silver_lane,
 )
 
 __all__ = [
@@ -23,13 +26,17 @@ __all__ = [
     "GAP_CAUSES",
     "GAP_SCHEMA",
     "L2_SCHEMA",
+    "LANES",
     "CompactionResult",
+    "Lane",
     "compact_diffs",
     "compact_l2",
+    "compact_lane",
     "derive_gap_windows",
     "gap_windows_path",
     "read_gap_windows",
     "read_silver_diffs",
     "read_silver_l2",
+    "read_silver_lane",
     "write_gap_windows",
 ]
