@@ -139,15 +139,6 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     def stream_keys(self) -> list[str]:
         return [stream_key(v, s) for v in self.venues for s in self.symbols_for(v)]
 
-    @property
-    def depths(self) -> list[int]:
-        """The depths when every venue has the same ones (callers not yet per venue); use
-        depths_for(venue) otherwise."""
-        found = {tuple(self.depths_for(v)) for v in self.venues}
-        if len(found) != 1:
-            raise ValueError("depths differ by venue: use depths_for(venue)")
-        return list(found.pop())
-
     def store(self) -> Store:
         return open_store(self.data_root, s3_endpoint_url=self.s3_endpoint_url or None)
 

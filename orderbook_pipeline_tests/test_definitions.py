@@ -74,19 +74,6 @@ def test_the_dagster_resource_mirrors_the_venue_section():
     assert VenueTarget().model_dump() == VenueSection().model_dump()
 
 
-def test_the_depths_shortcut_refuses_when_venues_differ():
-    import pytest
-
-    from orderbook_pipeline.resources import CaptureTarget, VenueTarget
-
-    assert CaptureTarget(depths=[20, 5]).depths == [5, 20]
-    differ = CaptureTarget(
-        venues={"binance-spot": VenueTarget(depths=[5]), "binance-us": VenueTarget(depths=[10])}
-    )
-    with pytest.raises(ValueError, match="depths_for"):
-        _ = differ.depths
-
-
 def test_definitions_validate_like_dg_check_defs():
     assert dg.Definitions.validate_loadable(defs) is None
 
