@@ -18,6 +18,7 @@ import orjson
 
 from orderbook_pipeline.capture.connection import StreamConnection
 from orderbook_pipeline.capture.metrics import BurstMetrics
+from orderbook_pipeline.capture.periodic import clock_checks, deep_snapshots
 from orderbook_pipeline.capture.rest import RestClient, RestError, UnknownSymbol, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.capture.symbol import SymbolCapture, write_snapshot
@@ -33,6 +34,7 @@ from orderbook_pipeline.core.sync import SnapshotOutcome, SyncState
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.store import StorageError, open_store
+from orderbook_pipeline.venues import STREAM_LANES
 
 log = logging.getLogger("orderbook_pipeline.capture")
 
@@ -65,6 +67,8 @@ class CaptureBurst:
         self.fatal: BaseException | None = None
         self._snapshot_queue: asyncio.Queue[SymbolCapture] = asyncio.Queue()
         self._streams: dict[str, SymbolCapture] = {}
+        # Other stream lanes: stream name -> (symbol, lane, partial depth levels)
+        self._lane_streams: dict[str, tuple[SymbolCapture, str, int | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
     async def run(self) -> BurstMetrics:
@@ -110,10 +114,27 @@ class CaptureBurst:
         self.metrics.unknown_symbols = unknown
         if not self.scales:
             raise CaptureError(f"none of the symbols {s.symbols} exists on {self.venue.name}")
+        lanes = s.lanes or ()
         for symbol in self.scales:
-            cap = SymbolCapture(self.venue, symbol, s.depths, s.burst_id, self.writer, self.metrics)
+            cap = SymbolCapture(
+                self.venue,
+                symbol,
+                s.depths,
+                s.burst_id,
+                self.writer,
+                self.metrics,
+                lanes=lanes,
+                partial_levels=s.partial_depth_levels,
+                band_pcts=s.band_pcts,
+                band_interval_s=s.band_interval_s,
+            )
             self.symbols[symbol] = cap
             self._streams[self.venue.depth_stream(symbol)] = cap
+            for lane in lanes:
+                if lane in STREAM_LANES:
+                    levels = s.partial_depth_levels if lane == "partial_depth" else None
+                    name = self.venue.lane_stream(lane, symbol, s.partial_depth_levels)
+                    self._lane_streams[name] = (cap, lane, levels)
 
     async def _capture(self) -> None:
         s = self.settings
@@ -132,12 +153,16 @@ class CaptureBurst:
             )
             for i in range(0, len(names), per)
         ]
+        connections += self._lane_connections()
         tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in connections]
         tasks += [
             asyncio.create_task(self._snapshot_worker(), name=f"snapshots#{i}")
             for i in range(s.snapshot_concurrency)
         ]
         tasks.append(asyncio.create_task(self._maintain(), name="maintain"))
+        tasks.append(asyncio.create_task(clock_checks(self), name="clock"))
+        if "deep_snapshots" in (s.lanes or ()):
+            tasks.append(asyncio.create_task(deep_snapshots(self), name="deep_snapshots"))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=s.duration_s)
         self.stop.set()
@@ -148,6 +173,33 @@ class CaptureBurst:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("task %s failed: %r", task.get_name(), result)
                 self.fatal = self.fatal or result
+
+    def _lane_connections(self) -> list[StreamConnection]:
+        """Connections for the other stream lanes, apart from the depth streams (their frames
+        take another path, and USD-M serves aggTrade on another URL path)."""
+        s = self.settings
+        by_prefix: dict[str, list[str]] = {}
+        for name, (_cap, lane, _levels) in self._lane_streams.items():
+            by_prefix.setdefault(self.venue.lane_path_prefix(lane), []).append(name)
+        per = s.streams_per_connection
+        out = []
+        for prefix, names in by_prefix.items():
+            # Trades alone can be quiet for minutes on a thin market: no early stale verdict.
+            busy = any(self._lane_streams[n][1] in ("partial_depth", "book_ticker") for n in names)
+            for i in range(0, len(names), per):
+                out.append(
+                    StreamConnection(
+                        name=f"{self.venue.name}{prefix or ''}/lanes#{i // per}",
+                        url=self.venue.combined_stream_url(names[i : i + per], s.ws_url, prefix),
+                        streams=names[i : i + per],
+                        on_frame=self._on_lane_frame,
+                        on_reconnect=self._on_lane_reconnect,
+                        stale_after_s=s.stale_after_s if busy else max(s.stale_after_s, 300.0),
+                        backoff_base_s=s.reconnect_base_s,
+                        backoff_cap_s=s.reconnect_cap_s,
+                    )
+                )
+        return out
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -206,6 +258,36 @@ class CaptureBurst:
             cap.on_bad_event(exc.reason)
             self._maybe_queue_snapshot(cap)
 
+    def _on_lane_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
+        metrics = self.metrics
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+            return
+        if type(msg) is not dict:
+            metrics.bad_frame("unexpected", repr(frame[:200]))
+            return
+        route = self._lane_streams.get(msg.get("stream"))  # type: ignore[arg-type]
+        if route is None:
+            data = msg.get("data", msg)
+            if type(data) is dict and data.get("e") == "serverShutdown":
+                conn.server_shutdown_notice()
+            elif not ("id" in msg and "result" in msg):  # not a SUBSCRIBE acknowledgement
+                metrics.bad_frame("unexpected", repr(frame[:200]))
+            return
+        cap, lane, levels = route
+        try:
+            cap.streams.on_data(lane, msg.get("data"), recv_us, levels, cap.sync.book)
+        except BadEvent as exc:
+            metrics.bad_frame(exc.reason, f"{lane}: {exc}")
+        except StorageError as exc:
+            self._fail(exc)
+
+    def _on_lane_reconnect(self, conn: StreamConnection, cause: str) -> None:
+        # The books do not depend on these streams; a trade lost meanwhile shows in its ids.
+        self.metrics.lane_reconnects += 1
+
     def _on_reconnect(self, conn: StreamConnection, cause: str) -> None:
         self.metrics.reconnects += 1
         for name in conn.streams:
@@ -253,7 +335,7 @@ class CaptureBurst:
             return
         self.metrics.snapshots += 1
         reason = cap.snapshot_reason
-        outcome = cap.on_snapshot(snap)
+        outcome = cap.on_snapshot(snap, limit, resp.response_us)
         if outcome is SnapshotOutcome.TOO_OLD:
             await asyncio.sleep(TOO_OLD_RETRY_S)
             return

@@ -42,6 +42,22 @@ class BurstMetrics:
     salvaged_files: int = 0
     salvaged_records: int = 0
     files_published: int = 0
+    # The stream lanes besides depth: records written per lane, items missing by id (trades and
+    # aggregate trades whose ids jumped), repeats dropped (reconnect overlaps).
+    lane_records: Counter[str] = field(default_factory=Counter)
+    missing_ids: Counter[str] = field(default_factory=Counter)
+    lane_repeats: Counter[str] = field(default_factory=Counter)
+    lane_reconnects: int = 0  # connections of those lanes re-established (not the depth ones)
+    # Book verification: deep snapshots by verdict (match / mismatch / not_compared), top-of-book
+    # checks by "<lane>:<verdict>", mismatches by source.
+    deep_snapshots: Counter[str] = field(default_factory=Counter)
+    deep_snapshot_interval_s: float | None = None
+    cross_checks: Counter[str] = field(default_factory=Counter)
+    book_mismatches: Counter[str] = field(default_factory=Counter)
+    # Exchange time minus local time (ms), each measured at the midpoint of a time request,
+    # with the request's round trip (ms).
+    clock_offsets_ms: list[float] = field(default_factory=list)
+    clock_rtts_ms: list[float] = field(default_factory=list)
     published: list[str] = field(default_factory=list)  # relative paths, for orchestration
     # Receive minus event time of each applied event (8 bytes each, not a Python int each).
     lag_us: array[int] = field(default_factory=lambda: array("q"))
@@ -87,6 +103,20 @@ class BurstMetrics:
             out[str(d)] = round((filled + full) / (n + full), 4)
         return out
 
+    def clock_summary(self) -> dict[str, Any]:
+        offsets = sorted(self.clock_offsets_ms)
+        if not offsets:
+            return {"samples": 0, "offset_ms": None, "rtt_ms": None}
+        return {
+            "samples": len(offsets),
+            # The median resists one slow round trip; the last shows drift within the burst.
+            "offset_ms": round(offsets[len(offsets) // 2], 3),
+            "offset_ms_last": round(self.clock_offsets_ms[-1], 3),
+            "offset_ms_min": round(offsets[0], 3),
+            "offset_ms_max": round(offsets[-1], 3),
+            "rtt_ms": round(sorted(self.clock_rtts_ms)[len(offsets) // 2], 3),
+        }
+
     def summary(self) -> dict[str, Any]:
         lags = sorted(self.lag_us)
         distinct = self.events - self.duplicates
@@ -119,4 +149,15 @@ class BurstMetrics:
             "unknown_symbols": self.unknown_symbols,
             "salvaged": {"files": self.salvaged_files, "records": self.salvaged_records},
             "files": self.files_published,
+            "lanes": dict(self.lane_records),
+            "missing_ids": dict(self.missing_ids),
+            "lane_repeats": dict(self.lane_repeats),
+            "lane_reconnects": self.lane_reconnects,
+            "verification": {
+                "deep_snapshots": dict(self.deep_snapshots),
+                "deep_snapshot_interval_s": self.deep_snapshot_interval_s,
+                "cross_checks": dict(self.cross_checks),
+                "book_mismatches": dict(self.book_mismatches),
+            },
+            "clock": self.clock_summary(),
         }

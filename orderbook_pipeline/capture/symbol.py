@@ -1,11 +1,16 @@
-"""One symbol inside a burst: its sync state machine wired to the three bronze lanes."""
+"""One symbol inside a burst: its sync state machine wired to the book lanes (L2, diffs, depth
+bands, snapshots), its book verifier (capture/verification.py) and its other stream lanes
+(capture/stream_lanes.py)."""
 
 from __future__ import annotations
 
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
+from orderbook_pipeline.capture.stream_lanes import StreamLanes
+from orderbook_pipeline.capture.verification import BookVerifier
 from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_string
+from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
 from orderbook_pipeline.core.records import build_snapshot_record
@@ -85,6 +90,9 @@ class SymbolCapture:
         writer: RecordWriter,
         metrics: BurstMetrics,
         lanes: tuple[str, ...] = ("l2", "diffs"),
+        partial_levels: int = 20,
+        band_pcts: tuple[float, ...] = (),
+        band_interval_s: float = 1.0,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
@@ -109,6 +117,20 @@ class SymbolCapture:
         self.transport_cause: str | None = None
         self.snapshot_reason = "bootstrap"
         self.snapshot_queued = False
+        # Top levels kept per event for the exchange's own views of the top (partial depth,
+        # bookTicker) to be compared with.
+        top_levels = (
+            partial_levels if "partial_depth" in lanes else 1 if "book_ticker" in lanes else 0
+        )
+        self.verifier = BookVerifier(
+            venue.name, symbol, burst_id, writer, metrics, top_levels, self._on_mismatch
+        )
+        self.streams = StreamLanes(venue.name, symbol, burst_id, writer, metrics, self.verifier)
+        self._in_emit = False
+        self._mismatch: str | None = None  # found while applying an event: acted on after it
+        self.write_bands = "depth_bands" in lanes and bool(band_pcts)
+        self.band_pcts = band_pcts
+        self._bands = BandSampler.every(band_interval_s)
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, ev: DiffEvent) -> None:
@@ -147,6 +169,9 @@ class SymbolCapture:
             )
             ev.raw_bids = ev.raw_asks = None  # written: a buffered event need not keep them
         outcome = self.sync.on_event(ev)
+        if self._mismatch is not None:
+            self._act_on_mismatch()
+            return
         if outcome is Outcome.APPLIED:
             self.transport_cause = None  # the chain survived the reconnect: nothing was lost
         elif outcome is Outcome.STALE:
@@ -168,14 +193,39 @@ class SymbolCapture:
 
     def _broken(self, cause: str) -> None:
         self.metrics.resync(self.symbol, cause)
-        self.snapshot_reason = "reconnect" if cause in TRANSPORT_CAUSES else "gap"
+        if cause == "book_mismatch":
+            self.snapshot_reason = cause
+        else:
+            self.snapshot_reason = "reconnect" if cause in TRANSPORT_CAUSES else "gap"
         self.transport_cause = None
+        self.verifier.on_reset()
+
+    def _on_mismatch(self, source: str) -> None:
+        """The verifier found the book differs from the exchange's: drop it and resync (after
+        the event being applied, if any: the sync machine is mid-call then)."""
+        self._mismatch = source
+        if not self._in_emit:
+            self._act_on_mismatch()
+
+    def _act_on_mismatch(self) -> None:
+        self._mismatch = None
+        self.sync.reset()
+        self._broken("book_mismatch")
 
     def _emit(self, ev: DiffEvent, book: OrderBook, gap_detected: bool, recovered: bool) -> None:
         metrics = self.metrics
         metrics.applied += 1
         event_us = ev.event_ms * 1000
         metrics.lag_us.append(ev.ingest_us - event_us)
+        if self.verifier.active:
+            self._in_emit = True
+            try:
+                self.verifier.on_applied(ev, book)
+            finally:
+                self._in_emit = False
+        bands = self._bands
+        if self.write_bands and event_us >= bands.next_due_us and bands.due(event_us):
+            self._write_bands(ev, book, event_us, gap_detected, recovered)
         if not self.write_l2:
             return
         enc = self._l2
@@ -208,6 +258,31 @@ class SymbolCapture:
             append(f, data)
         metrics.l2_records(enc.depths, len(bid_px), len(ask_px))
 
+    def _write_bands(
+        self, ev: DiffEvent, book: OrderBook, event_us: int, gap_detected: bool, recovered: bool
+    ) -> None:
+        known = self.verifier.known
+        out = compute_bands(book, self.band_pcts, known.bid_floor, known.ask_ceiling)
+        if out is None:
+            return
+        mid, bands = out
+        self.metrics.lane_records["depth_bands"] += 1
+        self.writer.write(
+            partition_for("depth_bands", self.venue.name, self.symbol, event_us),
+            {
+                "venue": self.venue.name,
+                "symbol": self.symbol,
+                "event_ts": event_us,
+                "ingest_ts": ev.ingest_us,
+                "last_update_id": ev.last_id,
+                "mid": mid,
+                "bands": bands,
+                "gap_detected": gap_detected,
+                "recovered": recovered,
+                "burst_id": self.burst_id,
+            },
+        )
+
     def _open_l2_files(self, event_us: int) -> list[OpenFile]:
         venue, symbol, handle = self.venue.name, self.symbol, self.writer.handle
         self._l2_files = [
@@ -220,8 +295,20 @@ class SymbolCapture:
     def wants_snapshot(self) -> bool:
         return self.sync.wants_snapshot
 
-    def on_snapshot(self, snap: Snapshot) -> SnapshotOutcome:
-        outcome = self.sync.on_snapshot(snap)
+    def on_snapshot(
+        self, snap: Snapshot, limit: int | None = None, response_us: int = 0
+    ) -> SnapshotOutcome:
+        """A snapshot for the book (limit: the levels asked for; None: not truncated)."""
+        self._in_emit = True  # buffered events are replayed onto the new book in this call
+        try:
+            outcome = self.sync.on_snapshot(snap)
+        finally:
+            self._in_emit = False
+        if outcome in (SnapshotOutcome.SYNCED, SnapshotOutcome.WAITING):
+            self.verifier.on_synced(snap, limit or 1 << 62, response_us)
+        if self._mismatch is not None:
+            self._act_on_mismatch()
+            return SnapshotOutcome.GAP
         if outcome is SnapshotOutcome.TOO_OLD:
             self.metrics.snapshots_too_old += 1
         elif outcome is SnapshotOutcome.GAP:

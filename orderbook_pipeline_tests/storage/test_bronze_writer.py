@@ -121,7 +121,11 @@ def test_round_trips_every_lane(store: Store) -> None:
         for lane, recs in written.items():
             for r in recs:
                 w.write(part(lane), r)
-    assert w.records_written == {"l2": 3, "diffs": 3, "snapshots": 3}
+    assert {k: n for k, n in w.records_written.items() if n} == {
+        "l2": 3,
+        "diffs": 3,
+        "snapshots": 3,
+    }
     assert sorted(w.published) == store.list_files("bronze/")
     assert w.bytes_published == sum(len(store.read_bytes(p)) for p in w.published)
     for lane, recs in written.items():

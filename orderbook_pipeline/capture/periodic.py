@@ -1,0 +1,113 @@
+"""A burst's periodic REST work besides bootstrap snapshots: deep snapshots that verify each book,
+and the local clock's offset from the exchange's.
+
+Both go through the same RestClient, so the same request-weight budget paces them; bootstrap and
+resync snapshots come first (no deep snapshot is asked for while any book waits for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from orderbook_pipeline.capture.rest import RestError, UnknownSymbol
+from orderbook_pipeline.core.events import BadEvent, parse_snapshot
+from orderbook_pipeline.core.sync import SyncState
+from orderbook_pipeline.storage.store import StorageError
+
+if TYPE_CHECKING:
+    from orderbook_pipeline.capture.burst import CaptureBurst
+    from orderbook_pipeline.capture.symbol import SymbolCapture
+
+log = logging.getLogger("orderbook_pipeline.capture")
+
+# Deep snapshots may use at most this share of the burst's weight budget: the rest stays free
+# for resyncs (and other processes on the IP).
+DEEP_SHARE = 0.5
+POLL_S = 0.25
+
+
+def deep_interval_s(burst: CaptureBurst) -> float:
+    """The configured interval, stretched so every symbol's deep snapshots fit DEEP_SHARE of the
+    per-minute budget."""
+    s = burst.settings
+    assert s.deep_snapshot_limit is not None
+    weight = burst.venue.snapshot_weight(s.deep_snapshot_limit)
+    per_minute = burst.venue.weight_limit_1m * s.weight_safety * DEEP_SHARE
+    affordable = 60.0 * weight * len(burst.symbols) / per_minute
+    return max(s.deep_snapshot_interval_s, affordable)
+
+
+async def deep_snapshots(burst: CaptureBurst) -> None:
+    """Every interval, one deep snapshot per in-sync symbol, staggered over the interval."""
+    interval = deep_interval_s(burst)
+    burst.metrics.deep_snapshot_interval_s = round(interval, 3)
+    if interval > burst.settings.deep_snapshot_interval_s:
+        log.warning(
+            "deep snapshots every %.0f s instead of %.0f s: %d symbols at %d levels would exceed "
+            "%.0f%% of the weight budget",
+            interval,
+            burst.settings.deep_snapshot_interval_s,
+            len(burst.symbols),
+            burst.settings.deep_snapshot_limit,
+            DEEP_SHARE * 100,
+        )
+    caps = list(burst.symbols.values())
+    start = time.monotonic()
+    # The first one for symbol i is due i/n of an interval after the start (once in sync).
+    due = {cap.symbol: start + interval * (i + 1) / len(caps) for i, cap in enumerate(caps)}
+    while True:
+        await asyncio.sleep(POLL_S)
+        if any(cap.sync.state is not SyncState.SYNCED for cap in caps if cap.wants_snapshot):
+            continue  # a book waits for its snapshot: that one first
+        now = time.monotonic()
+        for cap in caps:
+            if now >= due[cap.symbol] and cap.sync.state is SyncState.SYNCED:
+                due[cap.symbol] = now + interval
+                await _deep_snapshot(burst, cap)
+
+
+async def _deep_snapshot(burst: CaptureBurst, cap: SymbolCapture) -> None:
+    limit = burst.settings.deep_snapshot_limit
+    assert limit is not None
+    try:
+        resp = await burst.rest.depth(
+            cap.symbol, limit, before_send=lambda: cap.verifier.start_deep(cap.sync.book)
+        )
+        snap = parse_snapshot(resp.data, cap.symbol)
+    except UnknownSymbol as exc:
+        log.error("%s: deep snapshot refused (%s)", cap.symbol, exc)
+        return
+    except (RestError, BadEvent) as exc:
+        burst.metrics.rest_error("deep_snapshot", f"{cap.symbol}: {exc}")
+        cap.verifier.cancel_deep()
+        return
+    try:
+        cap.verifier.on_deep_snapshot(snap, resp)
+    except StorageError as exc:
+        burst._fail(exc)
+
+
+async def clock_checks(burst: CaptureBurst) -> None:
+    """Measure exchange time minus local time now and then (NTP-style: against the midpoint of
+    the request), into the burst metrics. Receive times stay local; this says how far off."""
+    interval = burst.settings.clock_check_interval_s
+    while True:
+        try:
+            t0 = time.time_ns()
+            resp = await burst.rest.get(burst.venue.time_path, {}, weight=1)
+            t1 = time.time_ns()
+            server_ms = orjson.loads(resp.content)["serverTime"]
+            if type(server_ms) is not int:
+                raise TypeError(f"serverTime is {type(server_ms).__name__}")
+        except (RestError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            burst.metrics.rest_error("time", repr(exc))
+        else:
+            midpoint_ms = (t0 + t1) / 2 / 1e6
+            burst.metrics.clock_offsets_ms.append(server_ms - midpoint_ms)
+            burst.metrics.clock_rtts_ms.append((t1 - t0) / 1e6)
+        await asyncio.sleep(interval)

@@ -1,0 +1,284 @@
+"""One symbol's book checked against the exchange while the burst runs (core/verify.py logic).
+
+- Periodic deep snapshots: compared with the book rolled to their lastUpdateId; every one is
+  stored in the `deep_snapshots` lane with its verdict.
+- Partial depth (top N) and bookTicker (top 1): compared with the local top at their update id
+  whenever the ids line up; the verdict goes into their own records (`book_check`). The exchange's
+  view may arrive before the local book reaches its id (another connection), so it waits for it;
+  if the book passes the id without landing on it (or is not in sync) it stays `unchecked`.
+- Any difference is a `book_mismatches` record (the differing levels, and the last state this
+  burst verified as equal) and a resync of the book, which the records then flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from orderbook_pipeline.core.book import OrderBook
+from orderbook_pipeline.core.events import DiffEvent, Snapshot
+from orderbook_pipeline.core.records import string_levels
+from orderbook_pipeline.core.verify import (
+    Comparison,
+    KnownRange,
+    PendingVerification,
+    compare_books,
+    compare_top,
+    snapshot_range,
+)
+from orderbook_pipeline.storage.layout import Partition, partition_for
+
+if TYPE_CHECKING:
+    from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.rest import SnapshotResponse
+    from orderbook_pipeline.capture.symbol import RecordWriter
+
+log = logging.getLogger("orderbook_pipeline.capture")
+
+RECENT_TOPS = 64  # tops of the last events kept for exchange views that arrive late (~6 s)
+MAX_WAITING = 256  # exchange views waiting for the book to reach their id, per symbol
+
+Level = tuple[float, float]
+MismatchHandler = Callable[[str], None]
+
+
+class BookVerifier:
+    def __init__(
+        self,
+        venue: str,
+        symbol: str,
+        burst_id: str,
+        writer: RecordWriter,
+        metrics: BurstMetrics,
+        top_levels: int,
+        on_mismatch: MismatchHandler,
+    ) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.burst_id = burst_id
+        self.writer = writer
+        self.metrics = metrics
+        self.top_levels = top_levels  # levels kept per recent event (0: no top checks)
+        self.on_mismatch = on_mismatch
+        self.known = KnownRange()
+        self.last_verified: tuple[int, int] | None = None  # (update id, time µs)
+        self._pending: PendingVerification | None = None
+        self._answer: tuple[Snapshot, SnapshotResponse] | None = None
+        self._tops: deque[tuple[int, list[Level], list[Level]]] = deque(maxlen=RECENT_TOPS)
+        # update id -> exchange views waiting for the book to get there
+        self._waiting: dict[int, list[tuple[str, list[Level], list[Level], dict[str, Any]]]] = {}
+        self.in_sync = False
+
+    @property
+    def active(self) -> bool:
+        """Does on_applied need calling? (Keeps the per-event cost at one check otherwise.)"""
+        return bool(self.top_levels or self._pending is not None or self._waiting)
+
+    # --- book lifecycle -------------------------------------------------------------------
+    def on_synced(self, snap: Snapshot, limit: int, response_us: int) -> None:
+        """The book was (re)built from `snap`: it is known exactly within the snapshot's range."""
+        self.known = snapshot_range(snap.bids, snap.asks, limit)
+        self.last_verified = (snap.last_update_id, response_us)
+        self.in_sync = True
+
+    def on_reset(self) -> None:
+        """The book was dropped: nothing in flight can be compared any more."""
+        self.in_sync = False
+        self._tops.clear()
+        self._pending = None
+        if self._answer is not None:
+            snap, resp = self._answer
+            self._answer = None
+            self._store_deep(snap, resp, "not_compared", "the book was rebuilt before it got there")
+        for update_id in sorted(self._waiting):
+            for _source, _b, _a, record in self._waiting.pop(update_id):
+                self._store_view(record, "unchecked")
+
+    # --- per applied event ----------------------------------------------------------------
+    def on_applied(self, ev: DiffEvent, book: OrderBook) -> None:
+        last_id = ev.last_id
+        if self.top_levels:
+            n = self.top_levels
+            self._tops.append((last_id, book.bids.top(n), book.asks.top(n)))
+        pending = self._pending
+        if pending is not None:
+            pending.record(ev.first_id, last_id, ev.bids, ev.asks)
+            if self._answer is not None and last_id >= self._answer[0].last_update_id:
+                self._finish_deep()
+        if self._waiting:
+            for update_id in [u for u in self._waiting if u <= last_id]:
+                for source, bids, asks, record in self._waiting.pop(update_id):
+                    if update_id == last_id:
+                        self._check_top(source, update_id, bids, asks, record)
+                    else:  # the book jumped over the id: that state was never ours
+                        self._store_view(record, "unchecked")
+
+    # --- deep snapshots -------------------------------------------------------------------
+    def start_deep(self, book: OrderBook) -> None:
+        """A verifying snapshot is about to be sent: copy the book and journal from here."""
+        if not self.in_sync:
+            self._pending = None
+            return
+        self._pending = PendingVerification(
+            book.last_update_id, dict(book.bids.levels()), dict(book.asks.levels())
+        )
+
+    def cancel_deep(self) -> None:
+        """The verifying snapshot never came (REST error): stop journaling."""
+        self._pending = self._answer = None
+
+    def on_deep_snapshot(self, snap: Snapshot, resp: SnapshotResponse) -> None:
+        pending = self._pending
+        if pending is None:
+            self._store_deep(snap, resp, "not_compared", "the book was not in sync")
+            return
+        if snap.last_update_id < pending.base_id:
+            self._pending = None
+            self._store_deep(snap, resp, "not_compared", "the snapshot is older than the book")
+            return
+        self._answer = (snap, resp)
+        if pending.last_id >= snap.last_update_id:
+            self._finish_deep()
+        # else: compared when the book reaches lastUpdateId (on_applied)
+
+    def _finish_deep(self) -> None:
+        assert self._pending is not None and self._answer is not None
+        snap, resp = self._answer
+        state = self._pending.state_at(snap.last_update_id)
+        self._pending = self._answer = None
+        if state is None:
+            self._store_deep(snap, resp, "not_compared", "no book state at lastUpdateId")
+            return
+        bids, asks, excluded = state
+        result = compare_books(bids, asks, snap.bids, snap.asks, resp.limit, self.known, excluded)
+        verdict = "match" if result.matches else "mismatch"
+        self._store_deep(snap, resp, verdict, None, result)
+        if result.matches:
+            self.last_verified = (snap.last_update_id, resp.response_us)
+        else:
+            self._mismatch("deep_snapshot", snap.last_update_id, resp.response_us, result)
+
+    def _store_deep(
+        self,
+        snap: Snapshot,
+        resp: SnapshotResponse,
+        verdict: str,
+        note: str | None,
+        result: Comparison | None = None,
+    ) -> None:
+        self.metrics.deep_snapshots[verdict] += 1
+        self.metrics.lane_records["deep_snapshots"] += 1
+        self.writer.write(
+            partition_for("deep_snapshots", self.venue, self.symbol, resp.response_us),
+            {
+                "venue": self.venue,
+                "symbol": self.symbol,
+                "last_update_id": snap.last_update_id,
+                "request_ts": resp.request_us,
+                "response_ts": resp.response_us,
+                "limit": resp.limit,
+                "used_weight_1m": resp.used_weight_1m,
+                "bids": string_levels(snap.raw_bids),
+                "asks": string_levels(snap.raw_asks),
+                "verify_result": verdict,
+                "verify_note": note,
+                "compared_levels": result.compared if result else 0,
+                "mismatched_levels": len(result.differences) if result else 0,
+                "burst_id": self.burst_id,
+            },
+        )
+
+    # --- partial depth and bookTicker -----------------------------------------------------
+    def check_view(
+        self,
+        source: str,
+        update_id: int,
+        bids: list[Level],
+        asks: list[Level],
+        record: dict[str, Any],
+        book: OrderBook,
+    ) -> None:
+        """An exchange view of the top of book at update_id: compare it now if the book is (or
+        was recently) there, later if the book has not got there yet, else store it unchecked.
+        The record (the view's own lane record) is written once its verdict is known."""
+        if not self.in_sync:
+            self._store_view(record, "unchecked")
+            return
+        if update_id > book.last_update_id:
+            waiting = self._waiting.setdefault(update_id, [])
+            waiting.append((source, bids, asks, record))
+            if sum(map(len, self._waiting.values())) > MAX_WAITING:  # the book fell far behind
+                oldest = min(self._waiting)
+                for *_, rec in self._waiting.pop(oldest):
+                    self._store_view(rec, "unchecked")
+            return
+        self._check_top(source, update_id, bids, asks, record)
+
+    def _check_top(
+        self,
+        source: str,
+        update_id: int,
+        bids: list[Level],
+        asks: list[Level],
+        record: dict[str, Any],
+    ) -> None:
+        top = next((t for t in reversed(self._tops) if t[0] == update_id), None)
+        if top is None:
+            self._store_view(record, "unchecked")
+            return
+        _, local_bids, local_asks = top
+        n_bids, n_asks = len(bids), len(asks)
+        result = compare_top(local_bids[:n_bids], local_asks[:n_asks], bids, asks)
+        self.metrics.cross_checks[f"{source}:{'match' if result.matches else 'mismatch'}"] += 1
+        self._store_view(record, "match" if result.matches else "mismatch")
+        if not result.matches:
+            self._mismatch(source, update_id, record["ingest_ts"], result)
+
+    def _store_view(self, record: dict[str, Any], verdict: str) -> None:
+        record["book_check"] = verdict
+        lane = "book_ticker" if "bid_px" in record else "partial_depth"
+        if verdict == "unchecked":
+            self.metrics.cross_checks[f"{lane}:unchecked"] += 1
+        self.metrics.lane_records[lane] += 1
+        self.writer.write(self._partition(lane, record["ts"]), record)
+
+    def _partition(self, lane: str, ts_us: int) -> Partition:
+        return partition_for(lane, self.venue, self.symbol, ts_us)
+
+    # --- mismatches -----------------------------------------------------------------------
+    def _mismatch(self, source: str, update_id: int, detected_us: int, result: Comparison) -> None:
+        self.metrics.book_mismatches[source] += 1
+        if self.metrics.book_mismatches[source] <= 5:
+            first = result.differences[0]
+            log.warning(
+                "%s: local book differs from the exchange's %s at %d (%d levels, first %s %r: "
+                "local %r, exchange %r); resyncing",
+                self.symbol,
+                source,
+                update_id,
+                len(result.differences),
+                first.side,
+                first.px,
+                first.local_qty,
+                first.exchange_qty,
+            )
+        verified_id, verified_ts = self.last_verified or (None, None)
+        self.metrics.lane_records["book_mismatches"] += 1
+        self.writer.write(
+            partition_for("book_mismatches", self.venue, self.symbol, detected_us),
+            {
+                "venue": self.venue,
+                "symbol": self.symbol,
+                "source": source,
+                "update_id": update_id,
+                "detected_ts": detected_us,
+                "compared_levels": result.compared,
+                "last_verified_update_id": verified_id,
+                "last_verified_ts": verified_ts,
+                "differences": [d.as_record() for d in result.differences],
+                "burst_id": self.burst_id,
+            },
+        )
+        self.on_mismatch(source)
