@@ -14,7 +14,12 @@ import pytest
 
 from orderbook_pipeline.assets.bronze import bronze_specs
 from orderbook_pipeline.assets.marts import mart_l2_5s
-from orderbook_pipeline.assets.silver import gap_windows, silver_diffs, silver_l2
+from orderbook_pipeline.assets.silver import (
+    SILVER_LANE_ASSETS,
+    gap_windows,
+    silver_diffs,
+    silver_l2,
+)
 from orderbook_pipeline.capture.burst import run_burst
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.checks.asset_checks import ALL_CHECKS
@@ -34,8 +39,9 @@ ASSETS = [silver_l2, silver_diffs, gap_windows, mart_l2_5s]
 
 
 def _materialize(instance: dg.DagsterInstance, key: str, resources: dict[str, Any]) -> Any:
+    others = [a for a in SILVER_LANE_ASSETS.values() if a not in ASSETS]
     return dg.materialize(
-        [*bronze_specs, *ASSETS, *ALL_CHECKS],
+        [*bronze_specs, *ASSETS, *others, *ALL_CHECKS],
         partition_key=key,
         instance=instance,
         resources=resources,
