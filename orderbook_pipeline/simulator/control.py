@@ -71,13 +71,16 @@ class ExchangeControl:
         """
         self.faults.arm_trade_drop(self._symbol(symbol), count)
 
-    def corrupt_level(self, symbol: str, distance: int = 50, side: str = "bid") -> None:
+    def corrupt_level(
+        self, symbol: str, distance: int = 50, side: str = "bid", horizon_events: int = 600
+    ) -> None:
         """The next depth event sent for the symbol carries a phantom level: a price in a hole
         of the true book about `distance` levels from the touch on `side` (distance 0: a wrong
-        quantity for the best level). The true book, snapshots and other streams are unaffected;
-        what was sent is appended to `corruptions`.
+        quantity for the best level), chosen so the market's next `horizon_events` events leave
+        it alone when any nearby hole allows (see phantom.py). The true book, snapshots and
+        other streams are unaffected; what was sent is appended to `corruptions`.
         """
-        self.faults.arm_corrupt(self._symbol(symbol), distance, side)
+        self.faults.arm_corrupt(self._symbol(symbol), distance, side, horizon_events)
 
     # ================================================================== observability
     def sent_log(self, symbol: str) -> list[int]:

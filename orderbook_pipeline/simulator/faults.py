@@ -74,7 +74,7 @@ FAULT_PARAMS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.STALE_SNAPSHOT: {"symbol": str, "lag_events": int, "count": int},
     FaultKind.SILENT: {"duration_s": float},
     FaultKind.DROP_TRADE: {"symbol": str, "count": int},
-    FaultKind.CORRUPT_LEVEL: {"symbol": str, "distance": int, "side": _side},
+    FaultKind.CORRUPT_LEVEL: {"symbol": str, "distance": int, "side": _side, "horizon_events": int},
 }
 
 
@@ -121,7 +121,8 @@ class FaultPlan:
         self._silent_until = 0.0
         # Read without the lock on the hot path: an empty dict means nothing to do.
         self._trade_drops: dict[str, int] = {}  # symbol -> trades still to drop
-        self._corrupt: dict[str, deque[tuple[int, str]]] = {}  # symbol -> [(distance, side)]
+        # symbol -> [(distance, side, horizon_events)]
+        self._corrupt: dict[str, deque[tuple[int, str, int]]] = {}
 
     # ---------------------------------------------------------------- arming
     def _stream(self, symbol: str) -> _StreamFaults:
@@ -171,12 +172,12 @@ class FaultPlan:
         with self._lock:
             self._trade_drops[symbol] = self._trade_drops.get(symbol, 0) + count
 
-    def arm_corrupt(self, symbol: str, distance: int, side: str) -> None:
-        if distance < 0:
-            raise ValueError("distance must be >= 0")
+    def arm_corrupt(self, symbol: str, distance: int, side: str, horizon_events: int) -> None:
+        if distance < 0 or horizon_events < 0:
+            raise ValueError("distance and horizon_events must be >= 0")
         _side(side)
         with self._lock:
-            self._corrupt.setdefault(symbol, deque()).append((distance, side))
+            self._corrupt.setdefault(symbol, deque()).append((distance, side, horizon_events))
 
     # ---------------------------------------------------------------- consuming
     def take_trade_drops(self, symbol: str, trades: int) -> int:
@@ -192,8 +193,8 @@ class FaultPlan:
                 self._trade_drops.pop(symbol, None)
             return dropped
 
-    def take_corruption(self, symbol: str) -> tuple[int, str] | None:
-        """(distance, side) of a phantom level for the next depth event sent, if armed."""
+    def take_corruption(self, symbol: str) -> tuple[int, str, int] | None:
+        """(distance, side, horizon) of a phantom level for the next depth event sent."""
         if not self._corrupt:
             return None
         with self._lock:

@@ -13,6 +13,7 @@ from the live book.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import random
@@ -356,30 +357,38 @@ class Market:
         """`aggTrade` payloads of every event still in history, in id order."""
         return [p for r in self._hist if r.fills for p in self._aggs(r.fills, r.e_ms, r.t_ms)]
 
-    # ------------------------------------------------------------------ faults
-    def phantom_level(self, is_bid: bool, distance: int, exclude: set[int]) -> tuple[int, int]:
-        """(price, qty) of a level the live book lacks, about `distance` levels from the touch.
+    # ------------------------------------------------------------------ look-ahead
+    def side(self, is_bid: bool) -> tuple[list[int], dict[int, int]]:
+        """(ascending prices, price -> qty) of one side of the live book, for reading only."""
+        return (self._bpx, self._bq) if is_bid else (self._apx, self._aq)
 
-        The price is the first hole beyond the distance-th level (walking away from the touch),
-        outside `exclude`; deep holes are rarely filled by the market, so a client that
-        believes in the phantom keeps disagreeing with the true book for a long time.
-        distance=0 gives the best level's price with a quantity that differs from the true one.
-        Reads the book only: the market's random streams are untouched.
+    @property
+    def typical_qty(self) -> int:
+        """A typical resting quantity in lots (the lognormal median)."""
+        return max(1, int(math.exp(self._mu_q)))
+
+    def fork(self) -> Market:
+        """An independent copy of the live book and random streams, without history.
+
+        Its steps are exactly this market's next steps (the model ignores the clock), so the
+        simulator can look ahead, e.g. for a price the market will leave alone for a while.
         """
-        prices, book = (self._bpx, self._bq) if is_bid else (self._apx, self._aq)
-        if distance <= 0:
-            best = prices[-1] if is_bid else prices[0]
-            return best, book[best] + max(1, book[best] // 2)
-        n = len(prices)
-        idx = min(distance, n - 1)
-        price = prices[n - 1 - idx] if is_bid else prices[idx]
-        step = -1 if is_bid else 1
-        price += step
-        while price in book or price in exclude:
-            price += step
-        if price < 1:
-            raise ValueError(f"{self.symbol}: no hole below the bid side for a phantom level")
-        return price, max(1, int(math.exp(self._mu_q)))  # a typical resting quantity
+        twin = copy.copy(self)
+        twin._bq, twin._aq = dict(self._bq), dict(self._aq)
+        twin._bpx, twin._apx = list(self._bpx), list(self._apx)
+        twin._rng, twin._id_rng = random.Random(), random.Random()
+        twin._rng.setstate(self._rng.getstate())
+        twin._id_rng.setstate(self._id_rng.getstate())
+        twin._taker = self._taker.fork()
+        twin._hist = deque(maxlen=1)
+        return twin
+
+    def last_changes(self, is_bid: bool) -> list[int]:
+        """Prices (ticks) the latest event changed on one side."""
+        rec = self._hist[-1]
+        cut = 3 * rec.n_bids
+        ch = rec.changes
+        return list(ch[0:cut:3]) if is_bid else list(ch[cut::3])
 
     # ------------------------------------------------------------------ truth
     def _levels(self, book: dict[int, int], best_first_desc: bool, depth: int | None) -> Levels:

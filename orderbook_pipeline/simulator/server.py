@@ -238,10 +238,14 @@ class SimulatedExchange(ExchangeControl):
         encoded = {id(e): orjson.dumps(e.payload) for e in events}  # a duplicate reuses its bytes
         corruption = self.faults.take_corruption(symbol)
         if corruption is not None:
-            payload, record = corrupted_payload(self.markets[symbol], events[0], *corruption)
-            self.corruptions.append(record)
-            log.debug("corrupt_level sent: %s", record)
-            encoded[id(events[0])] = orjson.dumps(payload)
+            try:
+                payload, record = corrupted_payload(self.markets[symbol], events[0], *corruption)
+            except ValueError:  # no hole on that side: never let a fault stop the market
+                log.exception("corrupt_level %s: not applied", symbol)
+            else:
+                self.corruptions.append(record)
+                log.debug("corrupt_level sent: %s", record)
+                encoded[id(events[0])] = orjson.dumps(payload)
         for event in events:
             self._fanout(subs, encoded[id(event)])
             self._sent[symbol].append(event.final_update_id)

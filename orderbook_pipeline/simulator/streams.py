@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from orderbook_pipeline.simulator.market import Event, Market
+from orderbook_pipeline.simulator.phantom import phantom_level
 from orderbook_pipeline.venues import PARTIAL_DEPTH_LEVELS, Venue
 
 # The market steps once per nominal 100 ms tick: stream periods are counted in these ticks.
@@ -149,12 +150,12 @@ def partial_payload(market: Market, event: Event, levels: int) -> dict[str, Any]
 
 
 def corrupted_payload(
-    market: Market, event: Event, distance: int, side: str
+    market: Market, event: Event, distance: int, side: str, horizon_events: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the event's payload plus one change the true book lacks, what was corrupted).
 
     For the corrupt_level fault; `event` must be the market's latest (phantom_level reads the
-    live book).
+    live book and looks ahead from it).
     """
     is_bid = side == "bid"
     key = "b" if is_bid else "a"
@@ -162,7 +163,7 @@ def corrupted_payload(
     scale = 10**market.spec.price_decimals
     # Prices this event changes are not eligible: the phantom must be a change of its own.
     changed = {round(Decimal(p) * scale) for k in "ba" for p, _ in payload[k]}
-    price, qty = market.phantom_level(is_bid, distance, changed)
+    price, qty = phantom_level(market, is_bid, distance, changed, horizon_events)
     px, q = market.fmt_price(price), market.fmt_qty(qty)
     # distance 0 may name a price the event already changes: the stream's quantity replaces it.
     levels = [list(level) for level in payload[key] if Decimal(level[0]) != Decimal(px)]

@@ -51,6 +51,14 @@ class TakerFlow:
         self._next_trade = 100_000_000 + self._rng.randrange(900_000_000)
         self._next_agg = 10_000_000 + self._rng.randrange(90_000_000)
 
+    def fork(self) -> TakerFlow:
+        """An independent copy whose draws and ids continue exactly as this one's would."""
+        twin = TakerFlow.__new__(TakerFlow)
+        twin.__dict__.update(self.__dict__)
+        twin._rng = random.Random()
+        twin._rng.setstate(self._rng.getstate())
+        return twin
+
     def draw(
         self,
         bid_prices: list[int],
