@@ -746,6 +746,12 @@ def _capture_cmd(
         url,
         "--burst-id",
         burst_id,
+        # What issue 4's targets are about: the book lanes, as measured then (every lane is
+        # captured by default since issue 5, and the file roll follows the configuration).
+        "--lanes",
+        "l2,diffs",
+        "--file-seconds",
+        "900",
     ]
     if s.snapshot_limit is not None:
         cmd += ["--snapshot-limit", str(s.snapshot_limit)]

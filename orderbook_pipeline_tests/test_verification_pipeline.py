@@ -44,7 +44,7 @@ def _capture(sim: SimulatorThread, root: str, corrupt: bool) -> None:
         ws_url=sim.ws_url,
         rest_url=sim.rest_url,
         deep_snapshot_interval_s=1.0,
-        deep_snapshot_limit=100,
+        deep_snapshot_limit=500,  # the whole 400-level book: the phantom is always in range
     )
     timer = threading.Timer(2.0, sim.inject, ("corrupt_level",), {"symbol": SYMBOL, "distance": 50})
     if corrupt:

@@ -66,7 +66,9 @@ async def deep_snapshots(burst: CaptureBurst) -> None:
             continue  # a book waits for its snapshot: that one first
         now = time.monotonic()
         for cap in caps:
-            if now >= due[cap.symbol] and cap.sync.state is SyncState.SYNCED:
+            # One comparison at a time per book: the last answer may still wait for the book.
+            ready = cap.sync.state is SyncState.SYNCED and not cap.verifier.verifying
+            if now >= due[cap.symbol] and ready:
                 due[cap.symbol] = now + interval
                 await _deep_snapshot(burst, cap)
 

@@ -125,6 +125,11 @@ class BookVerifier:
             book.last_update_id, dict(book.bids.levels()), dict(book.asks.levels())
         )
 
+    @property
+    def verifying(self) -> bool:
+        """A deep snapshot's comparison is still open (asked for, or waiting for the book)."""
+        return self._pending is not None
+
     def cancel_deep(self) -> None:
         """The verifying snapshot never came (REST error): stop journaling."""
         self._pending = self._answer = None

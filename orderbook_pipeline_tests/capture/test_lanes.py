@@ -190,7 +190,9 @@ def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(simulator, t
         duration_s=5.0,
         lanes=("l2", "diffs", "partial_depth", "book_ticker", "deep_snapshots"),
         deep_snapshot_interval_s=1.0,
-        deep_snapshot_limit=100,
+        # The whole 400-level book (weight 25: one a second fits the budget), so the phantom,
+        # wherever the exchange hid it, is inside every deep snapshot's range.
+        deep_snapshot_limit=500,
         faults=((2.0, "corrupt_level", {"symbol": "BTCUSDT", "distance": 50}),),
     )
     (corruption,) = sim.exchange.corruptions
