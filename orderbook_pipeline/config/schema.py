@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, CaptureSettings, default_lanes
-from orderbook_pipeline.simulator.klines import INTERVALS as KLINE_INTERVALS
+from orderbook_pipeline.core.klines import INTERVALS as KLINE_INTERVALS
 from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
 from orderbook_pipeline.venues import VENUES
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from orderbook_pipeline.core.klines import INTERVALS, MINUTE_MS
 from orderbook_pipeline.simulator.specs import (
     make_formatter,
     stable_int,
@@ -31,25 +32,8 @@ from orderbook_pipeline.simulator.specs import (
 )
 from orderbook_pipeline.venues import Venue
 
-MINUTE_MS = 60_000
+# The interval table is the capture's (core/klines.py): one place for the venue's intervals.
 _DAY_MS = 1440 * MINUTE_MS
-# Interval name -> (length in ms, alignment offset in ms). Weekly klines open on Mondays
-# (1970-01-01 was a Thursday, so Mondays are 4 days after multiples of a week).
-INTERVALS: dict[str, tuple[int, int]] = {
-    "1m": (MINUTE_MS, 0),
-    "3m": (3 * MINUTE_MS, 0),
-    "5m": (5 * MINUTE_MS, 0),
-    "15m": (15 * MINUTE_MS, 0),
-    "30m": (30 * MINUTE_MS, 0),
-    "1h": (60 * MINUTE_MS, 0),
-    "2h": (120 * MINUTE_MS, 0),
-    "4h": (240 * MINUTE_MS, 0),
-    "6h": (360 * MINUTE_MS, 0),
-    "8h": (480 * MINUTE_MS, 0),
-    "12h": (720 * MINUTE_MS, 0),
-    "1d": (_DAY_MS, 0),
-    "1w": (7 * _DAY_MS, 4 * _DAY_MS),
-}
 
 _OCTAVES = 13  # knots up to every 4096 minutes (~2.8 days): bounded drift of a few percent
 _SIGMA = 0.0004  # log-price amplitude of the 1-minute octave (per-minute moves ~0.05%)
