@@ -104,6 +104,8 @@ class LiveSettings:
     interval_ms: int = 100
     levels: int = 5000
     depths: str = "10,20,50"
+    # The lanes captured: issue 4's targets are about the book lanes; "all" is every lane.
+    lanes: str = "l2,diffs"
     # The capture's default (the venue's deepest, 5000 on spot) when None.
     snapshot_limit: int | None = None
     # CPU/RSS "steady" figures start here at the earliest (book bootstrap, process start-up).
@@ -746,13 +748,12 @@ def _capture_cmd(
         url,
         "--burst-id",
         burst_id,
-        # What issue 4's targets are about: the book lanes, as measured then (every lane is
-        # captured by default since issue 5, and the file roll follows the configuration).
-        "--lanes",
-        "l2,diffs",
+        # The file roll as issue 4 measured it (it follows the configuration since issue 5).
         "--file-seconds",
         "900",
     ]
+    if s.lanes != "all":  # every lane the venue feeds is the capture's default
+        cmd += ["--lanes", s.lanes]
     if s.snapshot_limit is not None:
         cmd += ["--snapshot-limit", str(s.snapshot_limit)]
     return cmd
@@ -1016,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, help="number of symbols (default 200; quick 40)")
     parser.add_argument("--duration", type=float, help="burst seconds (default 300; quick 20)")
     parser.add_argument("--snapshot-limit", type=int, help="default: the capture's (5000 on spot)")
+    parser.add_argument("--lanes", help="comma-separated, or 'all' (default l2,diffs)")
     parser.add_argument("--steady-after", type=float, help="seconds (default 15; quick 8)")
     parser.add_argument("--profile", action="store_true", help="py-spy the steady phase")
     parser.add_argument("--keep", type=Path, help="data root to use and keep")
@@ -1026,6 +1028,7 @@ def main(argv: list[str] | None = None) -> int:
         symbols=args.symbols,
         duration_s=args.duration,
         snapshot_limit=args.snapshot_limit,
+        lanes=args.lanes,
         steady_after_s=args.steady_after,
         profile=args.profile or None,
         keep_dir=args.keep,
