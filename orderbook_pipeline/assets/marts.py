@@ -9,14 +9,27 @@ import dagster as dg
 
 from orderbook_pipeline.assets.automation import AFTER_NEW_BRONZE
 from orderbook_pipeline.assets.silver import GAP_WINDOWS, SILVER_L2, silver_key
-from orderbook_pipeline.marts.depth_bands_5s import build_depth_bands_partition
-from orderbook_pipeline.marts.l2_5s import build_mart_partition
+from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
+from orderbook_pipeline.marts.l2_5s import L2_5S
+from orderbook_pipeline.marts.partition import Mart
 from orderbook_pipeline.partitions import hour_stream, split_partition_key
 from orderbook_pipeline.resources import CaptureTarget, MartDuckDB
 
 MART_L2_5S = dg.AssetKey(["gold", "mart_l2_5s"])
 MART_DEPTH_BANDS_5S = dg.AssetKey(["gold", "mart_depth_bands_5s"])
 DUCKDB_POOL = "duckdb"
+
+
+def _build(
+    mart: Mart, partition_key: str, capture_target: CaptureTarget, mart_db: MartDuckDB
+) -> dg.MaterializeResult:
+    venue, symbol, hour = split_partition_key(partition_key)
+    basis = capture_target.time_basis
+    with mart_db.get_connection() as conn:
+        rows = mart.build(conn, capture_target.store(), venue, symbol, hour, basis)
+    return dg.MaterializeResult(
+        metadata={"rows": rows, "database": mart_db.database, "time_basis": basis}
+    )
 
 
 @dg.asset(  # type: ignore[misc]
@@ -32,13 +45,7 @@ DUCKDB_POOL = "duckdb"
 def mart_l2_5s(
     context: dg.AssetExecutionContext, capture_target: CaptureTarget, mart_db: MartDuckDB
 ) -> dg.MaterializeResult:
-    venue, symbol, hour = split_partition_key(context.partition_key)
-    basis = capture_target.time_basis
-    with mart_db.get_connection() as conn:
-        rows = build_mart_partition(conn, capture_target.store(), venue, symbol, hour, basis)
-    return dg.MaterializeResult(
-        metadata={"rows": rows, "database": mart_db.database, "time_basis": basis}
-    )
+    return _build(L2_5S, context.partition_key, capture_target, mart_db)
 
 
 @dg.asset(  # type: ignore[misc]
@@ -55,10 +62,4 @@ def mart_l2_5s(
 def mart_depth_bands_5s(
     context: dg.AssetExecutionContext, capture_target: CaptureTarget, mart_db: MartDuckDB
 ) -> dg.MaterializeResult:
-    venue, symbol, hour = split_partition_key(context.partition_key)
-    basis = capture_target.time_basis
-    with mart_db.get_connection() as conn:
-        rows = build_depth_bands_partition(conn, capture_target.store(), venue, symbol, hour, basis)
-    return dg.MaterializeResult(
-        metadata={"rows": rows, "database": mart_db.database, "time_basis": basis}
-    )
+    return _build(DEPTH_BANDS_5S, context.partition_key, capture_target, mart_db)

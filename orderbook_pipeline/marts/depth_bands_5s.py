@@ -21,56 +21,13 @@ windows, which has_gap reads); how partitions, times and the time basis work: pa
 
 from __future__ import annotations
 
-import duckdb
+from orderbook_pipeline.marts.partition import Mart
 
-from orderbook_pipeline.compaction.gaps import read_gap_windows
-from orderbook_pipeline.compaction.silver import read_silver_lane
-from orderbook_pipeline.marts.partition import (
-    GAP_DELETE,
-    GAP_INSERT,
-    GAPS_RELATION,
-    TIME_BASES,
-    build_partition,
-    ensure_tables,
-    partition_params,
-    records_of_hour,
-)
-from orderbook_pipeline.storage.store import Store
-
-BANDS_RELATION = "partition_depth_bands"
-BUILD_FILES = (
-    GAP_DELETE,
-    "delete_mart_depth_bands_5s_partition.sql",
-    GAP_INSERT,
-    "insert_mart_depth_bands_5s.sql",
-)
-_COLUMNS = ("venue", "symbol", "event_ts", "last_update_id", "bands", "gap_detected")
-_COUNT = (
-    "SELECT count(*) FROM mart_depth_bands_5s WHERE venue = $venue AND symbol = $symbol"
-    " AND bucket_start >= $hour_start AND bucket_start < $hour_end"
+DEPTH_BANDS_5S = Mart(
+    table="mart_depth_bands_5s",
+    lane="depth_bands",
+    relation="partition_depth_bands",
+    columns=("venue", "symbol", "event_ts", "last_update_id", "bands", "gap_detected"),
 )
 
-
-def build_depth_bands_partition(
-    conn: duckdb.DuckDBPyConnection,
-    store: Store,
-    venue: str,
-    symbol: str,
-    hour_start_us: int,
-    time_basis: str = "exchange",
-) -> int:
-    """(Re)build the partition's rows of `gap_windows` and `mart_depth_bands_5s`; return the
-    mart rows."""
-    ensure_tables(conn, time_basis)
-    columns = list(dict.fromkeys([*_COLUMNS, TIME_BASES[time_basis]]))
-    bands = records_of_hour(
-        lambda h: read_silver_lane(store, "depth_bands", venue, symbol, h, columns),
-        hour_start_us,
-        time_basis,
-    )
-    relations = {
-        BANDS_RELATION: bands,
-        GAPS_RELATION: read_gap_windows(store, venue, symbol, hour_start_us),
-    }
-    params = partition_params(venue, symbol, hour_start_us)
-    return build_partition(conn, relations, BUILD_FILES, params, _COUNT)
+build_depth_bands_partition = DEPTH_BANDS_5S.build

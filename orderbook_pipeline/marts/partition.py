@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orderbook_pipeline.compaction.gaps import read_gap_windows
+from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.marts.sql_files import bound_params, fetch_sql_file, run_sql_file
 from orderbook_pipeline.storage.layout import HOUR_US
+from orderbook_pipeline.storage.store import Store
 
 TIME_BASES = {"exchange": "event_ts", "receive": "ingest_ts"}  # basis -> the column it buckets
 BUCKET_TS = "bucket_ts"
@@ -152,3 +156,54 @@ def build_partition(
             with contextlib.suppress(duckdb.Error):
                 conn.unregister(name)
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Mart:
+    """A 5-second mart built per partition from one silver lane.
+
+    Its SQL: `create_{table}.sql`, `delete_{table}_partition.sql` (the hour's buckets) and
+    `insert_{table}.sql`, which reads `relation` (the lane's `columns` plus `bucket_ts`, the
+    records the partition buckets) and the gap_windows table.
+    """
+
+    table: str
+    lane: str
+    relation: str
+    columns: tuple[str, ...]
+
+    def build(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        store: Store,
+        venue: str,
+        symbol: str,
+        hour_start_us: int,
+        time_basis: str = "exchange",
+    ) -> int:
+        """(Re)build the partition's rows of `gap_windows` and of this mart; return the mart
+        rows of the partition."""
+        ensure_tables(conn, time_basis)
+        columns = list(dict.fromkeys([*self.columns, TIME_BASES[time_basis]]))
+        records = records_of_hour(
+            lambda h: read_silver_lane(store, self.lane, venue, symbol, h, columns),
+            hour_start_us,
+            time_basis,
+        )
+        relations = {
+            self.relation: records,
+            GAPS_RELATION: read_gap_windows(store, venue, symbol, hour_start_us),
+        }
+        # Deletes before inserts: the mart's has_gap reads the freshly loaded gap windows.
+        files = (
+            GAP_DELETE,
+            f"delete_{self.table}_partition.sql",
+            GAP_INSERT,
+            f"insert_{self.table}.sql",
+        )
+        count = (
+            f"SELECT count(*) FROM {self.table} WHERE venue = $venue AND symbol = $symbol"
+            " AND bucket_start >= $hour_start AND bucket_start < $hour_end"
+        )
+        params = partition_params(venue, symbol, hour_start_us)
+        return build_partition(conn, relations, files, params, count)
