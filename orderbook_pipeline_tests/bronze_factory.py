@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import fastavro
+import pyarrow as pa
 
+from orderbook_pipeline.compaction.gaps import GAP_SCHEMA, write_gap_windows
 from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, partition_for
@@ -412,3 +414,27 @@ def kline_record(
         **{f"{k}_str": f"{v:.8f}" for k, v in {**prices, **volumes}.items()},
         "fetched_ts": fetched_ts,
     }
+
+
+def write_gap_window(
+    store: Store,
+    hour: int,
+    from_ts: int,
+    to_ts: int,
+    ids: tuple[int, int] = (1, 2),
+    symbol: str = SYMBOL,
+) -> None:
+    """Write the partition's gap windows by hand: one sequence_gap window of burst "a"."""
+    window = {
+        "venue": VENUE,
+        "symbol": symbol,
+        "hour_start": hour,
+        "from_update_id": ids[0],
+        "to_update_id": ids[1],
+        "from_ts": from_ts,
+        "to_ts": to_ts,
+        "cause": "sequence_gap",
+        "bursts": "a",
+    }
+    table = pa.Table.from_pylist([window], schema=GAP_SCHEMA)
+    write_gap_windows(store, table, VENUE, symbol, hour)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pytest
 
-from orderbook_pipeline.compaction.gaps import GAP_SCHEMA, write_gap_windows
 from orderbook_pipeline.compaction.silver import compact_lane
 from orderbook_pipeline.marts.depth_bands_5s import build_depth_bands_partition
 from orderbook_pipeline.marts.l2_5s import naive_utc
 from orderbook_pipeline.marts.sql_files import SQL_DIR, sql_statements
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     H1,
     SECOND,
@@ -24,6 +19,7 @@ from orderbook_pipeline_tests.bronze_factory import (
     VENUE,
     BurstBuilder,
     depth_bands_record,
+    write_gap_window,
 )
 
 COLUMNS = [
@@ -41,20 +37,6 @@ COLUMNS = [
     "complete",
     "has_gap",
 ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(str(tmp_path / "data"))
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def band(pct: float, bid: float, ask: float, *, complete: bool = True) -> tuple[Any, ...]:
@@ -88,18 +70,7 @@ def prepare(store: Store, hour: int = T0, symbol: str = SYMBOL) -> None:
     a.write(store)
     b.write(store)
     compact_lane(store, "depth_bands", VENUE, symbol, hour)
-    window = {
-        "venue": VENUE,
-        "symbol": symbol,
-        "hour_start": hour,
-        "from_update_id": 250,
-        "to_update_id": 299,
-        "from_ts": hour + 18 * SECOND,
-        "to_ts": hour + 21 * SECOND,
-        "cause": "sequence_gap",
-        "bursts": "a",
-    }
-    write_gap_windows(store, pa.Table.from_pylist([window], schema=GAP_SCHEMA), VENUE, symbol, hour)
+    write_gap_window(store, hour, hour + 18 * SECOND, hour + 21 * SECOND, (250, 299), symbol)
 
 
 def mart(conn: duckdb.DuckDBPyConnection, where: str = "TRUE") -> list[tuple[Any, ...]]:

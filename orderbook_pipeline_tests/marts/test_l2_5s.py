@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from orderbook_pipeline.marts import partition, sql_files
 from orderbook_pipeline.marts.l2_5s import build_mart_partition, naive_utc
 from orderbook_pipeline.marts.sql_files import SQL_DIR, run_sql_file
 from orderbook_pipeline.storage.layout import HOUR_US
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import SyncRule
 from orderbook_pipeline_tests.bronze_factory import (
     H1,
@@ -54,20 +53,6 @@ MART_COLUMNS = [
     "imbalance_mean",
     "has_gap",
 ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(str(tmp_path / "data"))
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def prepare(store: Store, symbol: str = SYMBOL, hour: int = T0, n: int = 200) -> list[Ev]:

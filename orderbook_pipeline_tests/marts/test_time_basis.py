@@ -3,7 +3,6 @@ exact deletes across the hour boundary, one basis per database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from orderbook_pipeline.compaction.silver import compact_l2, compact_lane
 from orderbook_pipeline.marts import TimeBasisMismatch, build_depth_bands_partition
 from orderbook_pipeline.marts.l2_5s import build_mart_partition, naive_utc
 from orderbook_pipeline.storage.layout import HOUR_US
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     H1,
     SECOND,
@@ -24,24 +23,11 @@ from orderbook_pipeline_tests.bronze_factory import (
     BurstBuilder,
     depth_bands_record,
     tape,
+    write_gap_window,
 )
 
 MS = 1000
 H2 = H1 + HOUR_US
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(str(tmp_path / "data"))
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def late_and_early(store: Store) -> tuple[list[Any], list[Any]]:
@@ -158,23 +144,8 @@ def test_receive_buckets_meet_gap_windows_by_their_records_exchange_times(
     H1 - 1.6 s, the bucket H1 events from H1 - 1.5 s on. A window at H1 - 1.9 .. 1.7 s meets
     only the first; one at H1 - 1.4 .. 1.3 s meets both: the second by its records' exchange
     times, though it ends before that bucket starts."""
-    import pyarrow as pa
-
-    from orderbook_pipeline.compaction.gaps import GAP_SCHEMA, write_gap_windows
-
     late_and_early(store)
-    window = {
-        "venue": VENUE,
-        "symbol": SYMBOL,
-        "hour_start": T0,
-        "from_update_id": 1,
-        "to_update_id": 2,
-        "from_ts": H1 - from_ms * MS,
-        "to_ts": H1 - to_ms * MS,
-        "cause": "sequence_gap",
-        "bursts": "a",
-    }
-    write_gap_windows(store, pa.Table.from_pylist([window], schema=GAP_SCHEMA), VENUE, SYMBOL, T0)
+    write_gap_window(store, T0, H1 - from_ms * MS, H1 - to_ms * MS)
     for hour in (T0, H1):
         build_mart_partition(conn, store, VENUE, SYMBOL, hour, time_basis="receive")
     got = conn.execute(
