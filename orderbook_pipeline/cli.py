@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the venue section to capture (default: the only one)",
     )
     for option, _path, help_text in CAPTURE_OPTIONS:
-        cap.add_argument(option, help=help_text)
+        cap.add_argument(option, help=help_text.replace("%", "%%"))  # argparse formats help
     cap.add_argument("--ws-url", help="websocket base URL (default: from `exchange`)")
     cap.add_argument("--rest-url", help="REST base URL (default: from `exchange`)")
     cap.add_argument(

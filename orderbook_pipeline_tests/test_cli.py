@@ -28,6 +28,25 @@ def _no_ambient_config(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "command", [[], ["capture"], ["simulate"], ["config"], ["config", "show"], ["config", "get"]]
+)
+def test_every_help_page_prints(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: orderbook-pipeline")
+
+
+def test_capture_help_lists_every_configuration_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["capture", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--band-pcts", "--lanes", "--config", "--set", "--exchange"):
+        assert option in out
+    assert "% from mid" in out
+
+
 def test_bad_arguments_are_refused_with_a_message_naming_the_field(capsys):
     assert (
         main(["capture", "--venue", "binance-spot", "--symbols", "BTCUSDT", "--depths", "0"]) == 2
