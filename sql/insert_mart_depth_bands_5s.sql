@@ -3,9 +3,8 @@
 -- registered by marts/depth_bands_5s.py, times already naive UTC) and the gap_windows table.
 -- Each record's bands are unnested into one sample per band. complete: every sample of the
 -- bucket was complete (its band lay within the levels the book knows exactly).
--- has_gap, as in mart_l2_5s: the bucket overlaps a gap window or holds a gap_detected record.
--- Gap windows are in exchange time: the bucket spans its 5 s and the exchange times of its
--- records (the same thing on the exchange basis; on the receive basis, both clocks).
+-- has_gap, as in mart_l2_5s: the bucket holds a gap_detected record or overlaps a gap window
+-- (bucket_has_gap, sql/create_macro_bucket_has_gap.sql).
 INSERT INTO mart_depth_bands_5s
 WITH samples AS (
     SELECT
@@ -55,12 +54,6 @@ SELECT
     b.bid_notional_last,
     b.ask_notional_last,
     b.complete,
-    b.holds_gap_record OR EXISTS (
-        SELECT 1
-        FROM gap_windows AS g
-        WHERE g.venue = $venue
-          AND g.symbol = $symbol
-          AND g.from_ts < greatest(b.bucket_start + INTERVAL 5 SECOND, b.event_max + INTERVAL 1 MICROSECOND)
-          AND g.to_ts >= least(b.bucket_start, b.event_min)
-    ) AS has_gap
+    b.holds_gap_record
+        OR bucket_has_gap($venue, $symbol, b.bucket_start, b.event_min, b.event_max) AS has_gap
 FROM buckets AS b

@@ -3,10 +3,8 @@
 -- times already naive UTC) and the gap_windows table.
 -- Records are ordered by (event_ts, last_update_id) inside a bucket: open/close are the first
 -- and last, and the realized-volatility returns are taken between consecutive records.
--- has_gap: the bucket overlaps a gap window (from_ts before the bucket's end, to_ts at or after
--- its start) or holds a gap_detected record. Gap windows are in exchange time: the bucket spans
--- [start, start + 5 s) and the exchange times of its records, which on the exchange basis lie
--- inside it (so this is the bucket alone) and on the receive basis cover both clocks.
+-- has_gap: the bucket holds a gap_detected record or overlaps a gap window (bucket_has_gap,
+-- sql/create_macro_bucket_has_gap.sql).
 INSERT INTO mart_l2_5s
 WITH recs AS (
     SELECT
@@ -66,12 +64,6 @@ SELECT
     b.spread_bps_mean,
     b.spread_bps_max,
     b.imbalance_mean,
-    b.holds_gap_record OR EXISTS (
-        SELECT 1
-        FROM gap_windows AS g
-        WHERE g.venue = $venue
-          AND g.symbol = $symbol
-          AND g.from_ts < greatest(b.bucket_start + INTERVAL 5 SECOND, b.event_max + INTERVAL 1 MICROSECOND)
-          AND g.to_ts >= least(b.bucket_start, b.event_min)
-    ) AS has_gap
+    b.holds_gap_record
+        OR bucket_has_gap($venue, $symbol, b.bucket_start, b.event_min, b.event_max) AS has_gap
 FROM buckets AS b

@@ -47,6 +47,7 @@ TIME_BASES = {"exchange": "event_ts", "receive": "ingest_ts"}  # basis -> the co
 BUCKET_TS = "bucket_ts"
 CREATE_FILES = (
     "create_gap_windows.sql",
+    "create_macro_bucket_has_gap.sql",
     "create_mart_l2_5s.sql",
     "create_mart_depth_bands_5s.sql",
     "create_mart_settings.sql",

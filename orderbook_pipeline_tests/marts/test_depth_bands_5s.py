@@ -157,6 +157,7 @@ def test_sql_files_are_one_statement_each() -> None:
         "delete_mart_depth_bands_5s_partition.sql",
         "insert_mart_depth_bands_5s.sql",
         "create_mart_settings.sql",
+        "create_macro_bucket_has_gap.sql",
         "insert_mart_time_basis.sql",
         "select_mart_time_basis.sql",
     }
