@@ -16,28 +16,14 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.config import PipelineConfig, load_config, validated
+from orderbook_pipeline.config import PipelineConfig, VenueSection, load_config, validated
 from orderbook_pipeline.partitions import stream_key
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
 from orderbook_pipeline.storage.store import Store, open_store
 
 
-class VenueTarget(dg.Config):  # type: ignore[misc]
-    """One venue's streams and lanes: a `venues.<name>` section of the configuration (same
-    fields and defaults as config.VenueSection; None means the venue's own default)."""
-
-    symbols: list[str] = ["BTCUSDT", "ETHUSDT"]
-    lanes: list[str] | None = None
-    depths: list[int] = [10, 20, 50]
-    partial_depth_levels: int = 20
-    band_pcts: list[float] = list(DEFAULT_BAND_PCTS)
-    band_interval_s: float = 1.0
-    deep_snapshot_interval_s: float = 60.0
-    deep_snapshot_limit: int | None = None
-    snapshot_limit: int | None = None
-    clock_check_interval_s: float = 60.0
-    kline_intervals: list[str] = ["1m"]
-    sim_port: int | None = None
+class VenueTarget(dg.Config, VenueSection):  # type: ignore[misc]
+    """One venue's streams and lanes: config.VenueSection (its fields, defaults and checks) as
+    a Dagster config type. None means the venue's own default."""
 
 
 class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]

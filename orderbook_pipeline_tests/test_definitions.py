@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from orderbook_pipeline.definitions import defs
 
@@ -72,6 +73,10 @@ def test_the_dagster_resource_mirrors_the_venue_section():
     from orderbook_pipeline.resources import VenueTarget
 
     assert VenueTarget().model_dump() == VenueSection().model_dump()
+    # Its checks too: a typo'd field is refused, symbols are upper-cased.
+    assert VenueTarget(symbols=["btcusdt"]).symbols == ["BTCUSDT"]
+    with pytest.raises(ValueError, match="depht"):
+        VenueTarget(depht=[10])
 
 
 def test_definitions_validate_like_dg_check_defs():
