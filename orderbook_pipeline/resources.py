@@ -7,6 +7,7 @@ lives under one folder by default, OBP_HOME (./data): the lake, `marts.duckdb` a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -70,8 +71,10 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
             venues={n: VenueTarget(**s.model_dump()) for n, s in config.venues.items()},
         )
 
-    def to_config(self) -> PipelineConfig:
-        """This target as a validated configuration (raises ConfigError naming the field)."""
+    @functools.cached_property
+    def pipeline_config(self) -> PipelineConfig:
+        """This target as a validated configuration, built on first use and kept (the resource
+        is immutable); raises ConfigError naming the field."""
         raw = {
             "exchange": self.exchange,
             "data_root": self.data_root,
@@ -92,38 +95,39 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
         return list(self.venues)
 
     def symbols_for(self, venue: str) -> list[str]:
-        return self.to_config().venue(venue).symbols
+        return self.pipeline_config.venue(venue).symbols
 
     def depths_for(self, venue: str) -> list[int]:
-        return sorted(set(self.to_config().venue(venue).depths))
+        return sorted(set(self.pipeline_config.venue(venue).depths))
 
     def lanes_for(self, venue: str) -> list[str]:
         """The venue's lanes, its default (every lane it feeds) made explicit."""
-        lanes = self.to_config().venue(venue).lanes
+        lanes = self.pipeline_config.venue(venue).lanes
         assert lanes is not None  # resolved by the configuration
         return lanes
 
     def kline_intervals_for(self, venue: str) -> list[str]:
-        return self.to_config().venue(venue).kline_intervals
+        return self.pipeline_config.venue(venue).kline_intervals
 
     def endpoints(self, venue: str) -> tuple[str | None, str | None]:
         """(ws base, REST base); None means the venue's real endpoints. Embedded: the venue's
         own port on 127.0.0.1."""
-        return self.to_config().endpoints(venue)
+        return self.pipeline_config.endpoints(venue)
 
     def capture_settings(
         self, venue: str, symbols: list[str] | None = None, **overrides: Any
     ) -> CaptureSettings:
         """One burst of `venue` with its configured settings; overrides are CaptureSettings
         fields (duration_s, max_file_seconds, ...)."""
-        return self.to_config().capture_settings(venue, symbols, **overrides)
+        return self.pipeline_config.capture_settings(venue, symbols, **overrides)
 
     def effective_overlap_seconds(self, venue: str) -> float:
-        return self.to_config().effective_overlap_seconds(venue)
+        return self.pipeline_config.effective_overlap_seconds(venue)
 
     # ------------------------------------------------------------------ all venues
     def stream_keys(self) -> list[str]:
-        return [stream_key(v, s) for v in self.venues for s in self.symbols_for(v)]
+        config = self.pipeline_config
+        return [stream_key(v, s) for v, section in config.venues.items() for s in section.symbols]
 
     def store(self) -> Store:
         return open_store(self.data_root, s3_endpoint_url=self.s3_endpoint_url or None)

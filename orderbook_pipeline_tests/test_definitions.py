@@ -53,8 +53,11 @@ def test_the_definitions_read_the_configuration_file(tmp_path, monkeypatch):
     assert mart_db_from_env().database == "/srv/m.duckdb"
     settings = target.capture_settings("binance-usdm", duration_s=3)
     assert settings.lanes == ("l2", "agg_trades") and settings.duration_s == 3
-    # Round trip: the resource's own config is the same configuration.
-    assert target.to_config().venues == target.from_config(target.to_config()).to_config().venues
+    # Round trip: the resource's own config is the same configuration, validated once.
+    config = target.pipeline_config
+    assert target.pipeline_config is config
+    again = target.from_config(config).pipeline_config
+    assert (again.venues, again.capture, again.mart) == (config.venues, config.capture, config.mart)
 
 
 def test_an_invalid_configuration_stops_the_definitions_with_the_field_named(tmp_path, monkeypatch):
