@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_pipeline.capture.settings import default_lanes
+from orderbook_pipeline.capture.settings import CaptureSettings, default_lanes
 from orderbook_pipeline.config import (
     ConfigError,
     PipelineConfig,
+    VenueSection,
     load_config,
 )
-from orderbook_pipeline.venues import BINANCE_USDM
+from orderbook_pipeline.config.schema import SETTINGS_FIELDS
+from orderbook_pipeline.venues import BINANCE_USDM, VENUES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [ROOT / "orderbook_pipeline.yaml", *sorted((ROOT / "examples").glob("*.yaml"))]
@@ -39,6 +41,22 @@ def test_every_shipped_file_loads(path):
     for name, section in config.venues.items():
         settings = config.capture_settings(name)  # a burst can be built for every venue
         assert settings.symbols == section.symbols
+
+
+def test_the_shipped_file_states_the_built_in_defaults(tmp_path):
+    """README: with no file, built-in defaults, "the same values as that file"."""
+    assert load_config(ROOT / "orderbook_pipeline.yaml", env={}) == _load(tmp_path)
+
+
+def test_a_default_venue_section_is_a_default_burst():
+    """The configuration's venue defaults are the burst's own (CaptureSettings)."""
+    for name, venue in VENUES.items():
+        configured = PipelineConfig(venues={name: VenueSection()}).capture_settings(
+            name, burst_id="b"
+        )
+        plain = CaptureSettings(venue=venue, symbols=VenueSection().symbols, burst_id="b")
+        for field in SETTINGS_FIELDS:
+            assert getattr(configured, field) == getattr(plain, field), (name, field)
 
 
 def test_example_covers_several_venues_and_lanes():

@@ -7,13 +7,13 @@ CaptureSettings, so the rules live once, in capture/settings.py and venues.py.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, CaptureSettings, default_lanes
 from orderbook_pipeline.core.klines import INTERVALS as KLINE_INTERVALS
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
 from orderbook_pipeline.venues import VENUES
 
 # The bundled exchange's port per venue: a multi-venue file needs no port settings.
@@ -40,19 +40,23 @@ class MartSection(Section):
     time_basis: Literal["exchange", "receive"] = "exchange"
 
 
+# A burst's defaults are CaptureSettings' own: the configuration does not keep a second table.
+_BURST_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(CaptureSettings)}
+
+
 class VenueSection(Section):
     """One venue's streams and lanes. None means "the venue's own default"."""
 
     symbols: list[str] = ["BTCUSDT", "ETHUSDT"]
-    lanes: list[str] | None = None  # None: every lane the venue feeds
-    depths: list[int] = [10, 20, 50]
-    partial_depth_levels: int = 20
-    band_pcts: list[float] = list(DEFAULT_BAND_PCTS)
-    band_interval_s: float = 1.0
-    deep_snapshot_interval_s: float = 60.0
-    deep_snapshot_limit: int | None = None
-    snapshot_limit: int | None = None
-    clock_check_interval_s: float = 60.0
+    lanes: list[str] | None = _BURST_DEFAULTS["lanes"]  # None: every lane the venue feeds
+    depths: list[int] = list(_BURST_DEFAULTS["depths"])
+    partial_depth_levels: int = _BURST_DEFAULTS["partial_depth_levels"]
+    band_pcts: list[float] = list(_BURST_DEFAULTS["band_pcts"])
+    band_interval_s: float = _BURST_DEFAULTS["band_interval_s"]
+    deep_snapshot_interval_s: float = _BURST_DEFAULTS["deep_snapshot_interval_s"]
+    deep_snapshot_limit: int | None = _BURST_DEFAULTS["deep_snapshot_limit"]
+    snapshot_limit: int | None = _BURST_DEFAULTS["snapshot_limit"]
+    clock_check_interval_s: float = _BURST_DEFAULTS["clock_check_interval_s"]
     kline_intervals: list[str] = ["1m"]
     sim_port: int | None = None  # None: DEFAULT_SIM_PORTS
 
