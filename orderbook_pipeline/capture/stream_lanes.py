@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orderbook_pipeline.core.tickers import book_ticker_record, float_levels, partial_depth_record
+from orderbook_pipeline.capture.verification import View
+from orderbook_pipeline.core.avro_binary import encode_string
+from orderbook_pipeline.core.avro_lanes import encode_book_ticker_head, encode_partial_depth_head
+from orderbook_pipeline.core.tickers import book_ticker_record, parse_partial_depth
 from orderbook_pipeline.core.trades import (
     AggTradeContinuity,
     IdContinuity,
@@ -42,6 +45,7 @@ class StreamLanes:
         self.writer = writer
         self.metrics = metrics
         self.verifier = verifier
+        self._prefix = encode_string(venue) + encode_string(symbol)
         self._trade_ids = IdContinuity()
         self._agg_ids = AggTradeContinuity()
 
@@ -58,14 +62,28 @@ class StreamLanes:
             seen = self._agg_ids.observe(rec["agg_id"], rec["first_trade_id"], rec["last_trade_id"])
             self._write_trade(lane, rec, None if seen is None else seen[0])
         elif lane == "book_ticker":
-            rec = book_ticker_record(data, v, s, ingest_us, b)
-            bids = [(rec["bid_px"], rec["bid_qty"])]
-            asks = [(rec["ask_px"], rec["ask_qty"])]
-            self.verifier.check_view("book_ticker", rec["update_id"], bids, asks, rec, book)
+            r = book_ticker_record(data, v, s, ingest_us, b)
+            bid, ask = (r["bid_px"], r["bid_qty"]), (r["ask_px"], r["ask_qty"])
+            head = encode_book_ticker_head(
+                self._prefix,
+                r["update_id"],
+                r["ts"],
+                r["ts_source"],
+                r["event_ts"],
+                r["transaction_ts"],
+                ingest_us,
+                (*bid, *ask),
+                (r["bid_px_str"], r["bid_qty_str"], r["ask_px_str"], r["ask_qty_str"]),
+            )
+            view = View(lane, r["update_id"], r["ts"], ingest_us, [bid], [ask], head)
+            self.verifier.check_view(view, book)
         elif lane == "partial_depth":
-            rec = partial_depth_record(data, v, s, levels or 20, ingest_us, b)
-            bids, asks = float_levels(rec["bids"]), float_levels(rec["asks"])
-            self.verifier.check_view("partial_depth", rec["last_update_id"], bids, asks, rec, book)
+            n = levels or 20
+            p = parse_partial_depth(data, s, n)
+            ts = ingest_us if p.event_us is None else p.event_us
+            head = encode_partial_depth_head(self._prefix, n, p, ingest_us)
+            view = View(lane, p.last_id, ts, ingest_us, p.bids, p.asks, head)
+            self.verifier.check_view(view, book)
         else:
             raise ValueError(f"not a stream lane: {lane!r}")
 

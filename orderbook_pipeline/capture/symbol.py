@@ -131,6 +131,9 @@ class SymbolCapture:
         self.write_bands = "depth_bands" in lanes and bool(band_pcts)
         self.band_pcts = band_pcts
         self._bands = BandSampler.every(band_interval_s)
+        # Levels of the top read per applied event: the deepest L2 record's, or the deepest
+        # top-of-book check's (partial depth), whichever is more; 0 when neither is written.
+        self._top_n = max(self._l2.max_depth if self.write_l2 else 0, top_levels)
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, ev: DiffEvent) -> None:
@@ -217,23 +220,29 @@ class SymbolCapture:
         metrics.applied += 1
         event_us = ev.event_ms * 1000
         metrics.lag_us.append(ev.ingest_us - event_us)
-        if self.verifier.active:
+        verifier = self.verifier
+        # The book's top, read once for the L2 records and the verifier's top-of-book checks.
+        n = self._top_n
+        if n:
+            bid_px = book.bids.top_prices(n)
+            ask_px = book.asks.top_prices(n)
+            bid_qty = book.bids.quantities(bid_px)
+            ask_qty = book.asks.quantities(ask_px)
+        else:
+            bid_px, ask_px, bid_qty, ask_qty = [], [], (), ()
+        if verifier.active:
+            top = (ev.last_id, bid_px, bid_qty, ask_px, ask_qty) if verifier.top_levels else None
             self._in_emit = True
             try:
-                self.verifier.on_applied(ev, book)
+                verifier.on_applied(ev, top)
             finally:
                 self._in_emit = False
         bands = self._bands
         if self.write_bands and event_us >= bands.next_due_us and bands.due(event_us):
             self._write_bands(ev, book, event_us, gap_detected, recovered)
-        if not self.write_l2:
+        if not self.write_l2 or not bid_px or not ask_px:
             return
         enc = self._l2
-        max_depth = enc.max_depth
-        bid_px = book.bids.top_prices(max_depth)
-        ask_px = book.asks.top_prices(max_depth)
-        if not bid_px or not ask_px:
-            return
         records = enc.encode(
             event_us,
             ev.ingest_us,
@@ -241,9 +250,9 @@ class SymbolCapture:
             ev.last_id,
             ev.prev_id,
             bid_px,
-            book.bids.quantities(bid_px),
+            bid_qty,
             ask_px,
-            book.asks.quantities(ask_px),
+            ask_qty,
             gap_detected,
             recovered,
         )
@@ -256,7 +265,9 @@ class SymbolCapture:
             if not f.live:  # published at a size or age bound since the last event
                 f = files[i] = self.writer.handle(f.partition)
             append(f, data)
-        metrics.l2_records(enc.depths, len(bid_px), len(ask_px))
+        metrics.l2_records(
+            enc.depths, min(len(bid_px), enc.max_depth), min(len(ask_px), enc.max_depth)
+        )
 
     def _write_bands(
         self, ev: DiffEvent, book: OrderBook, event_us: int, gap_detected: bool, recovered: bool

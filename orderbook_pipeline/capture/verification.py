@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
+from orderbook_pipeline.core.avro_binary import encode_string
+from orderbook_pipeline.core.avro_lanes import BOOK_CHECK
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
 from orderbook_pipeline.core.records import string_levels
@@ -28,7 +30,7 @@ from orderbook_pipeline.core.verify import (
     compare_top,
     snapshot_range,
 )
-from orderbook_pipeline.storage.layout import Partition, partition_for
+from orderbook_pipeline.storage.layout import partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
@@ -42,6 +44,22 @@ MAX_WAITING = 256  # exchange views waiting for the book to reach their id, per 
 
 Level = tuple[float, float]
 MismatchHandler = Callable[[str], None]
+# One applied event's top of book: (last id, bid prices, bid quantities, ask prices, ask
+# quantities), the very lists the L2 records were encoded from.
+Top = tuple[int, list[float], Sequence[float], list[float], Sequence[float]]
+
+
+class View(NamedTuple):
+    """The exchange's own view of the top of book at update_id (a partial depth or bookTicker
+    frame), with its lane record encoded up to `book_check`, which the comparison decides."""
+
+    lane: str  # "partial_depth" or "book_ticker"
+    update_id: int
+    ts_us: int  # the record's partition time
+    ingest_us: int
+    bids: list[Level]  # best first, the exchange's doubles
+    asks: list[Level]
+    head: bytes  # core/avro_lanes.py encode_*_head
 
 
 class BookVerifier:
@@ -66,10 +84,11 @@ class BookVerifier:
         self.last_verified: tuple[int, int] | None = None  # (update id, time µs)
         self._pending: PendingVerification | None = None
         self._answer: tuple[Snapshot, SnapshotResponse] | None = None
-        self._tops: deque[tuple[int, list[Level], list[Level]]] = deque(maxlen=RECENT_TOPS)
+        self._tops: deque[Top] = deque(maxlen=RECENT_TOPS)
         # update id -> exchange views waiting for the book to get there
-        self._waiting: dict[int, list[tuple[str, list[Level], list[Level], dict[str, Any]]]] = {}
+        self._waiting: dict[int, list[View]] = {}
         self.in_sync = False
+        self._suffix = encode_string(burst_id)
 
     @property
     def active(self) -> bool:
@@ -93,15 +112,15 @@ class BookVerifier:
             self._answer = None
             self._store_deep(snap, resp, "not_compared", "the book was rebuilt before it got there")
         for update_id in sorted(self._waiting):
-            for _source, _b, _a, record in self._waiting.pop(update_id):
-                self._store_view(record, "unchecked")
+            for view in self._waiting.pop(update_id):
+                self._store_view(view, "unchecked")
 
     # --- per applied event ----------------------------------------------------------------
-    def on_applied(self, ev: DiffEvent, book: OrderBook) -> None:
+    def on_applied(self, ev: DiffEvent, top: Top | None) -> None:
+        """An event was applied; `top` is the book's top after it (when top_levels is set)."""
         last_id = ev.last_id
-        if self.top_levels:
-            n = self.top_levels
-            self._tops.append((last_id, book.bids.top(n), book.asks.top(n)))
+        if top is not None:
+            self._tops.append(top)
         pending = self._pending
         if pending is not None:
             pending.record(ev.first_id, last_id, ev.bids, ev.asks)
@@ -109,11 +128,11 @@ class BookVerifier:
                 self._finish_deep()
         if self._waiting:
             for update_id in [u for u in self._waiting if u <= last_id]:
-                for source, bids, asks, record in self._waiting.pop(update_id):
+                for view in self._waiting.pop(update_id):
                     if update_id == last_id:
-                        self._check_top(source, update_id, bids, asks, record)
+                        self._check_top(view)
                     else:  # the book jumped over the id: that state was never ours
-                        self._store_view(record, "unchecked")
+                        self._store_view(view, "unchecked")
 
     # --- deep snapshots -------------------------------------------------------------------
     def start_deep(self, book: OrderBook) -> None:
@@ -196,61 +215,48 @@ class BookVerifier:
         )
 
     # --- partial depth and bookTicker -----------------------------------------------------
-    def check_view(
-        self,
-        source: str,
-        update_id: int,
-        bids: list[Level],
-        asks: list[Level],
-        record: dict[str, Any],
-        book: OrderBook,
-    ) -> None:
-        """An exchange view of the top of book at update_id: compare it now if the book is (or
-        was recently) there, later if the book has not got there yet, else store it unchecked.
-        The record (the view's own lane record) is written once its verdict is known."""
+    def check_view(self, view: View, book: OrderBook) -> None:
+        """Compare an exchange view now if the book is (or was recently) at its update id,
+        later if the book has not got there yet, else store it unchecked. Its record is
+        written once the verdict is known."""
         if not self.in_sync:
-            self._store_view(record, "unchecked")
+            self._store_view(view, "unchecked")
             return
-        if update_id > book.last_update_id:
-            waiting = self._waiting.setdefault(update_id, [])
-            waiting.append((source, bids, asks, record))
+        if view.update_id > book.last_update_id:
+            self._waiting.setdefault(view.update_id, []).append(view)
             if sum(map(len, self._waiting.values())) > MAX_WAITING:  # the book fell far behind
-                oldest = min(self._waiting)
-                for *_, rec in self._waiting.pop(oldest):
-                    self._store_view(rec, "unchecked")
+                for stale in self._waiting.pop(min(self._waiting)):
+                    self._store_view(stale, "unchecked")
             return
-        self._check_top(source, update_id, bids, asks, record)
+        self._check_top(view)
 
-    def _check_top(
-        self,
-        source: str,
-        update_id: int,
-        bids: list[Level],
-        asks: list[Level],
-        record: dict[str, Any],
-    ) -> None:
-        top = next((t for t in reversed(self._tops) if t[0] == update_id), None)
+    def _check_top(self, view: View) -> None:
+        top = next((t for t in reversed(self._tops) if t[0] == view.update_id), None)
         if top is None:
-            self._store_view(record, "unchecked")
+            self._store_view(view, "unchecked")
             return
-        _, local_bids, local_asks = top
-        n_bids, n_asks = len(bids), len(asks)
-        result = compare_top(local_bids[:n_bids], local_asks[:n_asks], bids, asks)
-        self.metrics.cross_checks[f"{source}:{'match' if result.matches else 'mismatch'}"] += 1
-        self._store_view(record, "match" if result.matches else "mismatch")
+        _, bid_px, bid_qty, ask_px, ask_qty = top
+        nb, na = len(view.bids), len(view.asks)
+        local_bids = list(zip(bid_px[:nb], bid_qty[:nb], strict=True))
+        local_asks = list(zip(ask_px[:na], ask_qty[:na], strict=True))
+        if local_bids == view.bids and local_asks == view.asks:  # the usual case, in C
+            self.metrics.cross_checks[f"{view.lane}:match"] += 1
+            self._store_view(view, "match")
+            return
+        result = compare_top(local_bids, local_asks, view.bids, view.asks)
+        verdict = "match" if result.matches else "mismatch"
+        self.metrics.cross_checks[f"{view.lane}:{verdict}"] += 1
+        self._store_view(view, verdict)
         if not result.matches:
-            self._mismatch(source, update_id, record["ingest_ts"], result)
+            self._mismatch(view.lane, view.update_id, view.ingest_us, result)
 
-    def _store_view(self, record: dict[str, Any], verdict: str) -> None:
-        record["book_check"] = verdict
-        lane = "book_ticker" if "bid_px" in record else "partial_depth"
+    def _store_view(self, view: View, verdict: str) -> None:
         if verdict == "unchecked":
-            self.metrics.cross_checks[f"{lane}:unchecked"] += 1
-        self.metrics.lane_records[lane] += 1
-        self.writer.write(self._partition(lane, record["ts"]), record)
-
-    def _partition(self, lane: str, ts_us: int) -> Partition:
-        return partition_for(lane, self.venue, self.symbol, ts_us)
+            self.metrics.cross_checks[f"{view.lane}:unchecked"] += 1
+        self.metrics.lane_records[view.lane] += 1
+        writer = self.writer
+        f = writer.handle(partition_for(view.lane, self.venue, self.symbol, view.ts_us))
+        writer.append(f, b"".join((view.head, BOOK_CHECK[verdict], self._suffix)))
 
     # --- mismatches -----------------------------------------------------------------------
     def _mismatch(self, source: str, update_id: int, detected_us: int, result: Comparison) -> None:

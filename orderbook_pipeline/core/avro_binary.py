@@ -211,8 +211,8 @@ def encode_diff(
             encode_long(first_id),
             encode_long(last_id),
             _NULL if prev_id is None else _SOME + encode_long(prev_id),
-            _string_pairs(raw_bids),
-            _string_pairs(raw_asks),
+            string_pairs(raw_bids),
+            string_pairs(raw_asks),
             suffix,
         )
     )
@@ -230,7 +230,7 @@ _SHORT_ASCII_PAIRS = bytes([0x92, *range(0xA0, 0xC0), *range(0x80)])
 _msgpack = msgspec.msgpack.Encoder().encode
 
 
-def _string_pairs(levels: list[tuple[str, str]]) -> bytes:
+def string_pairs(levels: Sequence[Sequence[str]]) -> bytes:
     """An array of {px: string, qty: string}: a side's strings in a few C calls."""
     n = len(levels)
     if not n:

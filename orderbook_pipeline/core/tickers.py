@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -72,9 +72,9 @@ _STRING_PAIRS = list[tuple[str, str]]
 _NUMBER_PAIRS = list[tuple[Price, Quantity]]
 
 
-def _side(raw: Any, levels: int, side: str, symbol: str) -> tuple[list[dict[str, str]], float]:
-    """StringLevels of one side of a partial depth payload, checked, and its best price (NaN
-    if empty). Bids must be strictly descending, asks strictly ascending."""
+def _side(raw: Any, levels: int, side: str, symbol: str) -> list[tuple[float, float]]:
+    """The (price, quantity) doubles of one side of a partial depth payload, checked: string
+    pairs, finite numbers, bids strictly descending and asks strictly ascending."""
     what = f"partial depth {side}"
     if type(raw) is not list:
         raise BadEvent("wrong_types", f"{what} must be a list, got {type(raw).__name__}", symbol)
@@ -82,14 +82,15 @@ def _side(raw: Any, levels: int, side: str, symbol: str) -> tuple[list[dict[str,
         raise BadEvent("wrong_types", f"{what}: {len(raw)} levels on a stream of {levels}", symbol)
     try:
         _convert(raw, _STRING_PAIRS)
-        prices = [px for px, _ in _convert(raw, _NUMBER_PAIRS, strict=False)]
+        numbers: list[tuple[float, float]] = _convert(raw, _NUMBER_PAIRS, strict=False)
     except msgspec.ValidationError:
         # msgspec reads a subset of what float() reads: float() decides, and words the refusal.
-        prices = _checked_prices(raw, what, symbol)
+        numbers = _checked_numbers(raw, what, symbol)
+    prices = [px for px, _ in numbers]
     descending = side == "bids"
     if prices != sorted(prices, reverse=descending) or len(set(prices)) != len(prices):
         _order_problem(raw, prices, descending, what, symbol)
-    return [{"px": p, "qty": q} for p, q in raw], prices[0] if prices else math.nan
+    return numbers
 
 
 def _order_problem(
@@ -106,24 +107,35 @@ def _order_problem(
             )
 
 
-def _checked_prices(raw: list[Any], what: str, symbol: str) -> list[float]:
-    prices = []
+def _checked_numbers(raw: list[Any], what: str, symbol: str) -> list[tuple[float, float]]:
+    numbers = []
     for level in raw:
         if type(level) is not list or len(level) != 2 or not all(type(v) is str for v in level):
             raise BadEvent(
                 "wrong_types", f"{what}: level must be [price, qty] strings: {level!r}", symbol
             )
-        prices.append(price(level[0], what, symbol))
-        quantity(level[1], what, symbol)
-    return prices
+        numbers.append((price(level[0], what, symbol), quantity(level[1], what, symbol)))
+    return numbers
 
 
-def partial_depth_record(
-    data: Any, venue: str, symbol: str, levels: int, ingest_us: int, burst_id: str
-) -> dict[str, Any]:
-    """PartialDepthRecord of a `<sym>@depth<levels>[@speed]` payload: spot / Binance.US
-    {"lastUpdateId","bids","asks"} (no symbol, no event time: ts is the receive time) or USD-M
-    {"e":"depthUpdate","E","T","s","U","u","pu","b","a"} (ts = E)."""
+class PartialDepth(NamedTuple):
+    """A checked partial depth payload: the strings as sent and their doubles."""
+
+    last_id: int
+    first_id: int | None  # USD-M U
+    prev_id: int | None  # USD-M pu
+    event_us: int | None  # USD-M E (spot and Binance.US send no event time)
+    transaction_us: int | None  # USD-M T
+    raw_bids: list[list[str]]
+    raw_asks: list[list[str]]
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+
+
+def parse_partial_depth(data: Any, symbol: str, levels: int) -> PartialDepth:
+    """A `<sym>@depth<levels>[@speed]` payload checked: spot / Binance.US
+    {"lastUpdateId","bids","asks"} (no symbol, no event time) or USD-M
+    {"e":"depthUpdate","E","T","s","U","u","pu","b","a"}."""
     what = "partial depth"
     d = payload(data, what, symbol)
     first_id: int | None
@@ -145,26 +157,37 @@ def partial_depth_record(
         last_id = id_field(d, "lastUpdateId", what, symbol)
         first_id = prev_id = event_ts = transaction_ts = None
         raw_bids, raw_asks = get_field(d, "bids", what, symbol), get_field(d, "asks", what, symbol)
-    bids, best_bid = _side(raw_bids, levels, "bids", symbol)
-    asks, best_ask = _side(raw_asks, levels, "asks", symbol)
-    if best_bid >= best_ask:  # false when a side is empty (NaN)
+    bids = _side(raw_bids, levels, "bids", symbol)
+    asks = _side(raw_asks, levels, "asks", symbol)
+    if bids and asks and bids[0][0] >= asks[0][0]:
         raise BadEvent(
-            "crossed", f"{what} best bid {bids[0]['px']} >= best ask {asks[0]['px']}", symbol
+            "crossed", f"{what} best bid {raw_bids[0][0]} >= best ask {raw_asks[0][0]}", symbol
         )
+    return PartialDepth(
+        last_id, first_id, prev_id, event_ts, transaction_ts, raw_bids, raw_asks, bids, asks
+    )
+
+
+def partial_depth_record(
+    data: Any, venue: str, symbol: str, levels: int, ingest_us: int, burst_id: str
+) -> dict[str, Any]:
+    """PartialDepthRecord of a `<sym>@depth<levels>[@speed]` payload (parse_partial_depth);
+    spot and Binance.US send no event time: ts is then the receive time."""
+    p = parse_partial_depth(data, symbol, levels)
     return {
         "venue": venue,
         "symbol": symbol,
         "levels": levels,
-        "last_update_id": last_id,
-        "first_update_id": first_id,
-        "prev_update_id": prev_id,
-        "ts": ingest_us if event_ts is None else event_ts,
-        "ts_source": "receive" if event_ts is None else "exchange",
-        "event_ts": event_ts,
-        "transaction_ts": transaction_ts,
+        "last_update_id": p.last_id,
+        "first_update_id": p.first_id,
+        "prev_update_id": p.prev_id,
+        "ts": ingest_us if p.event_us is None else p.event_us,
+        "ts_source": "receive" if p.event_us is None else "exchange",
+        "event_ts": p.event_us,
+        "transaction_ts": p.transaction_us,
         "ingest_ts": ingest_us,
-        "bids": bids,
-        "asks": asks,
+        "bids": [{"px": px, "qty": qty} for px, qty in p.raw_bids],
+        "asks": [{"px": px, "qty": qty} for px, qty in p.raw_asks],
         "book_check": "unchecked",
         "burst_id": burst_id,
     }
