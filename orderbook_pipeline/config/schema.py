@@ -7,7 +7,6 @@ CaptureSettings, so the rules live once, in capture/settings.py and venues.py.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -40,23 +39,20 @@ class MartSection(Section):
     time_basis: Literal["exchange", "receive"] = "exchange"
 
 
-# A burst's defaults are CaptureSettings' own: the configuration does not keep a second table.
-_BURST_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(CaptureSettings)}
-
-
 class VenueSection(Section):
-    """One venue's streams and lanes. None means "the venue's own default"."""
+    """One venue's streams and lanes. None means "the venue's own default". The burst's
+    defaults are CaptureSettings' own, not a second table of the same values."""
 
     symbols: list[str] = ["BTCUSDT", "ETHUSDT"]
-    lanes: list[str] | None = _BURST_DEFAULTS["lanes"]  # None: every lane the venue feeds
-    depths: list[int] = list(_BURST_DEFAULTS["depths"])
-    partial_depth_levels: int = _BURST_DEFAULTS["partial_depth_levels"]
-    band_pcts: list[float] = list(_BURST_DEFAULTS["band_pcts"])
-    band_interval_s: float = _BURST_DEFAULTS["band_interval_s"]
-    deep_snapshot_interval_s: float = _BURST_DEFAULTS["deep_snapshot_interval_s"]
-    deep_snapshot_limit: int | None = _BURST_DEFAULTS["deep_snapshot_limit"]
-    snapshot_limit: int | None = _BURST_DEFAULTS["snapshot_limit"]
-    clock_check_interval_s: float = _BURST_DEFAULTS["clock_check_interval_s"]
+    lanes: list[str] | None = None  # None: every lane the venue feeds
+    depths: list[int] = list(CaptureSettings.depths)
+    partial_depth_levels: int = CaptureSettings.partial_depth_levels
+    band_pcts: list[float] = list(CaptureSettings.band_pcts)
+    band_interval_s: float = CaptureSettings.band_interval_s
+    deep_snapshot_interval_s: float = CaptureSettings.deep_snapshot_interval_s
+    deep_snapshot_limit: int | None = None
+    snapshot_limit: int | None = None
+    clock_check_interval_s: float = CaptureSettings.clock_check_interval_s
     kline_intervals: list[str] = ["1m"]
     sim_port: int | None = None  # None: DEFAULT_SIM_PORTS
 
