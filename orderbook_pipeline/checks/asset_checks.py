@@ -21,11 +21,7 @@ from orderbook_pipeline.assets.silver import (
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.compaction.gaps import read_gap_windows
 from orderbook_pipeline.compaction.lanes import LANES
-from orderbook_pipeline.compaction.silver import (
-    deduplicated_bronze,
-    read_silver_l2,
-    read_silver_lane,
-)
+from orderbook_pipeline.compaction.silver import read_silver_l2, read_silver_lane
 from orderbook_pipeline.partitions import hour_stream, split_partition_key
 from orderbook_pipeline.resources import CaptureTarget
 
@@ -117,21 +113,28 @@ def silver_reconciles_with_bronze(
     return _result(outcome, bronze_by_depth={str(d): n for d, n in sorted(bronze.items())})
 
 
+# The other exchange views book_verified reads besides deep snapshots (its asset).
+_VERIFIED_LANES = ("book_mismatches", "partial_depth", "book_ticker")
+
+
 @dg.asset_check(  # type: ignore[misc]
-    asset=SILVER_LANE_ASSETS["deep_snapshots"], partitions_def=hour_stream, blocking=False
+    asset=SILVER_LANE_ASSETS["deep_snapshots"],
+    additional_deps=[SILVER_LANE_ASSETS[lane] for lane in _VERIFIED_LANES],
+    partitions_def=hour_stream,
+    blocking=False,
 )
 def book_verified(
     context: dg.AssetCheckExecutionContext, capture_target: CaptureTarget
 ) -> dg.AssetCheckResult:
     """The local book matched every view the exchange gave of it in the hour (deep snapshots,
-    partial depth, bookTicker). Each lane's rows are deduplicated as silver does, read from
-    bronze: the verdict does not wait for the other lanes' silver, and an hour without any
-    mismatch record (no book_mismatches partition at all) is judged too."""
+    partial depth, bookTicker). Reads the lanes' silver (already deduplicated); the other
+    lanes are dependencies, so a run refreshing them runs this check after them. An hour
+    without any mismatch record (no book_mismatches partition at all) is judged too."""
     venue, symbol, hour = split_partition_key(context.partition_key)
     store = capture_target.store()
 
     def rows(lane: str, *columns: str) -> pa.Table:
-        return deduplicated_bronze(store, lane, venue, symbol, hour, columns)
+        return read_silver_lane(store, lane, venue, symbol, hour, columns)
 
     mismatches = rows(
         "book_mismatches", "source", "update_id", "detected_ts", "differences", "burst_id"

@@ -30,7 +30,6 @@ from orderbook_pipeline.compaction.dedup import (
     SRC,
     dedup_rows,
     deduplicate,
-    first_of_groups,
     narrow_columns,
     positions,
 )
@@ -61,8 +60,6 @@ __all__ = [  # the names other modules (and benchmarks/stages.py) import from he
     "compact_lane",
     "dedup_rows",
     "deduplicate",
-    "deduplicated_bronze",
-    "first_of_groups",
     "l2_files_by_depth",
     "read_lane_files",
     "read_parquet",
@@ -121,21 +118,6 @@ def read_with_positions(store: Store, paths: Sequence[str], schema: pa.Schema) -
     """read_lane_files plus the input-position column dedup breaks its last ties with."""
     table = read_lane_files(store, paths, schema)
     return table.append_column(SRC, positions(table.num_rows))
-
-
-def deduplicated_bronze(
-    store: Store, name: str, venue: str, symbol: str, hour_start_us: int, columns: Sequence[str]
-) -> pa.Table:
-    """`columns` of the rows silver keeps (or would keep) for the partition, in silver order,
-    read straight from bronze: for checks that must not wait for another lane's silver.
-    Only the narrow columns are decoded; `finish` is not applied."""
-    spec = lane(name)
-    narrow = narrow_columns(spec.key, spec.preference, spec.order)
-    wanted = list(dict.fromkeys([*narrow, *columns]))
-    schema = pa.schema([spec.schema.field(c) for c in wanted])
-    paths = bronze_files(store, name, venue, symbol, hour_start_us)
-    table = read_with_positions(store, paths, schema)
-    return deduplicate(table, spec.key, spec.preference, spec.order).select(list(columns))
 
 
 # -- compaction -------------------------------------------------------------------------------

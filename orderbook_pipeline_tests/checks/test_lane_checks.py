@@ -138,6 +138,12 @@ def test_the_new_checks_are_registered_and_book_verified_reseeds() -> None:
     }
     assert {c.check_key for c in trade_continuity_checks} <= keys
     assert book_verified in RESEED_CHECKS
+    # It reads the silver of the other exchange views: they run before it in a run.
+    (spec,) = book_verified.check_specs
+    assert {d.asset_key for d in spec.additional_deps} == {
+        dg.AssetKey(["silver", lane])
+        for lane in ("book_mismatches", "partial_depth", "book_ticker")
+    }
 
 
 # -- through Dagster: silver assets of the lanes, and their checks -------------------------------
