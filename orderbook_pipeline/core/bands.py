@@ -14,7 +14,7 @@ positive, so the relative error is below (levels - 1) * 2**-53, about 1e-12 at 1
 *Complete.* A REST snapshot truncated at its limit says nothing about the levels behind its
 worst price: until a diff event changes such a level, the book does not hold it. A band whose
 bid bound lies below the snapshot's worst bid (or whose ask bound lies above its worst ask) may
-miss liquidity, so its `complete` is False and its sums are a floor. `known_limits` gives the
+miss liquidity, so its `complete` is False and its sums are a floor. `core/verify.py snapshot_range` gives the
 floor and ceiling for a snapshot; a snapshot that lists fewer levels than its limit held the
 whole side, whose floor is 0 (ceiling +inf). A snapshot listing exactly `limit` levels is taken
 as truncated (the exchange does not say). The limits hold until the book is loaded again.
@@ -37,20 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orderbook_pipeline.core.book import Level, OrderBook
+from orderbook_pipeline.core.book import OrderBook
 
 INF = float("inf")
 
 Band = dict[str, float | bool]
-
-
-def known_limits(bids: Sequence[Level], asks: Sequence[Level], limit: int) -> tuple[float, float]:
-    """(known_bid_floor, known_ask_ceiling) of a book loaded from a snapshot requested with
-    `limit` levels a side: the snapshot's worst bid / ask when it listed `limit` or more levels
-    on that side (truncated: what lies behind is unknown), else 0.0 / +inf (the whole side)."""
-    floor = min(p for p, _ in bids) if bids and len(bids) >= limit else 0.0
-    ceiling = max(p for p, _ in asks) if asks and len(asks) >= limit else INF
-    return floor, ceiling
 
 
 def compute_bands(
@@ -62,7 +53,7 @@ def compute_bands(
     """(mid, one Band per pct, in the order of `pcts`), or None when either side is empty.
 
     A band is `complete` when its bid bound >= known_bid_floor and its ask bound <=
-    known_ask_ceiling (see the module docstring and known_limits). Read-only on the book's
+    known_ask_ceiling (see the module docstring and core/verify.py snapshot_range). Read-only on the book's
     levels (pending deep changes are merged)."""
     best_bid = book.bids.best()
     best_ask = book.asks.best()

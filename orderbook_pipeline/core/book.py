@@ -185,18 +185,6 @@ class BookSide:
         ascending = deep + region if self.is_bid else region + deep
         return ascending[::-1] if self.is_bid else ascending
 
-    def worst_price(self) -> float | None:
-        """The deepest level held (lowest bid, highest ask); None for an empty side. Merges
-        pending deep changes."""
-        deep = self._deep
-        deep.merge()
-        if len(deep.px):
-            return float(deep.px[0] if self.is_bid else deep.px[-1])
-        keys = self._keys
-        if not keys:
-            return None
-        return keys[0] if self.is_bid else keys[-1]
-
     def sums_within(self, bound: float) -> tuple[float, float, int]:
         """(sum of qty, sum of px * qty, number of levels) over the levels at or better than
         `bound` (bids: px >= bound, asks: px <= bound). See sums_within_many."""

@@ -1,11 +1,10 @@
 """Payloads of the non-depth streams (trade, aggTrade, bookTicker, partial depth) as records.
 
 The capture decodes each combined-stream frame `{"stream": name, "data": {...}}` with orjson,
-learns the symbol and lane from the stream name (parse_stream_name, here), and builds the
-lane's record dict from `data`: trade_record and agg_trade_record in core/trades.py (with
+knows the symbol and lane from the stream name it subscribed (venues.py `lane_stream`), and
+builds the lane's record from `data`: trade_record and agg_trade_record in core/trades.py (with
 IdContinuity and AggTradeContinuity, which give `missing_before`), book_ticker_record and
-partial_depth_record in core/tickers.py (with float_levels and top_of_book, to compare them
-with the local book). This module also holds the field readers both share. The dicts match
+parse_partial_depth / partial_depth_record in core/tickers.py. This module also holds the field readers both share. The dicts match
 the Avro schemas of storage/schemas.py field for field; `missing_before` is 0 and
 `book_check` "unchecked" until the caller fills them.
 
@@ -27,55 +26,18 @@ A payload that cannot be used raises BadEvent carrying the stream's symbol and o
   unknown_symbol  the payload's `s` is not the stream's symbol
   crossed         best bid >= best ask (bookTicker, partial depth): Binance never sends one
   unsorted        partial-depth bids not descending or asks not ascending
-  unexpected      a stream name this module does not know (parse_stream_name)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from orderbook_pipeline.core.events import BadEvent
-from orderbook_pipeline.venues import PARTIAL_DEPTH_LEVELS
 
 _MAX_ID = 2**63 - 1  # Avro long
 _MAX_MS = _MAX_ID // 1000  # so that ms * 1000 is still an Avro long
-
-# Event kind of a stream name (the part after "<sym>@") -> (lane, partial depth levels).
-_STREAM_KINDS: dict[str, tuple[str, int | None]] = {
-    "trade": ("trades", None),
-    "aggTrade": ("agg_trades", None),
-    "bookTicker": ("book_ticker", None),
-    "depth": ("diffs", None),
-    **{f"depth{n}": ("partial_depth", n) for n in PARTIAL_DEPTH_LEVELS},
-}
-# Update speeds a depth stream name may end with ("@depth" alone: the venue's default speed).
-_DEPTH_SPEEDS = frozenset({"100ms", "250ms", "500ms"})
-
-
-def parse_stream_name(stream: str) -> tuple[str, str, int | None]:
-    """("BTCUSDT", lane, partial depth levels or None) of a stream name such as
-    "btcusdt@trade", "btcusdt@depth20@100ms" or "btcusdt@depth@100ms" (lane "diffs").
-    Raises BadEvent("unexpected") for any other name (or a value that is not a string)."""
-    if type(stream) is not str:
-        raise BadEvent("unexpected", f"stream name must be a string, got {stream!r}")
-    return _parse_stream_name(stream)
-
-
-@lru_cache(maxsize=4096)  # a burst subscribes a few hundred names
-def _parse_stream_name(stream: str) -> tuple[str, str, int | None]:
-    parts = stream.split("@")
-    if 2 <= len(parts) <= 3:
-        sym, kind = parts[0], parts[1]
-        found = _STREAM_KINDS.get(kind)
-        speed_ok = len(parts) == 2 or (kind.startswith("depth") and parts[2] in _DEPTH_SPEEDS)
-        # Futures delivery contracts carry an underscore (btcusdt_260626).
-        if found is not None and speed_ok and sym.replace("_", "").isalnum():
-            return sym.upper(), found[0], found[1]
-    raise BadEvent("unexpected", f"stream name not recognised: {stream!r}")
-
 
 # --- field readers ------------------------------------------------------------------------
 

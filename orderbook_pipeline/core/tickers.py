@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -191,29 +189,3 @@ def partial_depth_record(
         "book_check": "unchecked",
         "burst_id": burst_id,
     }
-
-
-def float_levels(
-    raw: Iterable[dict[str, str] | Sequence[str]],
-) -> list[tuple[float, float]]:
-    """(price, quantity) doubles of StringLevels ({"px","qty"}) or raw [price, qty] pairs,
-    for comparisons with the local book (equal to the book's doubles of the same strings)."""
-    out: list[tuple[float, float]] = []
-    for lvl in raw:
-        if isinstance(lvl, dict):
-            out.append((float(lvl["px"]), float(lvl["qty"])))
-        else:
-            out.append((float(lvl[0]), float(lvl[1])))
-    return out
-
-
-def top_of_book(record: Mapping[str, Any]) -> tuple[float, float, float, float]:
-    """(bid_px, bid_qty, ask_px, ask_qty) of a book_ticker or partial_depth record; NaN for
-    an empty side of a partial depth."""
-    if "bid_px" in record:
-        return record["bid_px"], record["bid_qty"], record["ask_px"], record["ask_qty"]
-    nan = math.nan
-    bids, asks = record["bids"], record["asks"]
-    bid = (float(bids[0]["px"]), float(bids[0]["qty"])) if bids else (nan, nan)
-    ask = (float(asks[0]["px"]), float(asks[0]["qty"])) if asks else (nan, nan)
-    return bid[0], bid[1], ask[0], ask[1]

@@ -10,7 +10,7 @@ from fastavro import parse_schema
 from fastavro.validation import validate
 
 from orderbook_pipeline.core import deep
-from orderbook_pipeline.core.bands import BandSampler, compute_bands, known_limits
+from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import BookSide, OrderBook
 from orderbook_pipeline.core.deep import DeepLevels
 from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS, DEPTH_BANDS_SCHEMA
@@ -153,7 +153,6 @@ def test_a_long_pending_log_with_repeated_prices_is_read_exactly(is_bid):
         _assert_sums(g, _naive(levels, is_bid, b))
     everything = side.sums_within(-INF if is_bid else INF)
     assert everything[2] == len(levels) == len(side)
-    assert side.worst_price() == (min(levels) if is_bid else max(levels))
 
 
 def test_run_sums_applies_pending_changes_in_order():
@@ -198,11 +197,10 @@ def test_sums_within_on_a_small_book():
         (3.0, 298.0, 2),
     ]
     assert bids.sums_within_many([]) == []
-    assert bids.worst_price() == 98.0 and asks.worst_price() == 103.0
     book.apply([(97.0, 1.0)], [(103.0, 0.0)], 2)
-    assert bids.worst_price() == 97.0 and asks.worst_price() == 101.0
+    assert bids.sums_within(-INF) == (8.0, 787.0, 4)
+    assert asks.sums_within(INF) == (3.0, 303.0, 1)
     empty = BookSide(is_bid=True)
-    assert empty.worst_price() is None
     assert empty.sums_within_many([1.0, -INF]) == [(0.0, 0.0, 0), (0.0, 0.0, 0)]
 
 
@@ -282,15 +280,6 @@ def test_no_bands_without_both_sides():
     assert compute_bands(book, DEFAULT_BAND_PCTS) is None
     book.load(1, [(10.0, 1.0)], [])
     assert compute_bands(book, DEFAULT_BAND_PCTS) is None
-
-
-def test_known_limits_of_truncated_and_whole_snapshots():
-    bids = [(100.0, 1.0), (99.0, 1.0), (98.0, 1.0)]
-    asks = [(101.0, 1.0), (102.0, 1.0)]
-    assert known_limits(bids, asks, limit=3) == (98.0, INF)  # bids truncated, asks whole
-    assert known_limits(bids, asks, limit=2) == (98.0, 102.0)
-    assert known_limits(bids, asks, limit=5) == (0.0, INF)
-    assert known_limits([], [], limit=5) == (0.0, INF)
 
 
 def test_sampler_takes_the_first_event_of_each_window():

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,12 +9,10 @@ import fastavro.validation
 import pytest
 
 from orderbook_pipeline.core.events import BadEvent
-from orderbook_pipeline.core.lanes import parse_stream_name
 from orderbook_pipeline.core.tickers import (
     book_ticker_record,
-    float_levels,
+    parse_partial_depth,
     partial_depth_record,
-    top_of_book,
 )
 from orderbook_pipeline.core.trades import (
     AggTradeContinuity,
@@ -24,7 +21,6 @@ from orderbook_pipeline.core.trades import (
     trade_record,
 )
 from orderbook_pipeline.storage.schemas import LANE_SCHEMAS, PARSED_SCHEMAS
-from orderbook_pipeline.venues import BOOK_LANES, PARTIAL_DEPTH_LEVELS, VENUES
 
 SYM = "BTCUSDT"
 INGEST = 1_700_000_000_456_789
@@ -134,66 +130,6 @@ def assert_schema_fields(lane: str, record: dict[str, Any]) -> None:
 
 
 # --- stream names ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("stream", "expected"),
-    [
-        ("btcusdt@trade", ("BTCUSDT", "trades", None)),
-        ("btcusdt@aggTrade", ("BTCUSDT", "agg_trades", None)),
-        ("ethusdt@bookTicker", ("ETHUSDT", "book_ticker", None)),
-        ("btcusdt@depth5", ("BTCUSDT", "partial_depth", 5)),
-        ("btcusdt@depth10@100ms", ("BTCUSDT", "partial_depth", 10)),
-        ("btcusdt@depth20@250ms", ("BTCUSDT", "partial_depth", 20)),
-        ("btcusdt@depth20@500ms", ("BTCUSDT", "partial_depth", 20)),
-        ("btcusdt@depth", ("BTCUSDT", "diffs", None)),
-        ("btcusdt@depth@100ms", ("BTCUSDT", "diffs", None)),
-        ("btcusdt@depth@500ms", ("BTCUSDT", "diffs", None)),
-        ("btcusdt_260626@aggTrade", ("BTCUSDT_260626", "agg_trades", None)),
-    ],
-)
-def test_stream_names_give_symbol_lane_and_levels(stream, expected):
-    assert parse_stream_name(stream) == expected
-
-
-@pytest.mark.parametrize(
-    "stream",
-    [
-        "btcusdt",
-        "btcusdt@kline_1m",
-        "btcusdt@depth15",
-        "btcusdt@depth05",
-        "btcusdt@depth20@1000ms",
-        "btcusdt@trade@100ms",
-        "btcusdt@bookTicker@100ms",
-        "btcusdt@aggtrade",
-        "@trade",
-        "btc/usdt@trade",
-        "!bookTicker",
-        "btcusdt@depth@100ms@x",
-    ],
-)
-def test_unknown_stream_names_are_unexpected(stream):
-    with pytest.raises(BadEvent) as exc:
-        parse_stream_name(stream)
-    assert exc.value.reason == "unexpected"
-    assert repr(stream) in str(exc.value)
-
-
-def test_a_stream_name_that_is_not_a_string_is_unexpected():
-    with pytest.raises(BadEvent) as exc:
-        parse_stream_name(["btcusdt@trade"])  # type: ignore[arg-type]
-    assert exc.value.reason == "unexpected"
-
-
-@pytest.mark.parametrize("venue", sorted(VENUES))
-def test_every_stream_the_venues_subscribe_parses_back_to_its_lane(venue):
-    v = VENUES[venue]
-    for lane in v.stream_lanes:
-        for n in PARTIAL_DEPTH_LEVELS if lane == "partial_depth" else (20,):
-            expected = n if lane == "partial_depth" else None
-            assert parse_stream_name(v.lane_stream(lane, SYM, n)) == (SYM, lane, expected)
-    assert parse_stream_name(v.lane_stream(BOOK_LANES[1], SYM)) == (SYM, "diffs", None)
 
 
 # --- trades ------------------------------------------------------------------------------
@@ -363,7 +299,8 @@ def test_partial_depth_decimals_are_judged_by_float_like_the_other_lanes():
     odd = spot_partial(bids=[["0.0024", "1."], ["+0.0023", "1"]], asks=[[".0026", "2"]])
     rec = partial_depth_record(odd, "binance-spot", SYM, 5, INGEST, BURST)
     assert rec["bids"] == [{"px": "0.0024", "qty": "1."}, {"px": "+0.0023", "qty": "1"}]
-    assert top_of_book(rec) == (0.0024, 1.0, 0.0026, 2.0)
+    parsed = parse_partial_depth(odd, SYM, 5)
+    assert (parsed.bids[0], parsed.asks[0]) == ((0.0024, 1.0), (0.0026, 2.0))
     with pytest.raises(BadEvent) as exc:
         partial(spot_partial(bids=[["0.0023", "1."], ["0.0024", "1"]]))
     assert exc.value.reason == "unsorted"
@@ -587,24 +524,6 @@ def test_missing_before_is_the_continuity_of_the_record_ids():
 
 
 # --- book views --------------------------------------------------------------------------
-
-
-def test_float_levels_of_string_levels_and_raw_pairs_are_the_doubles_of_the_strings():
-    rec = partial_depth_record(usdm_partial(), "binance-usdm", SYM, 20, INGEST, BURST)
-    assert float_levels(rec["bids"]) == [(7.05, 10.0), (7.04, 2.5)]
-    assert float_levels(usdm_partial()["b"]) == [(7.05, 10.0), (7.04, 2.5)]
-    assert float_levels([("0.10000000", "3")]) == [(float("0.10000000"), 3.0)]
-    assert float_levels([]) == []
-
-
-def test_top_of_book_of_both_views():
-    t = book_ticker_record(spot_ticker(), "binance-spot", SYM, INGEST, BURST)
-    assert top_of_book(t) == (25.3519, 31.21, 25.3652, 40.66)
-    p = partial_depth_record(spot_partial(), "binance-spot", SYM, 5, INGEST, BURST)
-    assert top_of_book(p) == (0.0024, 10.0, 0.0026, 100.0)
-    empty = partial_depth_record(spot_partial(bids=[]), "binance-spot", SYM, 5, INGEST, BURST)
-    bid_px, bid_qty, ask_px, ask_qty = top_of_book(empty)
-    assert math.isnan(bid_px) and math.isnan(bid_qty) and (ask_px, ask_qty) == (0.0026, 100.0)
 
 
 def test_filled_in_checks_still_fit_the_schema():
