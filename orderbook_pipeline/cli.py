@@ -11,16 +11,14 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import yaml  # type: ignore[import-untyped]
 
+from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.config import ConfigError, PipelineConfig, Problem, load_config
 from orderbook_pipeline.venues import VENUES
-
-if TYPE_CHECKING:
-    from orderbook_pipeline.capture.settings import CaptureSettings
 
 # Explicit capture options and the configuration field each one overrides for the run
 # ({venue}: the section of --venue).
@@ -85,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument(
         "--stale-after",
         type=float,
-        default=10.0,
-        help="seconds without a frame before a connection is replaced (default 10)",
+        help="seconds without a frame before a connection is replaced (default "
+        f"{CaptureSettings.stale_after_s:g})",
     )
     cap.add_argument("--max-streams-per-connection", type=int)
     cap.add_argument("--burst-id", help="default: UTC start time plus a random suffix")
@@ -140,13 +138,14 @@ def _capture_config(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
 def capture_settings(args: argparse.Namespace) -> CaptureSettings:
     """The burst the capture command runs: the configuration, then its explicit options."""
     config, venue = _capture_config(args)
-    extra: dict[str, Any] = {
+    options = {
         "stale_after_s": args.stale_after,
         "max_streams_per_connection": args.max_streams_per_connection,
+        "ws_url": args.ws_url,
+        "rest_url": args.rest_url,
+        "burst_id": args.burst_id,
     }
-    for name in ("ws_url", "rest_url", "burst_id"):
-        if getattr(args, name):
-            extra[name] = getattr(args, name)
+    extra = {name: value for name, value in options.items() if value is not None}
     return config.capture_settings(venue, **extra)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.cli import build_parser, capture_settings, main, simulated_venues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,6 +203,8 @@ def test_capture_builds_its_burst_from_the_configuration_then_the_options():
     assert settings.lanes == ("l2", "book_ticker") and settings.band_pcts == (0.5,)
     assert (settings.deep_snapshot_interval_s, settings.deep_snapshot_limit) == (30, 500)
     assert settings.partial_depth_levels == 5 and settings.data_root == "/tmp/lake"
-    explicit = parse([*usdm, "--ws-url", "ws://127.0.0.1:1", "--burst-id", "b1"])
-    settings = capture_settings(explicit)
+    assert settings.stale_after_s == CaptureSettings.stale_after_s  # not given: the burst's own
+    explicit = [*usdm, "--ws-url", "ws://127.0.0.1:1", "--burst-id", "b1", "--stale-after", "3"]
+    settings = capture_settings(parse(explicit))
     assert settings.ws_url == "ws://127.0.0.1:1" and settings.burst_id == "b1"
+    assert settings.stale_after_s == 3
