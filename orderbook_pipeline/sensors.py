@@ -191,5 +191,6 @@ def reseed_sensor(
 ) -> dg.SensorResult:
     requests = reseed_requests(context, capture_target)
     if not requests:
-        return dg.SensorResult(skip_reason="no failed continuity or coverage check")
+        names = ", ".join(check.check_key.name for check in RESEED_CHECKS)
+        return dg.SensorResult(skip_reason=f"no new failure of {names} to reseed")
     return dg.SensorResult(run_requests=requests)

@@ -196,3 +196,15 @@ def test_reseed_runs_in_the_failed_partitions_venue():
         (capture,) = [r for r in requests if r.job_name == "capture_job"]
         assert capture.tags[VENUE_TAG] == "binance-usdm"
         assert capture.run_config["ops"]["capture_burst"]["config"]["venue"] == "binance-usdm"
+
+
+def test_reseed_sensor_says_which_checks_it_watches_when_idle():
+    from orderbook_pipeline.sensors import reseed_sensor
+
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"capture_target": MULTI}) as ctx:
+            result = reseed_sensor(ctx)
+        assert not result.run_requests
+        message = result.skip_reason.skip_message
+        for check in ("sequence_continuity", "coverage", "book_verified"):
+            assert check in message
