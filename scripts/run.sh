@@ -4,6 +4,10 @@
 # The configuration is ./orderbook_pipeline.yaml, or $OBP_CONFIG, plus OBP_* / OBP__* variables
 # (set `exchange: binance` or OBP_EXCHANGE=binance for the real venues).
 set -euo pipefail
+# A relative $OBP_CONFIG names a file from where this was started, not from the repository.
+if [ -n "${OBP_CONFIG:-}" ]; then
+  OBP_CONFIG="$(realpath -m -- "$OBP_CONFIG")"
+fi
 cd "$(dirname "$0")/.."
 
 # Dagster loads .env (overriding the shell); load it here too so that the exchanges started
@@ -18,8 +22,12 @@ fi
 # Dagster's run history.
 export OBP_HOME="${OBP_HOME:-$PWD/data}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$OBP_HOME/.dagster}"
-# An absolute path, so every Dagster process reads the same file whatever its directory.
-if [ -z "${OBP_CONFIG:-}" ] && [ -f orderbook_pipeline.yaml ]; then
+# An absolute path, so every Dagster process reads the same file whatever its directory (a
+# relative one from .env is relative to the repository).
+if [ -n "${OBP_CONFIG:-}" ]; then
+  OBP_CONFIG="$(realpath -m -- "$OBP_CONFIG")"
+  export OBP_CONFIG
+elif [ -f orderbook_pipeline.yaml ]; then
   export OBP_CONFIG="$PWD/orderbook_pipeline.yaml"
 fi
 UI_PORT="${OBP_UI_PORT:-3000}"
