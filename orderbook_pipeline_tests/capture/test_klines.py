@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -241,15 +242,18 @@ def test_unknown_symbol_and_client_errors_fail_clearly(sim_factory, tmp_path):
     assert store.list_files("bronze/") == []
 
 
-def _fake_exchange(rows: list[Any], date: bool = True) -> tuple[httpx.AsyncClient, list[str]]:
-    """An AsyncClient answering klines with `rows` (and /time), logging the paths asked."""
+def _fake_exchange(
+    rows: list[Any], date: bool = True, now_ms: int = 4_000_000_000_000
+) -> tuple[httpx.AsyncClient, list[str]]:
+    """An AsyncClient answering klines with `rows` (and /time), logging the paths asked; its
+    clock (the Date header) reads `now_ms`."""
     asked: list[str] = []
 
     def handler(req: httpx.Request) -> httpx.Response:
         asked.append(req.url.path)
         headers = {"X-MBX-USED-WEIGHT-1M": "3"}
         if date:
-            headers["Date"] = "Sat, 21 Nov 2099 00:00:00 GMT"
+            headers["Date"] = email.utils.formatdate(now_ms / 1000, usegmt=True)
         if req.url.path.endswith("/time"):
             return httpx.Response(200, headers=headers, content=b'{"serverTime":4000000000000}')
         return httpx.Response(200, headers=headers, content=orjson.dumps(rows))
@@ -257,13 +261,13 @@ def _fake_exchange(rows: list[Any], date: bool = True) -> tuple[httpx.AsyncClien
     return httpx.AsyncClient(transport=httpx.MockTransport(handler)), asked
 
 
-def _one_hour(http: httpx.AsyncClient, store: Any) -> Any:
+def _one_hour(http: httpx.AsyncClient, store: Any, interval: str = "1h") -> Any:
     async def go() -> Any:
         async with http:
             return await fetch_klines(
                 venue=BINANCE_SPOT,
                 symbols=["BTCUSDT"],
-                intervals=["1h"],
+                intervals=[interval],
                 start_ms=START,
                 end_ms=START + HOUR_MS,
                 store=store,
@@ -274,8 +278,20 @@ def _one_hour(http: httpx.AsyncClient, store: Any) -> Any:
     return asyncio.run(go())
 
 
-def _row(open_ms: int, high: str = "2.0") -> list[Any]:
-    return [open_ms, "1.5", high, "1.0", "1.5", "3", open_ms + HOUR_MS - 1, "4", 5, "1", "2", "0"]
+def _row(open_ms: int, high: str = "2.0", length_ms: int = HOUR_MS) -> list[Any]:
+    return [open_ms, "1.5", high, "1.0", "1.5", "3", open_ms + length_ms - 1, "4", 5, "1", "2", "0"]
+
+
+def test_a_kline_counts_as_closed_a_margin_before_the_exchanges_clock(tmp_path):
+    """Deterministic, whatever the local time: the exchange's Date is half past the hour."""
+    store = open_store(str(tmp_path / "lake"))
+    rows = [_row(START + i * MINUTE_MS, length_ms=MINUTE_MS) for i in range(60)]
+    http, _ = _fake_exchange(rows, now_ms=START + 30 * MINUTE_MS)
+    (res,) = _one_hour(http, store, interval="1m").hours
+    # 10:29 closes 1 ms before the Date: within CLOSED_MARGIN_MS, so not yet trusted.
+    assert (res.stored, res.unclosed, res.missing, res.status) == (29, 31, 31, "written")
+    records = decode_klines(store.read_bytes(res.path))
+    assert [r["open_ts"] // 1000 for r in records] == [START + i * MINUTE_MS for i in range(29)]
 
 
 def test_a_bad_row_fails_the_hour_and_writes_nothing(tmp_path):
