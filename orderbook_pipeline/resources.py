@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.config import PipelineConfig, VenueSection, load_config, validated
 from orderbook_pipeline.partitions import stream_key
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store, open_store
 
 
 class VenueTarget(dg.Config, VenueSection):  # type: ignore[misc]
@@ -35,7 +35,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     """
 
     exchange: str = "embedded"  # "embedded" (the bundled exchange) or "binance" (the real venue)
-    data_root: str = "./data"
+    data_root: str = DEFAULT_ROOT
     s3_endpoint_url: str = ""
     burst_seconds: float = 300.0
     # The next burst starts this long before the previous one ends, so scheduling never leaves a

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from orderbook_pipeline.config.errors import ConfigError, Problem
 from orderbook_pipeline.config.schema import PipelineConfig, config_problems, resolved
+from orderbook_pipeline.storage.store import DEFAULT_ROOT
 
 DEFAULT_FILE = "orderbook_pipeline.yaml"
 ENV_PREFIX = "OBP__"
@@ -262,7 +263,7 @@ def load_config(
         layers.set(("venues", ensure_venue), {}, "--venue")
     config = validated(layers.raw, layers)
     # One folder holds everything by default: the lake and the mart database.
-    home = env.get("OBP_HOME") or "./data"
+    home = env.get("OBP_HOME") or DEFAULT_ROOT
     return config.model_copy(
         update={
             "data_root": config.data_root or home,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, CaptureSettings, default_lanes
 from orderbook_pipeline.core.klines import INTERVALS as KLINE_INTERVALS
+from orderbook_pipeline.storage.store import DEFAULT_ROOT
 from orderbook_pipeline.venues import VENUES
 
 # The bundled exchange's port per venue: a multi-venue file needs no port settings.
@@ -98,7 +99,7 @@ class PipelineConfig(Section):
             **settings_kwargs(section),
             "duration_s": self.capture.burst_seconds,
             "max_file_seconds": self.capture.file_seconds,
-            "data_root": self.data_root or "./data",
+            "data_root": self.data_root or DEFAULT_ROOT,
             "s3_endpoint_url": self.s3_endpoint_url or None,
             "ws_url": ws_url,
             "rest_url": rest_url,
