@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -39,6 +40,7 @@ from orderbook_pipeline.venues import STREAM_LANES
 log = logging.getLogger("orderbook_pipeline.capture")
 
 MAINTAIN_EVERY_S = 0.1
+_NOT_JSON = object()
 TOO_OLD_RETRY_S = 0.2
 
 
@@ -231,25 +233,33 @@ class CaptureBurst:
         if cap.sync.state is not SyncState.SYNCED:
             self._maybe_queue_snapshot(cap)
 
-    def _on_other_frame(self, frame: str | bytes, conn: StreamConnection) -> None:
-        metrics = self.metrics
+    def _loads(self, frame: str | bytes) -> Any:
+        """The frame's JSON, or _NOT_JSON (counted as invalid_json)."""
         try:
-            msg = orjson.loads(frame)
+            return orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
-            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
-            return
+            self.metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+            return _NOT_JSON
+
+    @staticmethod
+    def _is_control(msg: Any, conn: StreamConnection) -> bool:
+        """A frame about the connection, not the market: serverShutdown (acted on) or a
+        SUBSCRIBE acknowledgement."""
         data = msg.get("data", msg) if type(msg) is dict else msg
-        kind = data.get("e") if type(data) is dict else None
-        if kind == "serverShutdown":
+        if type(data) is dict and data.get("e") == "serverShutdown":
             conn.server_shutdown_notice()
-        elif type(msg) is dict and "id" in msg and "result" in msg:
-            pass  # a SUBSCRIBE acknowledgement
+            return True
+        return type(msg) is dict and "id" in msg and "result" in msg
+
+    def _on_other_frame(self, frame: str | bytes, conn: StreamConnection) -> None:
+        msg = self._loads(frame)
+        if msg is _NOT_JSON or self._is_control(msg, conn):
+            return
+        problem = classify_frame(msg.get("data", msg) if type(msg) is dict else msg)
+        if problem is None:
+            self.metrics.bad_frame("unexpected", repr(frame[:200]))
         else:
-            problem = classify_frame(data)
-            if problem is None:
-                metrics.bad_frame("unexpected", repr(frame[:200]))
-            else:
-                self._on_bad_event(problem)
+            self._on_bad_event(problem)
 
     def _on_bad_event(self, exc: BadEvent) -> None:
         self.metrics.bad_frame(exc.reason, str(exc))
@@ -259,28 +269,21 @@ class CaptureBurst:
             self._maybe_queue_snapshot(cap)
 
     def _on_lane_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
-        metrics = self.metrics
-        try:
-            msg = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
+        """A frame of the other stream lanes: a bad one is counted by reason and dropped (it
+        never touches a book)."""
+        msg = self._loads(frame)
+        if msg is _NOT_JSON:
             return
-        if type(msg) is not dict:
-            metrics.bad_frame("unexpected", repr(frame[:200]))
-            return
-        route = self._lane_streams.get(msg.get("stream"))  # type: ignore[arg-type]
+        route = self._lane_streams.get(msg.get("stream")) if type(msg) is dict else None
         if route is None:
-            data = msg.get("data", msg)
-            if type(data) is dict and data.get("e") == "serverShutdown":
-                conn.server_shutdown_notice()
-            elif not ("id" in msg and "result" in msg):  # not a SUBSCRIBE acknowledgement
-                metrics.bad_frame("unexpected", repr(frame[:200]))
+            if not self._is_control(msg, conn):
+                self.metrics.bad_frame("unexpected", repr(frame[:200]))
             return
         cap, lane, levels = route
         try:
             cap.streams.on_data(lane, msg.get("data"), recv_us, levels, cap.sync.book)
         except BadEvent as exc:
-            metrics.bad_frame(exc.reason, f"{lane}: {exc}")
+            self.metrics.bad_frame(exc.reason, f"{lane}: {exc}")
         except StorageError as exc:
             self._fail(exc)
 
