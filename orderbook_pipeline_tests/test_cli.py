@@ -97,8 +97,8 @@ def test_config_show_and_get_print_the_effective_configuration(capsys, monkeypat
     assert json.loads(capsys.readouterr().out) == shown
     assert main(["config", "get", "venues.binance-spot.symbols", *argv]) == 0
     assert capsys.readouterr().out == "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT\n"
-    assert main(["config", "get", "exchange"]) == 0  # no file: the embedded default
-    assert capsys.readouterr().out == "embedded\n"
+    assert main(["config", "get", "exchange"]) == 0  # no file: the real venue (design.md)
+    assert capsys.readouterr().out == "binance\n"
     assert main(["config", "get", "venues.nowhere"]) == 2
 
 

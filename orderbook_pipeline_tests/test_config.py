@@ -43,9 +43,13 @@ def test_every_shipped_file_loads(path):
         assert settings.symbols == section.symbols
 
 
-def test_the_shipped_file_states_the_built_in_defaults(tmp_path):
-    """README: with no file, built-in defaults, "the same values as that file"."""
-    assert load_config(ROOT / "orderbook_pipeline.yaml", env={}) == _load(tmp_path)
+def test_the_shipped_file_states_the_built_in_defaults_but_the_exchange(tmp_path):
+    """README: with no file, built-in defaults, the same values as that file except
+    `exchange` (the file: the bundled exchange; built in: the real venue)."""
+    shipped = load_config(ROOT / "orderbook_pipeline.yaml", env={})
+    built_in = _load(tmp_path)
+    assert (shipped.exchange, built_in.exchange) == ("embedded", "binance")
+    assert shipped == built_in.model_copy(update={"exchange": "embedded"})
 
 
 def test_a_default_venue_section_is_a_default_burst():
@@ -65,14 +69,15 @@ def test_example_covers_several_venues_and_lanes():
     assert len({tuple(s.lanes or ()) for s in config.venues.values()}) == len(config.venues)
 
 
-def test_no_file_means_the_embedded_default(tmp_path):
+def test_no_file_means_the_real_venue_as_the_capture_command_line_says(tmp_path):
     config = _load(tmp_path)
-    assert config.exchange == "embedded" and list(config.venues) == ["binance-spot"]
+    assert config.exchange == "binance" and list(config.venues) == ["binance-spot"]
+    settings = config.capture_settings("binance-spot")
+    assert (settings.ws_url, settings.rest_url) == (None, None)  # None: the venue's endpoints
     spot = config.venues["binance-spot"]
     assert spot.symbols == ["BTCUSDT", "ETHUSDT"] and spot.sim_port == 9443
     assert config.data_root == "./data"
     assert Path(config.duckdb_path) == Path("data/marts.duckdb")
-    assert config.endpoints("binance-spot") == ("ws://127.0.0.1:9443", "http://127.0.0.1:9443")
 
 
 def test_the_default_file_in_the_working_directory_is_read(tmp_path):
@@ -252,7 +257,9 @@ def test_obp_home_holds_the_lake_and_the_mart_by_default(tmp_path):
 
 
 def test_venue_defaults_are_made_explicit_and_feed_the_burst(tmp_path):
-    config = _load(tmp_path, "venues: {binance-usdm: , binance-us: {lanes: [l2]}}")
+    config = _load(
+        tmp_path, "exchange: embedded\nvenues: {binance-usdm: , binance-us: {lanes: [l2]}}"
+    )
     usdm = config.venues["binance-usdm"]
     assert usdm.lanes == list(default_lanes(BINANCE_USDM)) and "trades" not in usdm.lanes
     settings = config.capture_settings("binance-us", duration_s=5)

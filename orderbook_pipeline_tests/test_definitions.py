@@ -35,7 +35,7 @@ def test_the_definitions_read_the_configuration_file(tmp_path, monkeypatch):
 
     config = tmp_path / "two.yaml"
     config.write_text(
-        "duckdb_path: /srv/m.duckdb\nmart: {time_basis: receive}\nvenues:\n"
+        "exchange: embedded\nduckdb_path: /srv/m.duckdb\nmart: {time_basis: receive}\nvenues:\n"
         "  binance-spot: {symbols: [BTCUSDT], depths: [5], kline_intervals: [1m, 1h]}\n"
         "  binance-usdm: {symbols: [ETHUSDT], lanes: [l2, agg_trades]}\n"
     )

@@ -66,7 +66,10 @@ class VenueSection(Section):
 class PipelineConfig(Section):
     data_root: str = ""  # "" -> $OBP_HOME (default ./data); or s3://bucket/prefix
     s3_endpoint_url: str = ""
-    exchange: Literal["embedded", "binance"] = "embedded"
+    # Built in: the venue's real endpoints, as design.md's capture command line says; this
+    # repository's orderbook_pipeline.yaml chooses the bundled exchange (the embedded default
+    # of `make run`, which needs no internet).
+    exchange: Literal["embedded", "binance"] = "binance"
     duckdb_path: str = ""  # "" -> $OBP_HOME/marts.duckdb
     capture: CaptureSection = CaptureSection()
     mart: MartSection = MartSection()
