@@ -254,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO (deep snapshots, clock checks): the capture's own log
+    # says what matters; --log-level DEBUG shows them again.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     commands = {"capture": _capture, "simulate": _simulate, "config": _config}
     return commands[args.command](args)
 
