@@ -383,7 +383,7 @@ def _child_write(root: str) -> dict[str, Any]:
     from orderbook_pipeline.compaction.silver import write_parquet
     from orderbook_pipeline.storage.store import LocalStore
 
-    files = sorted(str(p.relative_to(root)) for p in Path(root).glob("silver/**/data.parquet"))
+    files = sorted(str(p.relative_to(root)) for p in Path(root).glob("silver/**/*.parquet"))
     tables = [pq.read_table(os.path.join(root, rel)) for rel in files]
     store = LocalStore(os.path.join(root, "rewrite"))
     out: dict[str, Any] = {}

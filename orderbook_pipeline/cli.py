@@ -215,7 +215,10 @@ def _serve_all(exchanges: list[tuple[str, int, list[str]]], host: str, common: A
             sim = SimulatorThread(venue=venue, symbols=symbols, host=host, port=port, **common)
             stack.enter_context(sim)
             log.info("simulated %s on ws/http://%s:%d: %s", venue, host, sim.port, symbols)
-        stop.wait()
+        # A timed wait: an untimed Event.wait() can miss a second signal arriving right after
+        # the first one (seen: SIGINT then SIGTERM hung the process for good).
+        while not stop.wait(0.5):
+            pass
 
 
 # --------------------------------------------------------------------- config

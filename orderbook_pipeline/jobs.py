@@ -1,12 +1,14 @@
 """Op jobs: one bounded capture burst, and a reseed's fresh snapshots.
 
-Both run the same code as the CLI and report the bronze partitions they wrote as
-materializations, so the UI's lineage and the downstream automation see every new file.
+Both run the same code as the CLI. The bronze files a burst publishes are reported to Dagster
+by a thread of their own, coalesced per lane and hour (capture/reporter.py): the capture's event
+loop never waits for the instance database. SIGTERM or SIGINT (Ctrl-C on `make run`, a
+terminated run) ends the burst as the CLI's does: every file final, the run successful.
 No `from __future__ import annotations` here: Dagster reads the ops' parameter types at runtime.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import dagster as dg
@@ -14,13 +16,16 @@ import dagster as dg
 from orderbook_pipeline.assets.bronze import bronze_materializations
 from orderbook_pipeline.capture.burst import run_burst
 from orderbook_pipeline.capture.metrics import BurstMetrics
+from orderbook_pipeline.capture.reporter import Batch, BronzeReporter
 from orderbook_pipeline.capture.reseed import take_snapshots
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.partitions import hour_stream, streams
+from orderbook_pipeline.refresh.hour import stop_on_signals
 from orderbook_pipeline.resources import CaptureTarget
 
 CAPTURE_ROLE_TAG = {"orderbook/role": "capture"}
 RESEED_ROLE_TAG = {"orderbook/role": "reseed"}
+# The burst's counters each interim bronze report carries (cheap attribute reads).
+REPORTED_METRICS = ("burst_id", "events", "records", "reconnects")
 
 
 class CaptureConfig(dg.Config):  # type: ignore[misc]
@@ -50,47 +55,41 @@ def _metrics_metadata(metrics: BurstMetrics) -> dict[str, Any]:
         "events": summary["events"],
         "records": summary["records"],
         "resyncs": summary["resyncs"],
+        "resyncs_by_cause": dg.MetadataValue.json(summary["resyncs_by_cause"]),
         "reconnects": summary["reconnects"],
         "ingest_lag_ms_p95": summary["ingest_lag_ms"]["p95"],
         "drop_rate_ppm": summary["drop_rate_ppm"],
     }
 
 
-def _register_streams(context: dg.OpExecutionContext, venue: str, symbols: list[str]) -> None:
-    known = set(context.instance.get_dynamic_partitions(streams.name))
-    new = sorted({f"{venue}.{s}" for s in symbols} - known)
-    if new:
-        context.instance.add_dynamic_partitions(streams.name, new)
+def _snapshot(metrics: BurstMetrics) -> dict[str, Any]:
+    return {name: getattr(metrics, name) for name in REPORTED_METRICS}
 
 
-def _materialization_reporter(
+def _reporter(context: dg.OpExecutionContext, interval_s: float) -> BronzeReporter:
+    def listener(batches: list[Batch]) -> None:
+        for materialization in bronze_materializations(batches):
+            context.log_event(materialization)
+
+    return BronzeReporter(listener, interval_s)
+
+
+def _run(
     context: dg.OpExecutionContext,
-) -> Callable[[list[str], BurstMetrics], None]:
-    """Reports bronze files as they become final, with the burst's metrics so far."""
-
-    def report(paths: list[str], metrics: BurstMetrics) -> None:
-        with dg.partition_loading_context(dynamic_partitions_store=context.instance):
-            for mat in bronze_materializations(paths, _metrics_metadata(metrics)):
-                # Dagster stores a materialization for an invalid key silently: check it first.
-                if hour_stream.has_partition_key(mat.partition):
-                    context.log_event(mat)
-                else:
-                    context.log.warning("partition %s is outside the partitions", mat.partition)
-
-    return report
-
-
-def _run(context: dg.OpExecutionContext, settings: CaptureSettings, reseed: bool) -> dict[str, Any]:
-    _register_streams(context, settings.venue.name, settings.symbols)
-    report = _materialization_reporter(context)
-    if reseed:
-        metrics = asyncio.run(take_snapshots(settings))
-        report(metrics.published, metrics)
-    else:
-        metrics = asyncio.run(run_burst(settings, on_published=report))
+    settings: CaptureSettings,
+    interval_s: float,
+    burst: Callable[[Callable[[list[str], BurstMetrics], None]], Coroutine[Any, Any, BurstMetrics]],
+) -> dict[str, Any]:
+    with _reporter(context, interval_s) as reporter:
+        metrics = asyncio.run(burst(lambda paths, m: reporter.published(paths, _snapshot(m))))
     summary = metrics.summary()
     context.add_output_metadata(
-        {**_metrics_metadata(metrics), "summary": dg.MetadataValue.json(summary)}
+        {
+            **_metrics_metadata(metrics),
+            "bronze_reports": reporter.reports,
+            "bronze_report_failures": reporter.failures,
+            "summary": dg.MetadataValue.json(summary),
+        }
     )
     return summary
 
@@ -109,32 +108,55 @@ def capture_burst(
     venue = run_venue(capture_target, config.venue)
     settings = capture_target.capture_settings(venue, config.symbols or None, **overrides)
     context.log.info("burst %s: %s %s", settings.burst_id, settings.venue.name, settings.symbols)
-    return _run(context, settings, reseed=False)
+    return _run(
+        context,
+        settings,
+        capture_target.report_interval_seconds,
+        lambda published: run_burst(settings, handle_signals=True, on_published=published),
+    )
 
 
 class ReseedConfig(dg.Config):  # type: ignore[misc]
     symbols: list[str]
     venue: str = ""  # "" -> the target's only venue
-    failed_partition: str = ""  # the hour × stream partition whose check failed
+    failed_partition: str = ""  # the hour whose check failed
+
+
+async def _snapshots(
+    settings: CaptureSettings, published: Callable[[list[str], BurstMetrics], None]
+) -> BurstMetrics:
+    metrics = await take_snapshots(settings)
+    published(metrics.published, metrics)
+    return metrics
 
 
 @dg.op  # type: ignore[misc]
 def reseed_snapshots(
     context: dg.OpExecutionContext, config: ReseedConfig, capture_target: CaptureTarget
 ) -> dict[str, Any]:
-    """Fresh snapshots (reason `reseed`); their bronze materialization re-runs the hour's silver,
-    gap windows and mart through automation, so the gap is recorded, not hidden."""
+    """Fresh snapshots (reason `reseed`) of the streams whose checks failed; the next refresh
+    of the hour they land in records them, so a gap is recorded, not hidden."""
     venue = run_venue(capture_target, config.venue)
     settings = capture_target.capture_settings(venue, config.symbols)
-    context.log.info("reseed after a failed check on %s", config.failed_partition or "?")
-    return _run(context, settings, reseed=True)
+    context.log.info(
+        "reseed of %s after a failed check of hour %s", config.symbols, config.failed_partition
+    )
+    # A few seconds of snapshots: a stop request lets them finish rather than fail the run.
+    with stop_on_signals():
+        return _run(
+            context,
+            settings,
+            capture_target.report_interval_seconds,
+            lambda published: _snapshots(settings, published),
+        )
 
 
-@dg.job(tags=CAPTURE_ROLE_TAG)  # type: ignore[misc]
+# In process: a burst is one op, and a step process of its own would cost seconds of start-up.
+@dg.job(tags=CAPTURE_ROLE_TAG, executor_def=dg.in_process_executor)  # type: ignore[misc]
 def capture_job() -> None:
     capture_burst()
 
 
-@dg.job(tags=RESEED_ROLE_TAG)  # type: ignore[misc]
+@dg.job(tags=RESEED_ROLE_TAG, executor_def=dg.in_process_executor)  # type: ignore[misc]
 def reseed_job() -> None:
     reseed_snapshots()

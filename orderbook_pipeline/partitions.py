@@ -1,35 +1,25 @@
-"""Hour × stream partitions shared by every asset and check.
+"""The hourly partitions every asset and check shares, and where they start.
 
-A stream is one venue's symbol ("binance-spot.BTCUSDT"). Streams are dynamic partitions, added by
-the capture sensor from configuration, so capturing a new symbol needs no code change.
+One partition per UTC hour (exchange time), holding every venue and symbol: derived data is
+refreshed an hour at a time in one run, so Dagster's cost follows the hours, not hours times
+streams. Per-stream results are in each partition's metadata (see assets/refresh.py).
+
+Partitions start where the capture started, not at a fixed date: `orchestration.
+partitions_start` if set, else the hour this DAGSTER_HOME first loaded the project, remembered
+in a file there so that every process (webserver, daemon, code server, runs) agrees.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
-# Keep the hourly range short: UIs and partition status slow down with tens of thousands of keys.
-PARTITIONS_START = os.environ.get("OBP_PARTITIONS_START", "2026-11-01-00:00")
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
-
-# end_offset=1: the hour in progress is a partition too, since captures write into it as it runs.
-hourly = dg.HourlyPartitionsDefinition(start_date=PARTITIONS_START, fmt=HOUR_FORMAT, end_offset=1)
-streams = dg.DynamicPartitionsDefinition(name="streams")
-hour_stream = dg.MultiPartitionsDefinition({"hour": hourly, "stream": streams})
-
-
-def stream_key(venue: str, symbol: str) -> str:
-    return f"{venue}.{symbol.upper()}"
-
-
-def parse_stream_key(key: str) -> tuple[str, str]:
-    venue, _, symbol = key.rpartition(".")
-    if not venue or not symbol:
-        raise ValueError(f"not a stream key (venue.SYMBOL): {key!r}")
-    return venue, symbol
+START_FILE = "orderbook_partitions_start"  # in $DAGSTER_HOME
 
 
 def hour_key(hour_start_us: int) -> str:
@@ -41,17 +31,30 @@ def hour_start_of(hour: str) -> int:
     return int(dt.timestamp()) * 1_000_000
 
 
-def partition_key(venue: str, symbol: str, hour_start_us: int) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey(
-        {"hour": hour_key(hour_start_us), "stream": stream_key(venue, symbol)}
-    )
+def current_hour_key(now_s: float) -> str:
+    return hour_key(int(now_s // 3600 * 3600) * 1_000_000)
 
 
-def split_partition_key(key: str | dg.MultiPartitionKey) -> tuple[str, str, int]:
-    """(venue, symbol, hour start µs) of an hour × stream partition key."""
-    if not isinstance(key, dg.MultiPartitionKey):
-        hour, stream = str(key).split("|")  # dimensions join in alphabetical order: hour|stream
-        key = dg.MultiPartitionKey({"hour": hour, "stream": stream})
-    dims = key.keys_by_dimension
-    venue, symbol = parse_stream_key(dims["stream"])
-    return venue, symbol, hour_start_of(dims["hour"])
+def partitions_start(configured: str, dagster_home: str | None, now_s: float) -> str:
+    """The first partition: `configured` if given; else the hour remembered in
+    $DAGSTER_HOME/START_FILE, created now (the current hour) if absent. Without a DAGSTER_HOME
+    (a definitions check, an ad-hoc script) the start of the current UTC day."""
+    if configured:
+        return configured
+    if not dagster_home:
+        return hour_key(int(now_s // 86400 * 86400) * 1_000_000)
+    path = Path(dagster_home) / START_FILE
+    with contextlib.suppress(FileExistsError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: of two processes starting together, one writes and both read its hour.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(current_hour_key(now_s) + "\n")
+    text = path.read_text().strip()
+    hour_start_of(text)  # refuse a damaged file loudly rather than start somewhere odd
+    return text
+
+
+def hourly_partitions(start: str) -> dg.HourlyPartitionsDefinition:
+    # end_offset=1: the hour in progress is a partition too, since captures write into it.
+    return dg.HourlyPartitionsDefinition(start_date=start, fmt=HOUR_FORMAT, end_offset=1)

@@ -17,8 +17,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.config import PipelineConfig, VenueSection, load_config, validated
-from orderbook_pipeline.partitions import stream_key
+from orderbook_pipeline.config import PipelineConfig, VenueSection, validated
 from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store, open_store
 
 
@@ -44,6 +43,10 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
     coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
     time_basis: str = "exchange"  # which clock buckets the marts: exchange | receive
+    # How Dagster keeps derived data current and its history bounded (config: orchestration).
+    refresh_interval_seconds: float = 300.0
+    report_interval_seconds: float = 120.0
+    run_retention_hours: float = 24.0
     # A plain mapping as the default: Dagster refuses Config instances as a field default.
     venues: dict[str, VenueTarget] = {"binance-spot": {}}
 
@@ -68,6 +71,9 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
             file_seconds=config.capture.file_seconds,
             coverage_threshold=config.capture.coverage_threshold,
             time_basis=config.mart.time_basis,
+            refresh_interval_seconds=config.orchestration.refresh_interval_seconds,
+            report_interval_seconds=config.orchestration.report_interval_seconds,
+            run_retention_hours=config.orchestration.run_retention_hours,
             venues={n: VenueTarget(**s.model_dump()) for n, s in config.venues.items()},
         )
 
@@ -86,6 +92,11 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
                 "coverage_threshold": self.coverage_threshold,
             },
             "mart": {"time_basis": self.time_basis},
+            "orchestration": {
+                "refresh_interval_seconds": self.refresh_interval_seconds,
+                "report_interval_seconds": self.report_interval_seconds,
+                "run_retention_hours": self.run_retention_hours,
+            },
             "venues": {name: section.model_dump() for name, section in self.venues.items()},
         }
         return validated(raw, source="the capture_target resource")
@@ -125,10 +136,6 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
         return self.pipeline_config.effective_overlap_seconds(venue)
 
     # ------------------------------------------------------------------ all venues
-    def stream_keys(self) -> list[str]:
-        config = self.pipeline_config
-        return [stream_key(v, s) for v, section in config.venues.items() for s in section.symbols]
-
     def store(self) -> Store:
         return open_store(self.data_root, s3_endpoint_url=self.s3_endpoint_url or None)
 
@@ -148,13 +155,3 @@ class MartDuckDB(DuckDBResource):  # type: ignore[misc]
             yield conn
         finally:
             conn.close()
-
-
-def capture_target_from_env() -> CaptureTarget:
-    """The capture target of the effective configuration (file, then environment); an invalid
-    one stops the code location from loading with a message naming the field."""
-    return CaptureTarget.from_config(load_config())
-
-
-def mart_db_from_env() -> MartDuckDB:
-    return MartDuckDB(database=load_config().duckdb_path)

@@ -3,22 +3,57 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orderbook_pipeline.definitions import defs
+from orderbook_pipeline.config import load_config
+from orderbook_pipeline.definitions import REFRESH_JOB, build_definitions, defs
+from orderbook_pipeline.partitions import START_FILE, partitions_start
+from orderbook_pipeline.resources import CaptureTarget, MartDuckDB
 
 
-def test_definitions_load_with_capture_job_sensor_and_resource():
+def test_definitions_load_with_jobs_sensors_and_resources():
     assert defs.resolve_job_def("capture_job").name == "capture_job"
     assert defs.resolve_sensor_def("capture_sensor").job_name == "capture_job"
+    assert defs.resolve_sensor_def("refresh_sensor").job_name == REFRESH_JOB
+    for name in ("reseed_sensor", "housekeeping_sensor"):
+        assert defs.resolve_sensor_def(name).description
     repo = defs.get_repository_def()
-    assert "capture_target" in repo.get_top_level_resources()
+    assert {"capture_target", "mart_db"} <= set(repo.get_top_level_resources())
     assert repo.get_job("capture_job").tags["orderbook/role"] == "capture"
+    assert repo.get_job(REFRESH_JOB).tags["orderbook/role"] == "refresh"
+
+
+def test_one_refresh_step_makes_every_derived_asset_and_check_of_an_hour():
+    """The refresh job is one op (one process, one step) for all silver lanes, the gap
+    windows, both marts and every check: runs per hour do not grow with streams or assets."""
+    job = defs.resolve_job_def(REFRESH_JOB)
+    assert [node.name for node in job.nodes] == ["hourly_refresh"]
+    refresh = defs.get_assets_def(dg.AssetKey(["silver", "gap_windows"]))
+    keys = {k.to_user_string() for k in refresh.keys}
+    assert {"silver/l2", "silver/diffs", "silver/gap_windows", "gold/mart_l2_5s"} <= keys
+    checks = {(k.asset_key.path[-1], k.name) for k in refresh.check_keys}
+    assert ("gap_windows", "sequence_continuity") in checks
+    assert ("gap_windows", "judged_in_time") in checks
+    assert refresh.backfill_policy is not None  # a range of hours is one run
+    assert refresh.partitions_def is not None
+    assert "|" not in refresh.partitions_def.get_first_partition_key()  # hours, not streams
+
+
+def test_partitions_start_where_capture_starts(tmp_path):
+    now = 1_796_083_200.0 + 7 * 3600 + 125  # 2026-12-01 07:02:05 UTC
+    assert partitions_start("2026-11-30-05:00", str(tmp_path), now) == "2026-11-30-05:00"
+    # No start configured: the hour this DAGSTER_HOME first loaded the project, remembered.
+    assert partitions_start("", str(tmp_path), now) == "2026-12-01-07:00"
+    assert (tmp_path / START_FILE).read_text().strip() == "2026-12-01-07:00"
+    assert partitions_start("", str(tmp_path), now + 86_400) == "2026-12-01-07:00"
+    # Without a DAGSTER_HOME (a definitions check): the start of the day.
+    assert partitions_start("", None, now) == "2026-12-01-00:00"
+    config = load_config(env={}, cwd=tmp_path).model_copy(deep=True)
+    built = build_definitions(config, str(tmp_path))
+    first = built.get_assets_def(dg.AssetKey(["silver", "l2"])).partitions_def
+    assert first.get_first_partition_key() == "2026-12-01-07:00"
 
 
 def test_capture_target_refuses_an_unknown_exchange_setting():
-    import pytest
-
     from orderbook_pipeline.config import ConfigError
-    from orderbook_pipeline.resources import CaptureTarget
 
     with pytest.raises(ConfigError) as info:
         CaptureTarget(exchange="elsewhere").endpoints("binance-spot")
@@ -31,8 +66,6 @@ def test_capture_target_refuses_an_unknown_exchange_setting():
 
 
 def test_the_definitions_read_the_configuration_file(tmp_path, monkeypatch):
-    from orderbook_pipeline.resources import capture_target_from_env, mart_db_from_env
-
     config = tmp_path / "two.yaml"
     config.write_text(
         "exchange: embedded\nduckdb_path: /srv/m.duckdb\nmart: {time_basis: receive}\nvenues:\n"
@@ -41,34 +74,40 @@ def test_the_definitions_read_the_configuration_file(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("OBP_CONFIG", str(config))
     monkeypatch.setenv("OBP__CAPTURE__BURST_SECONDS", "120")
-    target = capture_target_from_env()
+    loaded = load_config()
+    target = CaptureTarget.from_config(loaded)
     assert target.venue_names() == ["binance-spot", "binance-usdm"]
     assert target.symbols_for("binance-usdm") == ["ETHUSDT"]
     assert target.depths_for("binance-spot") == [5]
     assert target.lanes_for("binance-usdm") == ["l2", "agg_trades"]
     assert target.kline_intervals_for("binance-spot") == ["1m", "1h"]
     assert target.endpoints("binance-usdm") == ("ws://127.0.0.1:9444", "http://127.0.0.1:9444")
-    assert target.stream_keys() == ["binance-spot.BTCUSDT", "binance-usdm.ETHUSDT"]
     assert target.burst_seconds == 120 and target.time_basis == "receive"
-    assert mart_db_from_env().database == "/srv/m.duckdb"
+    built = build_definitions(loaded)
+    mart_db = (built.resources or {})["mart_db"]
+    assert isinstance(mart_db, MartDuckDB) and mart_db.database == "/srv/m.duckdb"
     settings = target.capture_settings("binance-usdm", duration_s=3)
     assert settings.lanes == ("l2", "agg_trades") and settings.duration_s == 3
     # Round trip: the resource's own config is the same configuration, validated once.
     config = target.pipeline_config
     assert target.pipeline_config is config
     again = target.from_config(config).pipeline_config
-    assert (again.venues, again.capture, again.mart) == (config.venues, config.capture, config.mart)
+    assert (again.venues, again.capture, again.mart, again.orchestration) == (
+        config.venues,
+        config.capture,
+        config.mart,
+        config.orchestration,
+    )
 
 
 def test_an_invalid_configuration_stops_the_definitions_with_the_field_named(tmp_path, monkeypatch):
     import pytest
 
     from orderbook_pipeline.config import ConfigError
-    from orderbook_pipeline.resources import capture_target_from_env
 
     monkeypatch.setenv("OBP__VENUES__BINANCE_USDM__LANES", "l2,trades")
     with pytest.raises(ConfigError, match=r"venues\.binance-usdm\.lanes\.1: .*'trades'"):
-        capture_target_from_env()
+        load_config()
 
 
 def test_the_dagster_resource_mirrors_the_venue_section():

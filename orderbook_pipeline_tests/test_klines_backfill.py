@@ -1,9 +1,10 @@
 """The klines asset backfilled the way the UI does it, against the bundled exchange.
 
 The backfill is launched with the UI's GraphQL mutation (launchPartitionBackfill) and carried
-out by the backfill daemon's own iteration, which submits one run per hour × stream partition;
-runs execute synchronously in this process (in-process executor: the default multiprocess one
-costs ~5 s of interpreter start-up per run and tests nothing of ours).
+out by the backfill daemon's own iteration. The asset's single-run backfill policy makes a range
+of hours ONE run, fetching every configured stream of every hour of the range; runs execute
+synchronously in this process (in-process executor: the default multiprocess one costs ~5 s of
+interpreter start-up per run and tests nothing of ours).
 """
 
 import logging
@@ -11,6 +12,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -28,42 +30,48 @@ from dagster._daemon.backfill import execute_backfill_iteration
 from dagster_graphql.client.query import LAUNCH_PARTITION_BACKFILL_MUTATION
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from orderbook_pipeline.assets.klines import BRONZE_KLINES, bronze_klines
+from orderbook_pipeline.assets.klines import BRONZE_KLINES, build_klines_asset
 from orderbook_pipeline.capture.klines import decode_klines, kline_file
+from orderbook_pipeline.config import PipelineConfig
 from orderbook_pipeline.core.klines import HOUR_MS
-from orderbook_pipeline.partitions import hour_start_of, split_partition_key
+from orderbook_pipeline.partitions import hour_start_of, hourly_partitions
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.simulator.klines import KlineQuery, KlineSource
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.layout import burst_id_of
 from orderbook_pipeline.storage.reader import iter_lane_records
+from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
+from .dagster_helpers import START, definitions, pipeline_config
+
 SEED = 7
+VENUE = BINANCE_SPOT.name
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HOURS = ["2026-11-03-10:00", "2026-11-03-11:00", "2026-11-03-12:00"]
 INTERVALS = {"1m": 60, "15m": 4, "1h": 1}
+PER_HOUR = sum(INTERVALS.values())  # klines of one stream's hour: 65
 ALL_HOURLY = ["1m", "3m", "5m", "15m", "30m", "1h"]
 _ENV = "OBP_TEST_KLINES"  # prefix of the variables the code location below is built from
 
 
-def _target() -> CaptureTarget:
-    return CaptureTarget(
-        venue="binance-spot",
-        symbols=SYMBOLS,
-        sim_port=int(os.environ[f"{_ENV}_PORT"]),
-        data_root=os.environ[f"{_ENV}_ROOT"],
-        kline_intervals=os.environ[f"{_ENV}_INTERVALS"].split(","),
-    )
+def _config(symbols: list[str] | None = None) -> PipelineConfig:
+    """The configuration of the test's deployment: spot on the bundled exchange."""
+    venue = {
+        "symbols": symbols or os.environ[f"{_ENV}_SYMBOLS"].split(","),
+        "kline_intervals": os.environ[f"{_ENV}_INTERVALS"].split(","),
+        "sim_port": int(os.environ[f"{_ENV}_PORT"]),
+    }
+    root = os.environ[f"{_ENV}_ROOT"]
+    return pipeline_config(f"{root}/lake", f"{root}/marts.duckdb", {VENUE: venue})
 
 
 @dg.definitions
 def klines_location() -> dg.Definitions:
-    """The code location the test workspace loads (as `dagster dev` loads definitions.py)."""
-    return dg.Definitions(
-        assets=[bronze_klines],
-        resources={"capture_target": _target()},
-        executor=dg.in_process_executor,
+    """The code location the test workspace loads (as `dagster dev` loads definitions.py): the
+    project's definitions of the configuration, run in process."""
+    return dg.Definitions.merge(
+        definitions(_config()), dg.Definitions(executor=dg.in_process_executor)
     )
 
 
@@ -98,13 +106,16 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path, monkeypatch) -> Iterator[Any]:
-    def start(intervals: list[str], **sim_kw: Any) -> tuple[Harness, SimulatorThread, Any]:
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def start(
+        intervals: list[str], symbols: list[str] = SYMBOLS, **sim_kw: Any
+    ) -> tuple[Harness, SimulatorThread, Any]:
         sim = SimulatorThread(BINANCE_SPOT, SYMBOLS, seed=SEED, **sim_kw)
         stack.append(sim.__enter__())
         monkeypatch.setenv(f"{_ENV}_PORT", str(sim.port))
-        monkeypatch.setenv(f"{_ENV}_ROOT", str(tmp_path / "lake"))
+        monkeypatch.setenv(f"{_ENV}_ROOT", str(tmp_path))
         monkeypatch.setenv(f"{_ENV}_INTERVALS", ",".join(intervals))
+        monkeypatch.setenv(f"{_ENV}_SYMBOLS", ",".join(symbols))
         # Runs load the location through a process-wide cache of the last definitions loaded
         # (lru_cache on ReconstructableJob): drop the previous test's, built for its exchange.
         ReconstructableJob.get_repository_definition.cache_clear()
@@ -114,7 +125,6 @@ def harness(tmp_path, monkeypatch) -> Iterator[Any]:
         )
         inst = instance.__enter__()
         stack.append(instance)
-        inst.add_dynamic_partitions("streams", [f"binance-spot.{s}" for s in SYMBOLS])
         origin = InProcessCodeLocationOrigin(
             LoadableTargetOrigin(module_name=__name__, attribute="klines_location"),
             location_name="klines_test",
@@ -123,16 +133,12 @@ def harness(tmp_path, monkeypatch) -> Iterator[Any]:
             InProcessTestWorkspaceLoadTarget(origin), inst
         )
         stack.append(workspace)
-        return Harness(inst, workspace.__enter__()), sim, _target().store()
+        return Harness(inst, workspace.__enter__()), sim, open_store(_config().data_root)
 
     stack: list[Any] = []
     yield start
     for item in reversed(stack):
         item.__exit__(None, None, None)
-
-
-def _keys(hours: list[str], symbols: list[str]) -> list[str]:
-    return [f"{h}|binance-spot.{s}" for h in hours for s in symbols]
 
 
 def _truth(symbol: str, interval: str, hour_ms: int) -> list[list[Any]]:
@@ -162,61 +168,88 @@ def _as_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
-def _metadata(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> dict[str, Any]:
-    """Materialization metadata of each run's partition."""
-    out = {}
-    for run in runs:
-        (record,) = instance.get_records_for_run(
-            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records
-        mat = record.asset_materialization
-        assert mat is not None
-        out[mat.partition] = {k: v.value for k, v in mat.metadata.items()}
-    return out
+def _one_run(runs: list[dg.DagsterRun], hours: list[str]) -> dg.DagsterRun:
+    """The backfill's only run, covering the whole range of hours."""
+    (run,) = runs
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.tags["dagster/asset_partition_range_start"] == hours[0]
+    assert run.tags["dagster/asset_partition_range_end"] == hours[-1]
+    return run
+
+
+def _metadata(instance: dg.DagsterInstance, run: dg.DagsterRun, hours: list[str]) -> dict[str, Any]:
+    """The run's materialization metadata: one materialization per hour of its range, each
+    with the run's totals."""
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    mats = [r.asset_materialization for r in records]
+    assert sorted(m.partition for m in mats if m is not None) == sorted(hours)
+    (meta,) = {
+        repr(sorted((k, v.value) for k, v in m.metadata.items())): {
+            k: v.value for k, v in m.metadata.items()
+        }
+        for m in mats
+        if m is not None
+    }.values()
+    return meta
 
 
 def test_backfill_of_three_hours_two_symbols_then_again_without_duplicates(harness):
     h, _sim, store = harness(list(INTERVALS))
-    keys = _keys(HOURS, SYMBOLS)
+    streams = len(SYMBOLS)
 
-    status, runs = h.backfill(keys)
+    status, runs = h.backfill(HOURS)
     assert status == BulkActionStatus.COMPLETED_SUCCESS
-    assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys)
-    assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
-    meta = _metadata(h.instance, runs)
-    for key in keys:
-        assert meta[key]["rows"] == meta[key]["expected_rows"] == 65
-        assert meta[key]["missing"] == 0
-        assert (meta[key]["requests"], meta[key]["weight_used"]) == (3, 6)  # one per interval
-    assert set(h.instance.get_materialized_partitions(BRONZE_KLINES)) == set(keys)
+    run = _one_run(runs, HOURS)
+    meta = _metadata(h.instance, run, HOURS)
+    assert meta["rows"] == meta["expected_rows"] == PER_HOUR * len(HOURS) * streams
+    assert meta["missing"] == 0 and meta["rate_limited"] == 0
+    # One request per stream and interval covers the whole range (weight 2 each on spot).
+    assert (meta["requests"], meta["weight_used"]) == (streams * 3, streams * 3 * 2)
+    assert meta["intervals"] == {
+        interval: {
+            "rows": n * len(HOURS) * streams,
+            "expected": n * len(HOURS) * streams,
+            "missing": 0,
+            "unclosed": 0,
+            "written": len(HOURS) * streams,
+        }
+        for interval, n in INTERVALS.items()
+    }
+    assert meta["file_count"] == len(HOURS) * streams * len(INTERVALS)
+    assert set(h.instance.get_materialized_partitions(BRONZE_KLINES)) == set(HOURS)
 
     files = store.list_files("bronze/klines/")
-    assert len(files) == len(keys) * len(INTERVALS)  # one file per (hour, stream, interval)
+    # one file per (hour, stream, interval)
+    assert sorted(files) == sorted(meta["files"])
+    assert len(files) == len(HOURS) * streams * len(INTERVALS)
     first = {f: store.read_bytes(f) for f in files}
-    for key in keys:
-        venue, symbol, hour_us = split_partition_key(key)
-        hour_ms = hour_us // 1000
-        for interval, count in INTERVALS.items():
-            path = kline_file(venue, symbol, hour_ms, interval)
-            assert burst_id_of(path) == f"klines-{interval}"
-            records = decode_klines(first[path])
-            assert len(records) == count
-            assert _as_rows(records) == [r[:11] for r in _truth(symbol, interval, hour_ms)]
-            assert records[0]["open_ts"] == hour_start_of(key.split("|")[0])
+    for hour in HOURS:
+        hour_ms = hour_start_of(hour) // 1000
+        for symbol in SYMBOLS:
+            for interval, count in INTERVALS.items():
+                path = kline_file(VENUE, symbol, hour_ms, interval)
+                assert burst_id_of(path) == f"klines-{interval}"
+                records = decode_klines(first[path])
+                assert len(records) == count
+                assert _as_rows(records) == [r[:11] for r in _truth(symbol, interval, hour_ms)]
+                assert records[0]["open_ts"] == hour_start_of(hour)
+                assert {r["burst_id"] for r in records} == {f"klines-{run.run_id}"}
 
-    # The same backfill again: same files, byte for byte, and nothing new for a reader.
-    status, again = h.backfill(keys)
+    # The same backfill again: one run, same files byte for byte, nothing new for a reader.
+    status, again = h.backfill(HOURS)
     assert status == BulkActionStatus.COMPLETED_SUCCESS
-    assert {r.status for r in again} == {dg.DagsterRunStatus.SUCCESS}
-    assert len(again) == len(keys)
-    for m in _metadata(h.instance, again).values():
-        assert m["rows"] == 65 and m["missing"] == 0
-        assert {i["file"] for i in m["intervals"].values()} == {"unchanged"}
+    rerun = _one_run(again, HOURS)
+    assert rerun.run_id != run.run_id
+    m = _metadata(h.instance, rerun, HOURS)
+    assert m["rows"] == PER_HOUR * len(HOURS) * streams and m["missing"] == 0
+    assert {i["written"] for i in m["intervals"].values()} == {0}  # every file unchanged
     assert {f: store.read_bytes(f) for f in store.list_files("bronze/klines/")} == first
     seen = Counter(
         (r["symbol"], r["interval"], r["open_ts"]) for r in iter_lane_records(store, "klines")
     )
-    assert len(seen) == len(keys) * 65 and set(seen.values()) == {1}
+    assert len(seen) == len(HOURS) * streams * PER_HOUR and set(seen.values()) == {1}
 
 
 class _MinuteEndsSoon:
@@ -236,39 +269,35 @@ class _MinuteEndsSoon:
 
 def test_backfill_completes_under_a_small_weight_limit_honouring_retry_after(harness):
     # Six intervals cost 6 requests of weight 2 an hour; the exchange allows 8 a minute.
-    h, sim, store = harness(ALL_HOURLY, weight_limit_1m=8)
+    h, sim, store = harness(ALL_HOURLY, SYMBOLS[:1], weight_limit_1m=8)
     sim.exchange.clock = _MinuteEndsSoon()
-    keys = _keys(HOURS[:1], SYMBOLS[:1])
 
-    status, runs = h.backfill(keys)
+    status, runs = h.backfill(HOURS[:1])
     assert status == BulkActionStatus.COMPLETED_SUCCESS
-    m = _metadata(h.instance, runs)[keys[0]]
+    m = _metadata(h.instance, _one_run(runs, HOURS[:1]), HOURS[:1])
     assert m["rate_limited"] >= 1  # refused once the minute's 8 were spent, then waited out
     assert (m["rows"], m["missing"], m["requests"]) == (60 + 20 + 12 + 4 + 2 + 1, 0, 6)
     assert len(store.list_files("bronze/klines/")) == len(ALL_HOURLY)
 
 
-def test_unknown_symbol_unconfigured_venue_and_http_errors_fail_the_partition(harness):
+def test_unknown_symbol_and_http_errors_fail_the_hour(harness):
     h, sim, store = harness(["1m"])
-    h.instance.add_dynamic_partitions("streams", ["binance-spot.NOPEUSDT", "binance-usdm.BTCUSDT"])
-    resources = {"capture_target": _target()}
+    asset = build_klines_asset(hourly_partitions(START))
 
-    def materialize(key: str) -> dg.ExecuteInProcessResult:
-        return dg.materialize(
-            [bronze_klines],
-            partition_key=key,
+    def failure(symbols: list[str]) -> str:
+        result = dg.materialize(
+            [asset],
+            partition_key=HOURS[0],
             instance=h.instance,
-            resources=resources,
+            resources={"capture_target": CaptureTarget.from_config(_config(symbols))},
             raise_on_error=False,
         )
-
-    def failure(result: dg.ExecuteInProcessResult) -> str:
         assert not result.success
         error = result.failure_data_for_node("bronze__klines").error
         return "\n".join(e.message for e in (error, error.cause) if e is not None)
 
-    assert "Invalid symbol" in failure(materialize(f"{HOURS[0]}|binance-spot.NOPEUSDT"))
-    assert "binance-usdm" in failure(materialize(f"{HOURS[0]}|binance-usdm.BTCUSDT"))
+    assert "Invalid symbol" in failure(["NOPEUSDT"])
     sim.inject("rate_limit", count=1, status=403)
-    assert "HTTP 403" in failure(materialize(f"{HOURS[0]}|binance-spot.BTCUSDT"))
+    assert "HTTP 403" in failure(["BTCUSDT"])
     assert store.list_files("bronze/") == []
+    assert not h.instance.get_materialized_partitions(BRONZE_KLINES)

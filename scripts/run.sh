@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: the bundled exchange on loopback (one per configured
-# venue), then the Dagster UI with the capture sensor running. Ctrl-C stops everything.
+# venue), then the Dagster UI with the capture sensor running. Ctrl-C (or SIGTERM) stops
+# everything it started within 10 s.
 # The configuration is ./orderbook_pipeline.yaml, or $OBP_CONFIG, plus OBP_* / OBP__* variables
 # (set `exchange: binance` or OBP_EXCHANGE=binance for the real venues).
 set -euo pipefail
@@ -41,16 +42,81 @@ fi
 mkdir -p "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
+# Stopping (Ctrl-C, SIGTERM, SIGHUP, or either process exiting), everything gone within 10 s:
+# - Each process started below leads a session of its own, so a terminal's Ctrl-C reaches only
+#   this script, which sends one SIGINT to each process group: Dagster and the exchange shut
+#   down cleanly on one, while a second one interrupts their shutdown (and can hang the
+#   exchange).
+# - bash starts background jobs with SIGINT ignored, and `dagster dev` then ignores SIGTERM
+#   too (it copies SIGINT's handler to SIGTERM): hence `env --default-signal`.
+# - Whatever is left after GRACE_S gets SIGTERM, then SIGKILL, found by $mark: every process
+#   started below passes it on (webserver, daemon, code servers, run and step workers), even
+#   to those re-parented away from this script.
+# Exit status: 128 + the signal's number (130 after SIGINT, 143 after SIGTERM); when a process
+# stops on its own, its status (1 if it was 0).
+mark="OBP_RUN_SESSION=$$.${SRANDOM:-$RANDOM}"
+GRACE_S=7 # SIGINT, then SIGTERM after this, then SIGKILL 1 s later: all gone within 10 s
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+start() { setsid env --default-signal=INT,QUIT "$mark" "$@" & pids+=($!); }
+session_pids() { # the live processes carrying $mark (never this shell: it does not carry it)
+  grep -lsFxz -- "$mark" /proc/[0-9]*/environ | sed -E 's#^/proc/([0-9]+)/environ$#\1#' || true
+}
+signal_session() { # $1: the signal; $2 (optional): say which processes get it
+  local left
+  left="$(session_pids)"
+  [ -n "$left" ] || return 0
+  if [ -n "${2:-}" ]; then
+    echo "Still running after ${2}, sending SIG$1 to:" >&2
+    ps -o pid=,args= -p "${left//$'\n'/,}" | cut -c1-120 >&2 || true
+  fi
+  # shellcheck disable=SC2086
+  kill -s "$1" $left 2>/dev/null || true
+}
+stopping=0
+stop() {
+  [ "$stopping" = 0 ] || return 0
+  stopping=1
+  set +e # to the end, whatever fails (stderr gone with the terminal ...)
+  echo "Stopping everything run.sh started (Ctrl-C again to force)..." >&2
+  local pid
+  for pid in "${pids[@]}"; do kill -s INT -- "-$pid" 2>/dev/null || true; done
+  t0="${EPOCHREALTIME//[!0-9]/}"
+  wait_session $((GRACE_S * 1000))
+  signal_session TERM "$GRACE_S s"
+  wait_session $((GRACE_S * 1000 + 1000))
+  signal_session KILL "$((GRACE_S + 1)) s"
+  wait 2>/dev/null || true
+}
+wait_session() { # until no process carries $mark, or until $1 ms after the SIGINT
+  while [ -n "$(session_pids)" ] && (((${EPOCHREALTIME//[!0-9]/} - t0) / 1000 < $1)); do
+    sleep 0.2
+  done
+}
+on_signal() { # $1: the exit status
+  set +e
+  if [ "$stopping" = 1 ]; then # a second Ctrl-C while stopping
+    echo "Killing everything." >&2
+    signal_session KILL
+  else
+    stop
+  fi
+  exit "$1"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
+trap 'on_signal 131' QUIT
+trap stop EXIT
 
 if [ "$exchange" = "embedded" ]; then
-  "$OBP" simulate --all-venues &
-  pids+=($!)
+  start "$OBP" simulate --all-venues
 fi
 
 echo "Dagster UI: http://127.0.0.1:${UI_PORT}  (data under $("$OBP" config get data_root))"
-.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$UI_PORT" &
-pids+=($!)
-wait -n
+start .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$UI_PORT"
+# Whichever stops first (a crash, a port in use ...) stops the rest.
+status=0
+wait -n || status=$?
+echo "A process stopped on its own (exit status $status); stopping the rest." >&2
+stop
+exit $((status == 0 ? 1 : status))

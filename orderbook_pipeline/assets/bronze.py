@@ -1,52 +1,69 @@
-"""The bronze lanes as external assets: written by capture bursts, reported by the capture op.
+"""The bronze lanes as external assets: written by capture bursts, which report them per lane
+and hour (capture/reporter.py), and once more by the final refresh of each hour.
 
-Every lane but klines, which is fetched over REST by an asset of its own (assets/klines.py,
-key ["bronze", "klines"]). What one record of each lane is: the lane registry.
+Every lane but klines, which is fetched over REST by an asset of its own (assets/klines.py).
+What one record of each lane is: the lane registry.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
 
+from orderbook_pipeline.assets.keys import bronze_key
+from orderbook_pipeline.capture.reporter import Batch
 from orderbook_pipeline.compaction.lanes import LANES
-from orderbook_pipeline.partitions import hour_stream, partition_key
-from orderbook_pipeline.storage.layout import BRONZE_LANES, partition_of
+from orderbook_pipeline.partitions import hour_key
 
-BRONZE_KEYS = {lane: dg.AssetKey(["bronze", lane]) for lane in BRONZE_LANES}
 MATERIALIZED_ELSEWHERE = ("klines",)  # a real asset, not an external spec
 
-bronze_specs = [
-    dg.AssetSpec(
-        key,
-        partitions_def=hour_stream,
-        group_name="bronze",
-        kinds={"avro"},
-        description=f"{LANES[lane].description} Avro, hourly by {LANES[lane].partition_ts}.",
-    )
-    for lane, key in BRONZE_KEYS.items()
-    if lane not in MATERIALIZED_ELSEWHERE
-]
+
+def bronze_specs(lanes: Iterable[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            bronze_key(lane),
+            partitions_def=partitions,
+            group_name="bronze",
+            kinds={"avro"},
+            description=f"{LANES[lane].description} Avro, hourly by {LANES[lane].partition_ts}, "
+            "one directory per venue and symbol.",
+        )
+        for lane in lanes
+        if lane not in MATERIALIZED_ELSEWHERE
+    ]
 
 
 def bronze_materializations(
-    published: list[str], metadata: dict[str, Any]
+    batches: Iterable[Batch], metrics_fields: tuple[str, ...] = ()
 ) -> list[dg.AssetMaterialization]:
-    """One materialization per (lane, hour × stream partition) among the files a burst wrote."""
-    files: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for rel in published:
-        part = partition_of(rel)
-        if part is None or part.lane not in BRONZE_KEYS or part.lane in MATERIALIZED_ELSEWHERE:
+    """One materialization per batch (a lane and hour of one burst's newly published files)."""
+    out = []
+    for b in batches:
+        if b.lane in MATERIALIZED_ELSEWHERE or b.lane not in LANES:
             continue
-        key = partition_key(part.venue, part.symbol, part.hour_start_us)
-        files[(part.lane, str(key))].append(rel)
-    return [
-        dg.AssetMaterialization(
-            asset_key=BRONZE_KEYS[lane],
-            partition=key,
-            metadata={"files": len(paths), "first_file": paths[0], **metadata},
+        metadata: dict[str, Any] = {
+            "venue": b.venue,
+            "files": len(b.files),
+            "streams": len(b.symbols),
+            "first_file": b.files[0],
+            "hour_closed": b.final,
+            **{k: v for k, v in b.metrics.items() if not metrics_fields or k in metrics_fields},
+        }
+        out.append(
+            dg.AssetMaterialization(
+                asset_key=bronze_key(b.lane), partition=hour_key(b.hour_start_us), metadata=metadata
+            )
         )
-        for (lane, key), paths in sorted(files.items())
-    ]
+    return out
+
+
+def lake_materialization(
+    lane: str, hour: str, metadata: Mapping[str, Any]
+) -> dg.AssetMaterialization:
+    """The final refresh's record of an hour's bronze of one lane, as found in the lake (it
+    outlives the capture runs, which retention deletes)."""
+    return dg.AssetMaterialization(
+        asset_key=bronze_key(lane), partition=hour, metadata={"reported_by": "refresh", **metadata}
+    )

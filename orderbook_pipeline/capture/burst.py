@@ -79,6 +79,10 @@ class CaptureBurst:
         report = await asyncio.to_thread(recover_temporaries, store)
         self.metrics.salvaged_files = report.files_recovered
         self.metrics.salvaged_records = report.records_recovered
+        if report.recovered_paths and self.on_published is not None:
+            # A killed burst's files, final now: reported like this burst's own, so that the
+            # hours they belong to are refreshed again (they may be closed already).
+            self.on_published(list(report.recovered_paths), self.metrics)
         self.writer = BronzeWriter(
             store,
             s.burst_id,
@@ -373,10 +377,21 @@ async def run_burst(
     handle_signals: bool = False,
     on_published: PublishedHandler | None = None,
 ) -> BurstMetrics:
-    """Run one burst; with handle_signals, SIGTERM/SIGINT end it early with every file final."""
+    """Run one burst; with handle_signals, SIGTERM/SIGINT end it early with every file final
+    (the handlers the process had before come back afterwards: under Dagster, its own)."""
     burst = CaptureBurst(settings, on_published)
-    if handle_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+    if not handle_signals:
+        return await burst.run()
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for sig in previous:
             loop.add_signal_handler(sig, burst.request_stop)
-    return await burst.run()
+    except (RuntimeError, ValueError):  # not the main thread: signals stay with the caller
+        return await burst.run()
+    try:
+        return await burst.run()
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)

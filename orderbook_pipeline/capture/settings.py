@@ -14,6 +14,18 @@ from orderbook_pipeline.venues import BOOK_LANES, PARTIAL_DEPTH_LEVELS, STREAM_L
 CAPTURE_LANES = (*BOOK_LANES, *STREAM_LANES, "deep_snapshots")
 
 
+# Lanes whose records are compared with the local book: any of them can write book_mismatches.
+VERIFYING_LANES = ("deep_snapshots", "partial_depth", "book_ticker")
+
+
+def written_lanes(lanes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Every bronze lane a burst capturing `lanes` can write files into."""
+    extra = ["snapshots"]
+    if any(lane in VERIFYING_LANES for lane in lanes):
+        extra.append("book_mismatches")
+    return tuple(dict.fromkeys([*lanes, *extra]))
+
+
 def default_lanes(venue: Venue) -> tuple[str, ...]:
     """Every lane the venue can feed."""
     return tuple(

@@ -12,9 +12,11 @@ end and only reads.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +26,8 @@ from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.store import Store
 
 MetaValue = int | float | str | None
+# The silver lanes book_verified reads (the exchange's views of the book, and the differences).
+VERIFIED_LANES = ("book_mismatches", "deep_snapshots", "partial_depth", "book_ticker")
 
 
 @dataclass(frozen=True)
@@ -121,39 +125,56 @@ def coverage(
     return CheckOutcome(passed, f"coverage {ratio:.4%} {verdict} {threshold:.2%}", meta)
 
 
-def no_crossed_book(silver_l2: pa.Table) -> CheckOutcome:
-    """Fails when a record's best bid (highest bid px) is at or above its best ask (lowest ask
-    px). Columnar: levels are flattened once and reduced per record; a record missing a side is
-    not judged.
-    """
+def crossed_records(silver_l2: pa.Table) -> pa.Table:
+    """The records whose best bid (highest bid px) is at or above their best ask (lowest ask
+    px), in exchange order. Columnar: levels are flattened once and reduced per record; a
+    record missing a side is not judged."""
     levels = silver_l2["levels"].combine_chunks() if silver_l2.num_rows else None
-    crossed = silver_l2.slice(0, 0)
-    if levels is not None and len(levels.values):
-        flat = levels.flatten()
-        is_bid = pc.equal(flat.field("side"), "bid")
-        null_px = pa.nulls(len(flat), pa.float64())
-        per_level = pa.table(
-            {
-                "row": pc.list_parent_indices(levels),
-                "bid": pc.if_else(is_bid, flat.field("px"), null_px),
-                "ask": pc.if_else(is_bid, null_px, flat.field("px")),
-            }
-        )
-        best = per_level.group_by("row").aggregate([("bid", "max"), ("ask", "min")])
-        bad = best.filter(pc.greater_equal(best["bid_max"], best["ask_min"]))
-        crossed = silver_l2.take(bad["row"]).sort_by(
-            [("event_ts", "ascending"), ("last_update_id", "ascending")]
-        )
+    if levels is None or not len(levels.values):
+        return silver_l2.slice(0, 0)
+    flat = levels.flatten()
+    is_bid = pc.equal(flat.field("side"), "bid")
+    null_px = pa.nulls(len(flat), pa.float64())
+    per_level = pa.table(
+        {
+            "row": pc.list_parent_indices(levels),
+            "bid": pc.if_else(is_bid, flat.field("px"), null_px),
+            "ask": pc.if_else(is_bid, null_px, flat.field("px")),
+        }
+    )
+    best = per_level.group_by("row").aggregate([("bid", "max"), ("ask", "min")])
+    bad = best.filter(pc.greater_equal(best["bid_max"], best["ask_min"]))
+    return silver_l2.take(bad["row"]).sort_by(
+        [("event_ts", "ascending"), ("last_update_id", "ascending")]
+    )
+
+
+def crossed_counts(silver_l2: pa.Table) -> dict[str, int]:
+    """What no_crossed_book needs of one part of silver L2: its records and crossed records,
+    and the first crossed record's update id (only when there is one)."""
+    crossed = crossed_records(silver_l2)
+    counts = {"records_checked": silver_l2.num_rows, "crossed_count": crossed.num_rows}
+    if crossed.num_rows:
+        counts["first_crossed_update_id"] = int(crossed["last_update_id"][0].as_py())
+    return counts
+
+
+def no_crossed_book_of_counts(counts: Mapping[str, int]) -> CheckOutcome:
+    """The verdict from crossed_counts (summed over the parts of the hour)."""
+    crossed = counts.get("crossed_count", 0)
     meta: dict[str, MetaValue] = {
-        "records_checked": silver_l2.num_rows,
-        "crossed_count": crossed.num_rows,
-        "first_crossed_update_id": crossed["last_update_id"][0].as_py()
-        if crossed.num_rows
-        else None,
+        "records_checked": counts.get("records_checked", 0),
+        "crossed_count": crossed,
+        "first_crossed_update_id": counts.get("first_crossed_update_id"),
     }
-    if not crossed.num_rows:
+    if not crossed:
         return CheckOutcome(True, "no crossed book", meta)
-    return CheckOutcome(False, f"{crossed.num_rows} record(s) with best bid >= best ask", meta)
+    return CheckOutcome(False, f"{crossed} record(s) with best bid >= best ask", meta)
+
+
+def no_crossed_book(silver_l2: pa.Table) -> CheckOutcome:
+    """Fails when a record's best bid (highest bid px) is at or above its best ask."""
+    return no_crossed_book_of_counts(crossed_counts(silver_l2))
 
 
 def reconcile(bronze_distinct_rows: int, silver_rows: int) -> CheckOutcome:
@@ -175,6 +196,31 @@ def reconcile(bronze_distinct_rows: int, silver_rows: int) -> CheckOutcome:
 def _counts(table: pa.Table, column: str, values: tuple[str, ...]) -> dict[str, int]:
     found = table.column(column).to_pylist() if table.num_rows else []
     return {v: found.count(v) for v in values}
+
+
+def _signature(rows: list[Any]) -> str:
+    return hashlib.sha1(repr(rows).encode()).hexdigest()[:12]
+
+
+def gap_signature(table: pa.Table) -> str:
+    """Identity of an hour's gap windows: a reseed is requested once per distinct set of gaps,
+    so re-judging a past hour whose gaps cannot be recovered never starts another."""
+    rows = sorted(
+        zip(
+            table.column("from_update_id").to_pylist(),
+            table.column("to_update_id").to_pylist(),
+            table.column("cause").to_pylist(),
+            strict=True,
+        ),
+        key=repr,
+    )
+    return _signature(rows)
+
+
+def mismatch_signature(table: pa.Table) -> str:
+    """Identity of an hour's book mismatches, for the same purpose as gap_signature."""
+    columns = ("burst_id", "source", "update_id")
+    return _signature(sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True)))
 
 
 def book_verified(
@@ -244,30 +290,19 @@ def trade_continuity(trades: pa.Table, id_column: str) -> CheckOutcome:
 
 
 def bronze_distinct_l2_count(
-    store: Store, venue: str, symbol: str, hour_start_us: int, as_compacted: bool = False
+    store: Store, venue: str, symbol: str, hour_start_us: int
 ) -> dict[int, int]:
     """Distinct last_update_id per depth across every burst of the bronze L2 partition.
 
     Counted independently of compaction's dedup (a distinct count of the update ids alone), so
-    reconcile() can catch a dedup bug. Only the id column is built from the Avro files (the
-    levels are stepped over). With as_compacted, only the bronze files each depth's silver file
-    names as its sources are counted: a running burst may publish more bronze between
-    compaction and this count.
+    a test can hold silver against it. Only the id column is built from the Avro files (the
+    levels are stepped over).
     """
-    from orderbook_pipeline.compaction.silver import (
-        l2_files_by_depth,
-        read_lane_files,
-        silver_source_files,
-    )
-    from orderbook_pipeline.storage.layout import Partition
+    from orderbook_pipeline.compaction.silver import l2_files_by_depth, read_lane_files
 
     ids_only = pa.schema([pa.field("last_update_id", pa.int64(), nullable=False)])
     counts: dict[int, int] = {}
-    for depth, all_paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
-        paths = all_paths
-        if as_compacted:
-            rel = Partition("l2", venue, symbol, hour_start_us, depth).silver_file()
-            paths = silver_source_files(store, rel) or []
+    for depth, paths in l2_files_by_depth(store, venue, symbol, hour_start_us).items():
         ids = read_lane_files(store, paths, ids_only)["last_update_id"]
         counts[depth] = pc.count_distinct(ids).as_py()
     return counts

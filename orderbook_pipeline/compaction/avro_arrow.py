@@ -51,6 +51,8 @@ class Decoded:
             raise NotImplementedError("top-level Avro schema must be a record")
         self.root = root
         self.num_rows = container.num_records
+        # Records per input file, in order (decode_files sets it when files share a buffer).
+        self.file_rows = [self.num_rows]
         buf = container.buffer
         self.source = Source(pa.py_buffer(buf), buf)
         counts = container.block_counts
@@ -100,7 +102,10 @@ def decode_files(files: Iterable[bytes]) -> list[Decoded]:
             groups.append([blocks])
     decoded = []
     while groups:  # free each group's compressed bytes once it is decoded
-        decoded.append(Decoded(decompress(groups.pop(0))))
+        group = groups.pop(0)
+        d = Decoded(decompress(group))
+        d.file_rows = [sum(f.counts) for f in group]
+        decoded.append(d)
     return decoded
 
 

@@ -343,7 +343,25 @@ def derive_gap_windows(
     now_us: int | None = None,
     stream_began_this_hour: bool = False,
 ) -> pa.Table:
-    """Every loss of book continuity in the hour (see the module doc), sorted by from_ts.
+    """Every loss of book continuity in the hour (see the module doc), sorted by from_ts."""
+    windows, _chain = derive_gap_windows_and_chain(
+        store, venue, symbol, hour_start_us, rule, now_us, stream_began_this_hour
+    )
+    return windows
+
+
+def derive_gap_windows_and_chain(
+    store: Store,
+    venue: str,
+    symbol: str,
+    hour_start_us: int,
+    rule: SyncRule,
+    now_us: int | None = None,
+    stream_began_this_hour: bool = False,
+) -> tuple[pa.Table, pa.Table]:
+    """(gap windows, the hour's in-sync L2 chain): every loss of book continuity in the hour
+    (see the module doc), sorted by from_ts, and the deduplicated L2 records of every burst
+    (event_ts, update ids; sorted by last_update_id), which coverage measures.
 
     In the stream's first captured hour (stream_began_this_hour), the time before its first
     in-sync record is before capture began, not a loss: no leading hole is reported.
@@ -372,16 +390,16 @@ def derive_gap_windows(
         )
 
     if now <= hour_start_us:
-        return GAP_SCHEMA.empty_table()
+        return GAP_SCHEMA.empty_table(), _L2_CHAIN.empty_table()
     end = min(now, hour_end)
     data = _load(store, venue, symbol, hour_start_us)
     chain = _Chain.of(data["l2"])
     if not data["any_bronze"]:
         window(None, None, hour_start_us, end, "no_capture", [])
-        return _table(rows)
+        return _table(rows), data["l2"]
     if len(chain) == 0:
         window(None, None, hour_start_us, end, "burst_seam", data["bursts"])
-        return _table(rows)
+        return _table(rows), data["l2"]
 
     classifier = _Classifier(venue, rule, data["diffs"], data["snaps"])
     mismatches = Mismatches.load(store, venue, symbol, hour_start_us)
@@ -406,7 +424,7 @@ def derive_gap_windows(
         window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst_at(0)])
     if now >= hour_end and last_ts < hour_end - EDGE_TOLERANCE_US:
         window(None, None, last_ts, hour_end, "burst_seam", [chain.burst_at(len(chain) - 1)])
-    return _table(rows)
+    return _table(rows), data["l2"]
 
 
 def _table(rows: list[dict[str, Any]]) -> pa.Table:

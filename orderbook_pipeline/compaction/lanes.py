@@ -3,6 +3,9 @@
 Every lane is compacted by the same code (silver.py): decode the hour's bronze files, keep one
 row per `key` (the first copy by `preference`, then by input position), sort by `order`, apply
 `finish` (if any), write Parquet. The silver schema is derived from the lane's Avro schema.
+The hour is compacted in settled parts (parts.py): `finish` gets the previous part's last
+value of `carry`, and a lane whose copies of one key carry different partition times (receive
+times) leaves out the keys an earlier part already holds.
 
 `partition_ts` names the field whose UTC hour is the lane's partition (the capture writes each
 record under that hour): readers and test fixtures take it from here.
@@ -30,7 +33,8 @@ from orderbook_pipeline.compaction.arrow_schemas import arrow_schema
 from orderbook_pipeline.compaction.dedup import EVENT_ORDER, SortKey
 from orderbook_pipeline.storage.schemas import LANE_SCHEMAS
 
-Finish = Callable[[pa.Table], pa.Table]
+# (the part's deduplicated, ordered table, the previous part's last value of `carry` or None)
+Finish = Callable[[pa.Table, int | None], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,14 @@ class Lane:
     preference: tuple[SortKey, ...]
     order: tuple[SortKey, ...]
     description: str  # what one record is
-    per_depth: bool = False  # one silver file per depth (l2)
-    finish: Finish | None = None  # applied to the deduplicated, ordered table
+    per_depth: bool = False  # one silver directory per depth (l2)
+    finish: Finish | None = None  # applied to each part's deduplicated, ordered table
+    carry: str | None = None  # the column whose last value the next part's finish needs
+    # False where copies of one key have different partition times (each burst's receive
+    # time): a later part must leave out keys an earlier part holds.
+    copies_share_ts: bool = True
+    # False: the bronze is rewritten in place (klines), so every refresh compacts it all.
+    incremental: bool = True
 
     @property
     def avro(self) -> dict[str, Any]:
@@ -57,12 +67,14 @@ def recount_missing(id_column: str) -> Finish:
     """`missing_before` recomputed over the deduplicated union of bursts (ids skipped since the
     previous row of the hour; 0 for the hour's first row): one burst's loss may have been
     received by another, so the bronze per-burst counts would overstate it. Needs the table
-    sorted by `id_column`."""
+    sorted by `id_column`; `previous` is the last id of the hour's earlier parts."""
 
-    def finish(table: pa.Table) -> pa.Table:
+    def finish(table: pa.Table, previous: int | None) -> pa.Table:
         ids = np.asarray(table.column(id_column).to_numpy(), np.int64)
         missing = np.zeros(len(ids), np.int64)
         missing[1:] = np.diff(ids) - 1
+        if len(ids) and previous is not None:
+            missing[0] = max(0, int(ids[0]) - previous - 1)
         at = table.schema.get_field_index("missing_before")
         return table.set_column(at, table.schema.field(at), pa.array(missing, pa.int64()))
 
@@ -112,6 +124,7 @@ LANES: dict[str, Lane] = {
             _asc("trade_id"),
             "Every trade (<sym>@trade), exact strings; missing_before: trade ids skipped.",
             finish=recount_missing("trade_id"),
+            carry="trade_id",
         ),
         Lane(
             "agg_trades",
@@ -121,6 +134,7 @@ LANES: dict[str, Lane] = {
             _asc("agg_id"),
             "Aggregate trades (<sym>@aggTrade), exact strings; missing_before: agg ids skipped.",
             finish=recount_missing("agg_id"),
+            carry="agg_id",
         ),
         Lane(
             "book_ticker",
@@ -131,6 +145,7 @@ LANES: dict[str, Lane] = {
             # different bursts could sort out of exchange order.
             _asc("update_id"),
             "Best bid/ask updates (<sym>@bookTicker), each compared with the local book.",
+            copies_share_ts=False,
         ),
         Lane(
             "partial_depth",
@@ -139,6 +154,7 @@ LANES: dict[str, Lane] = {
             _FIRST_RECEIVED,
             _asc("last_update_id", "levels"),
             "Top-N partial depth (<sym>@depth<N>@100ms), each compared with the local book.",
+            copies_share_ts=False,
         ),
         Lane(
             "depth_bands",
@@ -171,6 +187,7 @@ LANES: dict[str, Lane] = {
             (("fetched_ts", "descending"), ("burst_id", "ascending")),
             _asc("interval", "open_ts"),
             "Klines (OHLCV candles) fetched over REST; a later fetch of a candle supersedes.",
+            incremental=False,
         ),
     )
 }

@@ -12,6 +12,7 @@ from orderbook_pipeline.config.schema import (
     DEFAULT_SIM_PORTS,
     CaptureSection,
     MartSection,
+    OrchestrationSection,
     PipelineConfig,
     VenueSection,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "CaptureSection",
     "ConfigError",
     "MartSection",
+    "OrchestrationSection",
     "PipelineConfig",
     "Problem",
     "VenueSection",

@@ -34,6 +34,7 @@ LEGACY_ENV = {
     "OBP_BURST_SECONDS": ("capture", "burst_seconds"),
     "OBP_OVERLAP_SECONDS": ("capture", "overlap_seconds"),
     "OBP_COVERAGE_THRESHOLD": ("capture", "coverage_threshold"),
+    "OBP_PARTITIONS_START": ("orchestration", "partitions_start"),
 }
 # Aliases of a field of one venue: $OBP_VENUE, else the configuration's first venue.
 LEGACY_VENUE_ENV = {"OBP_SYMBOLS": "symbols", "OBP_SIM_PORT": "sim_port"}

@@ -7,6 +7,7 @@ CaptureSettings, so the rules live once, in capture/settings.py and venues.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,6 +39,36 @@ class CaptureSection(Section):
 
 class MartSection(Section):
     time_basis: Literal["exchange", "receive"] = "exchange"
+
+
+class OrchestrationSection(Section):
+    """How Dagster keeps derived data current and its own history bounded."""
+
+    # The hour in progress is refreshed (silver, gap windows, marts, checks) this often; a
+    # closed hour once more when its last files have landed.
+    refresh_interval_seconds: float = Field(default=300.0, ge=30)
+    # A capture burst reports its bronze files to Dagster at most this often per lane and hour
+    # (and once more when the hour closes, and when the burst ends).
+    report_interval_seconds: float = Field(default=120.0, ge=1)
+    # First hourly partition, "YYYY-MM-DD-HH:00" (UTC). Empty: the hour Dagster first loaded
+    # this project with its DAGSTER_HOME (remembered there).
+    partitions_start: str = ""
+    # Finished runs older than this are deleted, except the latest refresh of each hour (it
+    # holds the hour's status); sensor ticks follow dagster.yaml's retention settings.
+    run_retention_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _hour(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parsed = datetime.strptime(value, "%Y-%m-%d-%H:%M")
+            except ValueError:
+                raise ValueError(f"expected YYYY-MM-DD-HH:00 (UTC), got {value!r}") from None
+            if parsed.minute:
+                raise ValueError(f"partitions start on a whole hour, got {value!r}")
+        return value
 
 
 class VenueSection(Section):
@@ -73,6 +104,7 @@ class PipelineConfig(Section):
     duckdb_path: str = ""  # "" -> $OBP_HOME/marts.duckdb
     capture: CaptureSection = CaptureSection()
     mart: MartSection = MartSection()
+    orchestration: OrchestrationSection = OrchestrationSection()
     venues: dict[str, VenueSection] = {"binance-spot": VenueSection()}
 
     def venue(self, name: str) -> VenueSection:

@@ -181,10 +181,12 @@ class Mart:
         symbol: str,
         hour_start_us: int,
         time_basis: str = "exchange",
+        ensured: bool = False,
     ) -> int:
         """(Re)build the partition's rows of `gap_windows` and of this mart; return the mart
-        rows of the partition."""
-        ensure_tables(conn, time_basis)
+        rows of the partition. `ensured`: the caller ran ensure_tables on `conn` already."""
+        if not ensured:
+            ensure_tables(conn, time_basis)
         columns = list(dict.fromkeys([*self.columns, TIME_BASES[time_basis]]))
         records = records_of_hour(
             lambda h: read_silver_lane(store, self.lane, venue, symbol, h, columns),

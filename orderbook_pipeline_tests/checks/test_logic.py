@@ -201,15 +201,18 @@ def test_bronze_distinct_count_reconciles_with_silver(tmp_path: Path) -> None:
     assert bronze_distinct_l2_count(store, VENUE, SYMBOL, T0 + HOUR_US) == {}
 
 
-def test_reconcile_counts_only_the_bronze_silver_was_compacted_from(tmp_path: Path) -> None:
+def test_parts_count_the_bronze_they_were_compacted_from(tmp_path: Path) -> None:
+    """Each part's state counts the distinct bronze keys below its cut apart from the dedup,
+    so silver reconciles with exactly the bronze it holds while bursts keep adding more."""
     store = open_store(str(tmp_path / "data"))
-    ev = tape(100)
+    ev = tape(100)  # 10 s of events from T0 + 1 s
     BurstBuilder("a").received(ev[:60]).write(store)
-    compact_l2(store, VENUE, SYMBOL, T0)
+    first = compact_l2(store, VENUE, SYMBOL, T0, cut_us=T0 + 4 * SECOND)[10].state
+    assert first is not None and first.rows == first.bronze_keys == 30
     BurstBuilder("b").received(ev[50:]).write(store)  # a running burst publishes more bronze
-    silver_rows = read_silver_l2(store, VENUE, SYMBOL, T0, 10).num_rows
-    assert silver_rows == 60
-    assert bronze_distinct_l2_count(store, VENUE, SYMBOL, T0)[10] == 100
-    as_compacted = bronze_distinct_l2_count(store, VENUE, SYMBOL, T0, as_compacted=True)
-    assert as_compacted[10] == 60
-    assert reconcile(as_compacted[10], silver_rows).passed
+    state = compact_l2(store, VENUE, SYMBOL, T0)[10].state
+    assert state is not None
+    assert read_silver_l2(store, VENUE, SYMBOL, T0, 10).num_rows == state.rows == 100
+    assert state.bronze_keys == bronze_distinct_l2_count(store, VENUE, SYMBOL, T0)[10] == 100
+    assert state.bronze_rows == 110  # ten events came twice
+    assert reconcile(state.bronze_keys, state.rows).passed

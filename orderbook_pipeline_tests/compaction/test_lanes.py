@@ -14,6 +14,7 @@ import pytest
 from orderbook_pipeline.compaction.arrow_schemas import arrow_schema
 from orderbook_pipeline.compaction.avro_arrow import read_avro_table
 from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.compaction.parts import part_name, part_path
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
     L2_SCHEMA,
@@ -167,7 +168,9 @@ def test_every_lane_keeps_one_preferred_copy_per_key_in_order_and_reruns_identic
     spec = LANES[lane]
     _overlapping(store, lane)
     res = compact_lane(store, lane, VENUE, SYMBOL, T0)
-    assert res is not None and res.path == Partition(lane, VENUE, SYMBOL, T0).silver_file()
+    assert res is not None and res.path == part_path(
+        Partition(lane, VENUE, SYMBOL, T0), part_name(0)
+    )
     table = read_silver_lane(store, lane, VENUE, SYMBOL, T0)
     assert table.schema == spec.schema
     if lane in BURST_KEYED:

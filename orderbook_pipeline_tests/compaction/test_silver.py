@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orderbook_pipeline.compaction import parquet_io, silver
+from orderbook_pipeline.compaction.parts import part_name, part_path
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
     L2_SCHEMA,
@@ -57,7 +58,7 @@ def test_l2_dedup_keeps_one_copy_per_update_id_preferring_the_unbroken_burst(sto
     for depth, res in results.items():
         assert (res.rows_in, res.rows_out, res.files_in) == (140, 100, 2)
         assert res.bursts == ["a", "b"]
-        assert res.path == Partition("l2", VENUE, SYMBOL, T0, depth).silver_file()
+        assert res.path == part_path(Partition("l2", VENUE, SYMBOL, T0, depth), part_name(0))
         table = read_silver_l2(store, VENUE, SYMBOL, T0, depth)
         assert table.schema == L2_SCHEMA
         ids = table.column("last_update_id").to_pylist()
@@ -114,7 +115,7 @@ def test_temporaries_never_visible_and_failed_write_leaves_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     overlapping_bursts(store)
-    rel = Partition("l2", VENUE, SYMBOL, T0, 10).silver_file()
+    rel = part_path(Partition("l2", VENUE, SYMBOL, T0, 10), part_name(0))
     seen: list[list[str]] = []
     publish = store.publish
 
@@ -126,7 +127,7 @@ def test_temporaries_never_visible_and_failed_write_leaves_nothing(
     compact_l2(store, VENUE, SYMBOL, T0)
     assert seen[0] == []  # nothing visible under silver/ before the first publish
     assert store.list_files("silver/") == sorted(
-        Partition("l2", VENUE, SYMBOL, T0, d).silver_file() for d in (10, 20)
+        part_path(Partition("l2", VENUE, SYMBOL, T0, d), part_name(0)) for d in (10, 20)
     )
     assert store.stray_temporaries() == []
 

@@ -1,18 +1,15 @@
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 
 from orderbook_pipeline.jobs import capture_job
+from orderbook_pipeline.partitions import current_hour_key
 from orderbook_pipeline.resources import CaptureTarget, VenueTarget
-from orderbook_pipeline.sensors import (
-    BURST_SECONDS_TAG,
-    CAPTURE_VENUE_TAG,
-    VENUE_TAG,
-    ActiveBurst,
-    burst_due,
-    capture_request,
-    capture_sensor,
-)
+from orderbook_pipeline.sensors import capture_sensor, reseed_sensor
+from orderbook_pipeline.sensors.capture import ActiveBurst, burst_due, capture_request
+from orderbook_pipeline.sensors.runs import BURST_SECONDS_TAG, CAPTURE_VENUE_TAG, VENUE_TAG
 
 TARGET = CaptureTarget(symbols=["BTCUSDT", "ETHUSDT"], burst_seconds=300, overlap_seconds=60)
 
@@ -38,7 +35,7 @@ def _evaluate(instance: dg.DagsterInstance) -> dg.SensorResult:
         return capture_sensor(ctx)
 
 
-def test_sensor_registers_streams_and_requests_a_tagged_burst():
+def test_sensor_requests_a_tagged_burst():
     with dg.instance_for_test() as instance:
         result = _evaluate(instance)
         assert len(result.run_requests) == 1
@@ -47,13 +44,11 @@ def test_sensor_registers_streams_and_requests_a_tagged_burst():
         assert req.tags["dagster/max_runtime"] == str(300 + 180)
         assert req.run_config["ops"]["capture_burst"]["config"]["duration_s"] == 300
         assert req.run_config["ops"]["capture_burst"]["config"]["venue"] == "binance-spot"
-        (add,) = result.dynamic_partitions_requests
-        assert sorted(add.partition_keys) == ["binance-spot.BTCUSDT", "binance-spot.ETHUSDT"]
+        assert not result.dynamic_partitions_requests  # streams are metadata, not partitions
 
 
 def test_sensor_never_starts_a_second_burst_before_the_overlap():
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("streams", TARGET.stream_keys())
         run = instance.create_run_for_job(
             job_def=capture_job,
             status=dg.DagsterRunStatus.NOT_STARTED,
@@ -61,7 +56,6 @@ def test_sensor_never_starts_a_second_burst_before_the_overlap():
         )
         result = _evaluate(instance)
         assert not result.run_requests and "queued or starting" in result.skip_reason.skip_message
-        assert not result.dynamic_partitions_requests  # streams already known
         instance.delete_run(run.run_id)
         # A different venue's burst does not hold this venue back.
         instance.create_run_for_job(
@@ -137,12 +131,6 @@ def test_sensor_runs_one_burst_per_configured_venue_with_its_settings():
             assert req.tags[CAPTURE_VENUE_TAG] == venue
             assert req.run_config["ops"]["capture_burst"]["config"]["venue"] == venue
             assert venue in req.run_key
-        (add,) = result.dynamic_partitions_requests
-        assert sorted(add.partition_keys) == [
-            "binance-spot.BTCUSDT",
-            "binance-usdm.ETHUSDT",
-            "binance-usdm.SOLUSDT",
-        ]
         # Each venue on its own schedule: a running spot burst holds back spot only.
         _started(instance, burst_seconds=300, venue="binance-spot")
         result = _evaluate_multi(instance)
@@ -164,43 +152,82 @@ def test_capture_request_carries_the_venue_into_the_bursts_settings():
     assert settings.ws_url == "ws://127.0.0.1:9444"  # usdm's default embedded port
 
 
-def _failed_check(instance: dg.DagsterInstance, partition: str) -> None:
-    from orderbook_pipeline.checks.asset_checks import sequence_continuity
-
-    key = sequence_continuity.check_key
-    instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(
-            asset_key=key.asset_key,
-            check_name=key.name,
-            passed=False,
-            metadata={"gap_signature": "g1"},
-            partition=partition,
-        )
+def _failed_check(
+    instance: dg.DagsterInstance,
+    hour: str,
+    failed: dict[str, dict[str, str]],
+    name: str = "sequence_continuity",
+) -> None:
+    """A failed evaluation of `name` for `hour` by a refresh run of its own, naming its
+    failing streams as the refresh does (venue -> symbol -> signature)."""
+    asset = "book_mismatches" if name == "book_verified" else "gap_windows"
+    run = instance.create_run_for_job(job_def=capture_job, status=dg.DagsterRunStatus.SUCCESS)
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["silver", asset]),
+        check_name=name,
+        passed=False,
+        metadata={"failed_streams": dg.MetadataValue.json(failed)},
+        partition=hour,
+    )
+    instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            job_name=capture_job.name,
+            event_specific_data=evaluation,
+        ),
+        run.run_id,
     )
 
 
-def test_reseed_runs_in_the_failed_partitions_venue():
-    from orderbook_pipeline.sensors import reseed_sensor
+def _reseed(instance: dg.DagsterInstance, target: CaptureTarget = MULTI) -> list[dg.RunRequest]:
+    with dg.build_sensor_context(instance=instance, resources={"capture_target": target}) as ctx:
+        return list(reseed_sensor(ctx).run_requests or [])
 
+
+HOUR = current_hour_key(time.time())
+
+
+def test_reseed_runs_in_the_failed_streams_venue_with_exactly_those_symbols():
     with dg.instance_for_test() as instance:
-        _failed_check(instance, "2026-11-21-16:00|binance-usdm.SOLUSDT")
-        _failed_check(instance, "2026-11-21-16:00|binance-us.BTCUSD")  # not configured
+        _failed_check(
+            instance,
+            HOUR,
+            {
+                "binance-usdm": {"SOLUSDT": "g1"},
+                "binance-us": {"BTCUSD": "g2"},
+            },  # us: not configured
+        )
+        _failed_check(instance, HOUR, {"binance-usdm": {"ETHUSDT": "m1"}}, "book_verified")
         _started(instance, burst_seconds=300, venue="binance-spot")
-        with dg.build_sensor_context(instance=instance, resources={"capture_target": MULTI}) as ctx:
-            requests = reseed_sensor(ctx).run_requests
-        (reseed,) = [r for r in requests if r.job_name == "reseed_job"]
-        op_config = reseed.run_config["ops"]["reseed_snapshots"]["config"]
-        assert op_config["venue"] == "binance-usdm" and op_config["symbols"] == ["SOLUSDT"]
+        requests = _reseed(instance)
+        reseeds = [r for r in requests if r.job_name == "reseed_job"]
+        configs = [r.run_config["ops"]["reseed_snapshots"]["config"] for r in reseeds]
+        assert sorted(c["symbols"][0] for c in configs) == ["ETHUSDT", "SOLUSDT"]
+        assert {c["venue"] for c in configs} == {"binance-usdm"}
+        assert {c["failed_partition"] for c in configs} == {HOUR}
+        reseed = next(
+            r for r, c in zip(reseeds, configs, strict=True) if c["symbols"] == ["SOLUSDT"]
+        )
         assert reseed.tags[VENUE_TAG] == "binance-usdm"
         # usdm has no burst running: one starts; spot's running burst is not duplicated.
         (capture,) = [r for r in requests if r.job_name == "capture_job"]
         assert capture.tags[VENUE_TAG] == "binance-usdm"
         assert capture.run_config["ops"]["capture_burst"]["config"]["venue"] == "binance-usdm"
+        # The same failures again (a re-judged hour, or coverage on the same gaps): the same
+        # run key, which Dagster never launches twice.
+        before = {r.run_key for r in reseeds}
+        _failed_check(instance, HOUR, {"binance-usdm": {"SOLUSDT": "g1"}}, "coverage")
+        assert {r.run_key for r in _reseed(instance) if r.job_name == "reseed_job"} == before
+        # New gaps in that hour: one more reseed.
+        _failed_check(instance, HOUR, {"binance-usdm": {"SOLUSDT": "g9"}})
+        keys = {r.run_key for r in _reseed(instance) if r.job_name == "reseed_job"}
+        assert len(keys - before) == 1 and reseed.run_key in keys
+        # A failure of an hour long past (a backfill) is recorded, not reseeded.
+        _failed_check(instance, "2026-11-21-16:00", {"binance-usdm": {"SOLUSDT": "old"}})
+        assert {r.run_key for r in _reseed(instance) if r.job_name == "reseed_job"} == keys
 
 
 def test_reseed_sensor_says_which_checks_it_watches_when_idle():
-    from orderbook_pipeline.sensors import reseed_sensor
-
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance, resources={"capture_target": MULTI}) as ctx:
             result = reseed_sensor(ctx)
