@@ -25,7 +25,7 @@ from orderbook_pipeline.resources import CaptureTarget
 CAPTURE_ROLE_TAG = {"orderbook/role": "capture"}
 RESEED_ROLE_TAG = {"orderbook/role": "reseed"}
 # The burst's counters each interim bronze report carries (cheap attribute reads).
-REPORTED_METRICS = ("burst_id", "events", "records", "reconnects")
+REPORTED_METRICS = ("burst_id", "events", "reconnects")
 
 
 class CaptureConfig(dg.Config):  # type: ignore[misc]

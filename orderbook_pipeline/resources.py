@@ -45,7 +45,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     time_basis: str = "exchange"  # which clock buckets the marts: exchange | receive
     # How Dagster keeps derived data current and its history bounded (config: orchestration).
     refresh_interval_seconds: float = 300.0
-    report_interval_seconds: float = 120.0
+    report_interval_seconds: float = 180.0
     run_retention_hours: float = 24.0
     # A plain mapping as the default: Dagster refuses Config instances as a field default.
     venues: dict[str, VenueTarget] = {"binance-spot": {}}

@@ -59,7 +59,11 @@ def test_a_slow_instance_database_delays_the_reports_not_the_books(tmp_path):
     many events as the exchange sent; the reports arrive late, but all of them arrive."""
     with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
         target = CaptureTarget(
-            exchange="embedded", sim_port=sim.port, data_root=str(tmp_path), lanes=["l2", "diffs"]
+            exchange="embedded",
+            sim_port=sim.port,
+            data_root=str(tmp_path),
+            lanes=["l2", "diffs"],
+            report_interval_seconds=1.0,  # reports while the burst runs, each write slow
         )
         with dg.instance_for_test() as instance:
             storage = instance.event_log_storage

@@ -269,25 +269,50 @@ def test_a_stopped_refresh_is_canceled_not_failed(
         BurstBuilder("a", symbol=symbol).received(tape(20)).write(store)
     config = pipeline_config(lake, str(tmp_path / "m.duckdb"), {VENUE: {"symbols": symbols}})
     defs = definitions(config)
-    real = refresh_hour_module.refresh_stream
+    real = refresh_hour_module.judge_stream
     calls: list[str] = []
 
     def refresh_then_interrupt(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[3])
+        calls.append(args[3].symbol)
         report = real(*args, **kwargs)
         if len(calls) == 3:  # Ctrl-C while the third stream is refreshed
             os.kill(os.getpid(), signal.SIGINT)
         return report
 
-    monkeypatch.setattr(refresh_hour_module, "refresh_stream", refresh_then_interrupt)
+    monkeypatch.setattr(refresh_hour_module, "judge_stream", refresh_then_interrupt)
     with dg.instance_for_test() as instance:
         stopped = refresh(defs, instance, T0)
         run = instance.get_run_by_id(stopped.run_id)
         assert run is not None and run.status == dg.DagsterRunStatus.CANCELED
-        assert calls == symbols[:3]  # stopped between streams
+        assert calls == symbols[:3]  # stopped between streams (all were compacted before)
         assert not evaluations(stopped, instance)  # a partial hour is not judged
-        monkeypatch.setattr(refresh_hour_module, "refresh_stream", real)
+        monkeypatch.setattr(refresh_hour_module, "judge_stream", real)
         again = refresh(defs, instance, T0)
         assert again.success
         assert evaluations(again)[("gap_windows", "judged_in_time")].metadata["streams"].value == 8
     assert all(read_silver_l2(store, VENUE, s, T0, 10).num_rows == 20 for s in symbols)
+
+
+def test_a_stream_is_judged_from_when_its_capture_began(tmp_path: Path) -> None:
+    """ETHUSDT is configured but its capture had not begun in the hour: no loss while the
+    hour runs, nor in hours before its first data; a whole hour without any is no_capture."""
+    lake = str(tmp_path / "lake")
+    store = open_store(lake)
+    BurstBuilder("a").received(tape(50)).write(store)
+    config = pipeline_config(
+        lake, str(tmp_path / "m.duckdb"), {VENUE: {"symbols": ["BTCUSDT", "ETHUSDT"]}}
+    )
+    defs = definitions(config)
+
+    def eth_continuity(until: str) -> Any:
+        with dg.instance_for_test() as instance:
+            run = refresh(defs, instance, T0, until=until)
+        evaluation = evaluations(run)[("gap_windows", "sequence_continuity")]
+        failures = evaluation.metadata.get("failures")
+        rows = [r.data for r in failures.value.records] if failures else []
+        return next((r["summary"] for r in rows if r["stream"].endswith("ETHUSDT")), "passed")
+
+    assert eth_continuity(utc(T0 + 30 * SECOND)) == "passed"  # the hour runs: not begun yet
+    assert "no_capture" in eth_continuity("hour_end")  # a whole hour without data
+    BurstBuilder("e", symbol="ETHUSDT").received(tape(10, t0=T0 + 3600 * SECOND)).write(store)
+    assert eth_continuity("hour_end") == "passed"  # its capture began in the next hour

@@ -47,7 +47,6 @@ def bronze_materializations(
             "venue": b.venue,
             "files": len(b.files),
             "streams": len(b.symbols),
-            "first_file": b.files[0],
             "hour_closed": b.final,
             **{k: v for k, v in b.metrics.items() if not metrics_fields or k in metrics_fields},
         }

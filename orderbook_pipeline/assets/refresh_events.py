@@ -165,10 +165,17 @@ def _judged_in_time(spec: CheckSpec, report: HourReport, hour: str) -> dg.AssetC
         else f"{len(failed)} of {len(report.streams)} stream(s) could not be judged; "
         f"{failed[0].stream}: {'; '.join(failed[0].errors.values())}"
     )
+    by_stage: Counter[str] = Counter()
+    for s in report.streams:
+        by_stage.update(s.cpu_seconds)
     metadata: dict[str, Any] = {
         "judged_until": _iso(report.scope.cut_us),
         "refresh_seconds": round(report.seconds, 3),
         "refresh_cpu_seconds": round(report.cpu_seconds, 3),
+        # Where the CPU went, summed over the streams (checks are a stage each).
+        "cpu_seconds_by_stage": dg.MetadataValue.json(
+            {k: round(v, 3) for k, v in by_stage.most_common()}
+        ),
         "streams": len(report.streams),
         "streams_failed": len(failed),
     }

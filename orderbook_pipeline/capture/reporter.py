@@ -3,8 +3,8 @@ the capture wait for it.
 
 The capture's event loop calls `published()` as files become final: it only adds them to a
 small table under a lock, O(files). A thread of its own hands them on, coalesced: at most one
-batch per (lane, hour) every `interval_s`, one as soon as an hour is over (its files are all
-final then), and whatever is left at `close()`. The table holds one entry per lane and hour, so
+batch per (lane, hour) every `interval_s` (the first one too), one as soon as an hour is over
+(its files are all final then), and whatever is left at `close()`. The table holds one entry per lane and hour, so
 it stays small however slow the listener is; a listener that fails is logged and counted, and
 the capture goes on (the refresh reads the lake itself, these reports are for people).
 """
@@ -61,6 +61,9 @@ class BronzeReporter:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str, int], Batch] = {}
         self._last_sent: dict[tuple[str, str, int], float] = {}
+        # The first report of a lane and hour waits an interval too: a burst's first files
+        # land within a minute, and one report then and another soon after say nothing more.
+        self._started = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bronze-reporter", daemon=True)
         self.reports = 0  # batches handed to the listener
@@ -108,7 +111,7 @@ class BronzeReporter:
                 for key, batch in self._pending.items()
                 if everything
                 or now >= (batch.hour_start_us + HOUR_US) / 1e6 + HOUR_CLOSE_GRACE_S
-                or now - self._last_sent.get(key, -float("inf")) >= self.interval_s
+                or now - self._last_sent.get(key, self._started) >= self.interval_s
             ]
             due = [self._pending.pop(key) for key in keys]
             for key, batch in zip(keys, due, strict=True):

@@ -84,7 +84,7 @@ WEIGHT_SHARE = 0.8  # the capture paces snapshots to 80 % of the budget: at or a
 
 # Only the columns the chain needs: the Avro decoder steps over the rest without building them
 # (levels is the costly one).
-_L2_CHAIN = pa.schema(
+L2_CHAIN = pa.schema(
     [
         ("event_ts", TS),
         ("ingest_ts", TS),
@@ -96,7 +96,7 @@ _L2_CHAIN = pa.schema(
         ("burst_id", pa.string()),
     ]
 )
-_DIFF_IDS = pa.schema(
+DIFF_IDS = pa.schema(
     [
         ("event_ts", TS),
         ("ingest_ts", TS),
@@ -106,7 +106,7 @@ _DIFF_IDS = pa.schema(
         ("burst_id", pa.string()),
     ]
 )
-_SNAPSHOTS = pa.schema(
+SNAPSHOT_TIMES = pa.schema(
     [
         ("request_ts", TS),
         ("response_ts", TS),
@@ -185,11 +185,11 @@ def _ints(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(column.to_numpy(), np.int64)
 
 
-def _sorted_by_last_id(table: pa.Table) -> pa.Table:
+def sorted_by_last_id(table: pa.Table) -> pa.Table:
     return table.sort_by([("last_update_id", "ascending"), ("first_update_id", "ascending")])
 
 
-def _first_of_burst(raw_l2: pa.Table) -> dict[str, tuple[int, int]]:
+def first_of_burst(raw_l2: pa.Table) -> dict[str, tuple[int, int]]:
     """Each burst's first L2 record of the hour, as (event_ts, first_update_id), taken before
     dedup (the burst's own copies may have lost to another burst's)."""
     if not raw_l2.num_rows:
@@ -208,7 +208,22 @@ def _first_of_burst(raw_l2: pa.Table) -> dict[str, tuple[int, int]]:
     }
 
 
-def _load(store: Store, venue: str, symbol: str, hour_start_us: int) -> dict[str, Any]:
+@dataclass
+class GapInputs:
+    """What the windows are derived from: read from bronze (`load_bronze`) or from the silver
+    parts and their copies (gap_inputs.py)."""
+
+    l2: pa.Table  # the deduplicated L2 chain (L2_CHAIN columns), sorted by last_update_id
+    first_of_burst: dict[str, tuple[int, int]]  # burst -> its first (event_ts, first id)
+    union: pa.Table  # the deduplicated diffs (DIFF_IDS columns)
+    burst_times: pa.Table  # every burst's copy of every diff: event_ts, burst_id
+    snaps: pa.Table  # the snapshots (SNAPSHOT_TIMES columns), the next hour's first minute too
+    any_bronze: bool
+    bursts: list[str]  # every burst with a file of the hour (l2, diffs, snapshots)
+
+
+def load_bronze(store: Store, venue: str, symbol: str, hour_start_us: int) -> GapInputs:
+    """The inputs from bronze, every file of the hour (and the next hour's snapshots)."""
     # L2: each burst's smallest depth, so a burst that captured other depths still counts.
     by_depth = l2_files_by_depth(store, venue, symbol, hour_start_us)
     min_depth_of: dict[str, int] = {}
@@ -216,39 +231,40 @@ def _load(store: Store, venue: str, symbol: str, hour_start_us: int) -> dict[str
         for p in paths:
             min_depth_of.setdefault(burst_id_of(p), depth)  # depths come ascending
     l2_paths = [p for d, ps in by_depth.items() for p in ps if min_depth_of[burst_id_of(p)] == d]
-    raw = read_with_positions(store, l2_paths, _L2_CHAIN)
+    raw = read_with_positions(store, l2_paths, L2_CHAIN)
     l2 = deduplicate(raw, LANES["l2"].key, LANES["l2"].preference, LANES["l2"].order)
     diff_paths = bronze_files(store, "diffs", venue, symbol, hour_start_us)
-    diffs = read_with_positions(store, diff_paths, _DIFF_IDS)
+    diffs = read_with_positions(store, diff_paths, DIFF_IDS)
+    diff_lane = LANES["diffs"]
     # Snapshots are partitioned by response time, which for a window near the hour's end (plus
     # the reconnect look-ahead) may fall in the next hour.
     snap_paths = bronze_files(store, "snapshots", venue, symbol, hour_start_us)
     next_snap = bronze_files(store, "snapshots", venue, symbol, hour_start_us + HOUR_US)
-    snaps = read_with_positions(store, snap_paths + next_snap, _SNAPSHOTS)
-    return {
-        "l2": _sorted_by_last_id(l2),
-        "first_of_burst": _first_of_burst(raw),
-        "diffs": diffs,
-        "snaps": snaps,
-        "any_bronze": bool(by_depth or diff_paths or snap_paths),
-        "bursts": sorted({burst_id_of(p) for p in [*l2_paths, *diff_paths, *snap_paths]}),
-    }
+    snaps = read_with_positions(store, snap_paths + next_snap, SNAPSHOT_TIMES)
+    return GapInputs(
+        l2=sorted_by_last_id(l2),
+        first_of_burst=first_of_burst(raw),
+        union=deduplicate(diffs, diff_lane.key, diff_lane.preference, diff_lane.order),
+        burst_times=diffs.select(["event_ts", "burst_id"]),
+        snaps=snaps,
+        any_bronze=bool(by_depth or diff_paths or snap_paths),
+        bursts=sorted({burst_id_of(p) for p in [*l2_paths, *diff_paths, *snap_paths]}),
+    )
 
 
 class _Classifier:
     """Answers 'why' for one window from the diff union, per-burst diff spans and snapshots."""
 
-    def __init__(self, venue: str, rule: SyncRule, diffs: pa.Table, snaps: pa.Table) -> None:
+    def __init__(self, venue: str, rule: SyncRule, inputs: GapInputs) -> None:
         self.rule = rule
         venue_def = VENUES.get(venue)
         self.weight_limit = venue_def.weight_limit_1m if venue_def else None
-        diff_lane = LANES["diffs"]
-        union = deduplicate(diffs, diff_lane.key, diff_lane.preference, diff_lane.order)
-        self.union = u = _Chain.of(_sorted_by_last_id(union))
+        self.union = u = _Chain.of(sorted_by_last_id(inputs.union))
         # broken_before[k]: links that fail among the first k+1 union events (prefix sums), so
         # "is the union continuous from event lo to hi" is one subtraction.
         self.broken_before = np.concatenate([[0], np.cumsum(~u.links(rule))])
         # Per burst: sorted event times of its diffs (spans and involvement).
+        diffs, snaps = inputs.burst_times, inputs.snaps
         ts = _ints(diffs, "event_ts")
         bursts = pc.dictionary_encode(diffs.column("burst_id")).combine_chunks()
         index = bursts.indices.to_numpy(zero_copy_only=False)
@@ -342,10 +358,11 @@ def derive_gap_windows(
     rule: SyncRule,
     now_us: int | None = None,
     stream_began_this_hour: bool = False,
+    inputs: GapInputs | None = None,
 ) -> pa.Table:
     """Every loss of book continuity in the hour (see the module doc), sorted by from_ts."""
     windows, _chain = derive_gap_windows_and_chain(
-        store, venue, symbol, hour_start_us, rule, now_us, stream_began_this_hour
+        store, venue, symbol, hour_start_us, rule, now_us, stream_began_this_hour, inputs
     )
     return windows
 
@@ -358,10 +375,12 @@ def derive_gap_windows_and_chain(
     rule: SyncRule,
     now_us: int | None = None,
     stream_began_this_hour: bool = False,
+    inputs: GapInputs | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(gap windows, the hour's in-sync L2 chain): every loss of book continuity in the hour
     (see the module doc), sorted by from_ts, and the deduplicated L2 records of every burst
-    (event_ts, update ids; sorted by last_update_id), which coverage measures.
+    (event_ts, update ids; sorted by last_update_id), which coverage measures. From `inputs`
+    if given (silver parts, up to their cut), else from every bronze file of the hour.
 
     In the stream's first captured hour (stream_began_this_hour), the time before its first
     in-sync record is before capture began, not a loss: no leading hole is reported.
@@ -390,18 +409,18 @@ def derive_gap_windows_and_chain(
         )
 
     if now <= hour_start_us:
-        return GAP_SCHEMA.empty_table(), _L2_CHAIN.empty_table()
+        return GAP_SCHEMA.empty_table(), L2_CHAIN.empty_table()
     end = min(now, hour_end)
-    data = _load(store, venue, symbol, hour_start_us)
-    chain = _Chain.of(data["l2"])
-    if not data["any_bronze"]:
+    data = inputs if inputs is not None else load_bronze(store, venue, symbol, hour_start_us)
+    chain = _Chain.of(data.l2)
+    if not data.any_bronze:
         window(None, None, hour_start_us, end, "no_capture", [])
-        return _table(rows), data["l2"]
+        return _table(rows), data.l2
     if len(chain) == 0:
-        window(None, None, hour_start_us, end, "burst_seam", data["bursts"])
-        return _table(rows), data["l2"]
+        window(None, None, hour_start_us, end, "burst_seam", data.bursts)
+        return _table(rows), data.l2
 
-    classifier = _Classifier(venue, rule, data["diffs"], data["snaps"])
+    classifier = _Classifier(venue, rule, data)
     mismatches = Mismatches.load(store, venue, symbol, hour_start_us)
     # Only the breaks are looked at one by one (a handful an hour, among ~36k links).
     for i in np.flatnonzero(~chain.links(rule)).tolist():
@@ -416,7 +435,7 @@ def derive_gap_windows_and_chain(
         else:
             cause = classifier.cause(a, b, t0, t1)
         window(a[1] + 1, to_id, t0, t1, cause, sorted(involved))
-    for w in mismatches.windows(hour_start_us, end, data["first_of_burst"]):
+    for w in mismatches.windows(hour_start_us, end, data.first_of_burst):
         window(w.from_update_id, w.to_update_id, w.from_ts, w.to_ts, BOOK_MISMATCH, [w.burst])
 
     first_ts, last_ts = int(chain.ts.min()), int(chain.ts.max())
@@ -424,7 +443,7 @@ def derive_gap_windows_and_chain(
         window(None, None, hour_start_us, first_ts, "burst_seam", [chain.burst_at(0)])
     if now >= hour_end and last_ts < hour_end - EDGE_TOLERANCE_US:
         window(None, None, last_ts, hour_end, "burst_seam", [chain.burst_at(len(chain) - 1)])
-    return _table(rows), data["l2"]
+    return _table(rows), data.l2
 
 
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -437,7 +456,7 @@ def write_gap_windows(
 ) -> str:
     """Write the partition's windows (even none: "no gaps" is then a recorded fact)."""
     rel = gap_windows_path(venue, symbol, hour_start_us)
-    write_parquet(store, rel, table.select(GAP_SCHEMA.names).cast(GAP_SCHEMA))
+    write_parquet(store, rel, table.select(GAP_SCHEMA.names).cast(GAP_SCHEMA), durable=False)
     return rel
 
 

@@ -17,7 +17,11 @@ SOURCE_FILES_KEY = b"orderbook_pipeline.source_files"
 
 
 def write_parquet(
-    store: Store, rel_path: str, table: pa.Table, source_files: Sequence[str] = ()
+    store: Store,
+    rel_path: str,
+    table: pa.Table,
+    source_files: Sequence[str] = (),
+    durable: bool = True,
 ) -> None:
     """Write `table` as zstd Parquet at `rel_path`, atomically (temporary, then publish).
 
@@ -35,7 +39,7 @@ def write_parquet(
         pq.write_table(
             table, temp, compression="zstd", row_group_size=1 << 20, write_statistics=flat
         )
-        store.publish(temp, rel_path)
+        store.publish(temp, rel_path, durable)
     except BaseException as exc:
         # A failed write must leave nothing behind: no final file (publish never happened) and
         # no temporary (Parquet cannot be salvaged like bronze Avro).

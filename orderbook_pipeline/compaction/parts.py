@@ -134,7 +134,7 @@ def read_state(store: Store, partition: Partition) -> PartsState | None:
 
 
 def write_state(store: Store, partition: Partition, state: PartsState) -> None:
-    store.write_bytes(state_path(partition), state.to_json())
+    store.write_bytes(state_path(partition), state.to_json(), durable=False)
 
 
 def data_files(store: Store, partition: Partition) -> list[str]:

@@ -49,7 +49,7 @@ class OrchestrationSection(Section):
     refresh_interval_seconds: float = Field(default=300.0, ge=30)
     # A capture burst reports its bronze files to Dagster at most this often per lane and hour
     # (and once more when the hour closes, and when the burst ends).
-    report_interval_seconds: float = Field(default=120.0, ge=1)
+    report_interval_seconds: float = Field(default=180.0, ge=1)
     # First hourly partition, "YYYY-MM-DD-HH:00" (UTC). Empty: the hour Dagster first loaded
     # this project with its DAGSTER_HOME (remembered there).
     partitions_start: str = ""

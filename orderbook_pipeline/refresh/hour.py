@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from orderbook_pipeline.marts.partition import ensure_tables
+from orderbook_pipeline.refresh.compact import compact_streams
 from orderbook_pipeline.refresh.scope import HourScope
-from orderbook_pipeline.refresh.stream import Selection, StreamReport, refresh_stream
+from orderbook_pipeline.refresh.stream import Selection, StreamReport, judge_stream
 from orderbook_pipeline.storage.store import Store
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -94,21 +95,27 @@ def refresh_hour(
     coverage_threshold: float,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> HourReport:
-    """Every configured stream's share of the hour (refresh/stream.py); `should_stop` is asked
-    before each stream (a stopped refresh leaves every directory consistent: the next one
-    carries on)."""
+    """Every configured stream's share of the hour: each venue's silver a lane at a time for
+    all its streams (refresh/compact.py), then each stream's verdicts and marts
+    (refresh/stream.py). `should_stop` is asked between lanes and streams (a stopped refresh
+    leaves every directory consistent: the next one carries on)."""
     started, cpu = time.monotonic(), time.process_time()
     report = HourReport(scope)
     for venue in scope.venues:
-        for symbol in venue.symbols:
+        streams = [StreamReport(venue.venue, symbol) for symbol in venue.symbols]
+        if not compact_streams(store, scope, venue, streams, selection, should_stop):
+            report.stopped = True
+            break
+        for stream in streams:
             if should_stop():
                 report.stopped = True
                 break
-            report.streams.append(
-                refresh_stream(
-                    store, scope, venue, symbol, selection, coverage_threshold, marts, time_basis
-                )
+            judge_stream(
+                store, scope, venue, stream, selection, coverage_threshold, marts, time_basis
             )
+            report.streams.append(stream)
+        if report.stopped:
+            break
     report.seconds = time.monotonic() - started
     report.cpu_seconds = time.process_time() - cpu
     return report

@@ -1,14 +1,17 @@
-"""One stream's share of an hour's refresh: gap windows, silver parts, checks, marts.
+"""One stream's verdicts of an hour, once its silver is compacted (refresh/compact.py): gap
+windows, checks, marts.
 
-The order protects loss detection: gap windows and the continuity and coverage checks come
-first and read bronze directly, so they are judged even when compaction or a mart fails after
-them. Every stage's failure is caught and recorded for this stream alone (the others go on),
-and a check whose input failed is reported failed ("not judged"), never left out.
+Loss detection never depends on the rest: the gap windows (and so continuity and coverage)
+come from the silver just compacted when it is complete up to the cut, and else from bronze, so
+they are judged even when compaction failed. Every stage's failure is caught and recorded for
+this stream alone (the others go on), and a check whose input failed is reported failed ("not
+judged"), never left out.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -19,15 +22,12 @@ import pyarrow as pa
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.checks.logic import CheckOutcome
 from orderbook_pipeline.checks.specs import GAP_WINDOWS
+from orderbook_pipeline.compaction.gap_inputs import inputs_from_parts
 from orderbook_pipeline.compaction.gaps import derive_gap_windows_and_chain, write_gap_windows
+from orderbook_pipeline.compaction.increments import CompactionResult
 from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import PartsState
-from orderbook_pipeline.compaction.silver import (
-    CompactionResult,
-    compact_l2,
-    compact_lane,
-    read_silver_lane,
-)
+from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
 from orderbook_pipeline.marts.l2_5s import L2_5S
 from orderbook_pipeline.marts.partition import Mart
@@ -86,6 +86,7 @@ class StreamReport:
     checks: dict[CheckKey, CheckOutcome] = field(default_factory=dict)
     marts: dict[str, int] = field(default_factory=dict)  # mart table -> rows of the hour
     errors: dict[str, str] = field(default_factory=dict)  # stage -> what went wrong
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> process CPU time
 
     @property
     def stream(self) -> str:
@@ -99,12 +100,16 @@ class _Run:
         self.report = report
 
     def stage(self, name: str, fn: Callable[[], T]) -> T | None:
+        started = time.process_time()
         try:
             return fn()
         except Exception as exc:  # one stream's failure must not stop the others
             self.report.errors[name] = f"{type(exc).__name__}: {exc}"
             log.exception("%s: %s failed", self.report.stream, name)
             return None
+        finally:
+            spent = self.report.cpu_seconds
+            spent[name] = spent.get(name, 0.0) + time.process_time() - started
 
     def judge(self, key: CheckKey, needs: tuple[str, ...], fn: Callable[[], CheckOutcome]) -> None:
         failed = [s for s in needs if s in self.report.errors]
@@ -119,29 +124,49 @@ class _Run:
         self.report.checks[key] = outcome
 
 
-def refresh_stream(
+def judge_stream(
     store: Store,
     hour: HourScope,
     venue: VenueScope,
-    symbol: str,
+    report: StreamReport,
     selection: Selection,
     coverage_threshold: float,
     marts: Callable[[], duckdb.DuckDBPyConnection] | None,
     time_basis: str,
 ) -> StreamReport:
-    """Every selected stage of one stream's hour (see the module doc)."""
-    report = StreamReport(venue.venue, symbol)
+    """Every selected stage of one stream's hour after compaction (see the module doc)."""
     run = _Run(report)
+    symbol = report.symbol
     h, cut = hour.hour_start_us, hour.cut_us
     wants = selection.checks
-    began = run.stage("first hour", lambda: earliest_hour(store, "l2", venue.venue, symbol) == h)
+    first = run.stage("first hour", lambda: earliest_hour(store, "l2", venue.venue, symbol))
+    began = first == h
+    # Before the stream's capture began (its first data is later, or none has landed yet while
+    # the hour runs) nothing is lost: a configured stream still without data when an hour
+    # closes is judged, and fails (no_capture).
+    not_begun = "first hour" not in report.errors and (
+        (first is None and not hour.closed) or (first is not None and first > h)
+    )
 
     # 1. Gap windows from bronze (not silver): judged even if compaction fails below.
-    if selection.gap_windows or {k for k in wants if k[0] == GAP_WINDOWS}:
+    if not_begun:
+        for name in ("sequence_continuity", "coverage"):
+            if (GAP_WINDOWS, name) in wants:
+                report.checks[(GAP_WINDOWS, name)] = CheckOutcome(
+                    True, "nothing to judge: this stream's capture had not begun", {"not_begun": 1}
+                )
+    elif selection.gap_windows or {k for k in wants if k[0] == GAP_WINDOWS}:
+        inputs = None
+        if _compacted_now(report, selection) and venue.depths:
+            # A failure here only means reading bronze instead (the stage below).
+            inputs = run.stage(
+                "gap inputs from silver",
+                lambda: inputs_from_parts(store, venue.venue, symbol, h, min(venue.depths), cut),
+            )
         derived = run.stage(
             "gap windows",
             lambda: derive_gap_windows_and_chain(
-                store, venue.venue, symbol, h, venue.sync_rule, cut, bool(began)
+                store, venue.venue, symbol, h, venue.sync_rule, cut, bool(began), inputs
             ),
         )
         if derived is not None:
@@ -167,11 +192,6 @@ def refresh_stream(
         else:
             for name in ("sequence_continuity", "coverage"):
                 run.judge((GAP_WINDOWS, name), ("gap windows",), _unreachable)
-
-    # 2. Silver parts of every selected lane the venue writes.
-    for lane in venue.lanes:
-        if lane in selection.lanes:
-            run.stage(f"silver {lane}", lambda lane=lane: _compact(store, report, lane, h, cut))
 
     # 3. The checks on silver.
     l2 = report.lanes.get("l2")
@@ -232,21 +252,10 @@ def _unreachable() -> CheckOutcome:
     raise AssertionError("judged only when its stage succeeded")
 
 
-def _compact(store: Store, report: StreamReport, lane: str, hour: int, cut: int) -> None:
-    result = LaneResult()
-    if LANES[lane].per_depth:
-        by_depth = compact_l2(
-            store, report.venue, report.symbol, hour, cut, inspect=logic.crossed_counts
-        )
-        for depth, r in by_depth.items():
-            result.add(depth, r)
-        if by_depth:
-            report.lanes[lane] = result
-        return
-    single = compact_lane(store, lane, report.venue, report.symbol, hour, cut)
-    if single is not None:
-        result.add(None, single)
-        report.lanes[lane] = result
+def _compacted_now(report: StreamReport, selection: Selection) -> bool:
+    """Did this refresh compact the lanes the gap windows read, without error?"""
+    needed = ("l2", "diffs", "snapshots")
+    return all(lane in selection.lanes and f"silver {lane}" not in report.errors for lane in needed)
 
 
 def _summed(result: LaneResult | None, what: str) -> dict[str, int]:

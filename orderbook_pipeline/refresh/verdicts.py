@@ -15,7 +15,7 @@ from typing import Any
 from orderbook_pipeline.checks.logic import CheckOutcome
 from orderbook_pipeline.refresh.stream import SIGNATURE, CheckKey, StreamReport
 
-MAX_LISTED = 200  # failing streams listed in full; more are counted
+MAX_LISTED = 50  # failing streams listed with their summaries (all are in failed_streams)
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ def build_refresh_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(  # type: ignore[misc]
         job=refresh_job,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Refreshes the hour in progress every orchestration.refresh_interval_seconds "
         "and each closed hour once its files have landed (again if bronze lands later); reports "

@@ -100,7 +100,7 @@ def _reseed_request(run_key: str, hour: str, venue: str, symbols: dict[str, str]
 
 @dg.sensor(  # type: ignore[misc]
     jobs=[reseed_job, capture_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts fresh snapshots of the streams a continuity, coverage or book-verified "
     "check failed on: once per hour, venue and distinct set of failures.",

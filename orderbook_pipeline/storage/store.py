@@ -82,8 +82,10 @@ class Store(abc.ABC):
         """A new LOCAL path where the temporary for final `rel_path` can be written."""
 
     @abc.abstractmethod
-    def publish(self, temp_path: str, rel_path: str) -> None:
-        """Make the complete temporary visible as `rel_path`, atomically; consumes the temp."""
+    def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
+        """Make the complete temporary visible as `rel_path`, atomically; consumes the temp.
+        `durable`: also on disk before returning (fsync); derived files (silver) skip it, as a
+        lost one is noticed and rebuilt from bronze."""
 
     @abc.abstractmethod
     def read_bytes(self, rel_path: str) -> bytes:
@@ -117,12 +119,12 @@ class Store(abc.ABC):
     def local_base(self) -> str:
         """Local directory holding this store's temporaries (root, or the S3 spool)."""
 
-    def write_bytes(self, rel_path: str, data: bytes) -> None:
+    def write_bytes(self, rel_path: str, data: bytes, durable: bool = True) -> None:
         temp = self.temp_path_for(rel_path)
         try:
             with open(temp, "wb") as fh:
                 fh.write(data)
-            self.publish(temp, rel_path)
+            self.publish(temp, rel_path, durable)
         except (OSError, StorageError) as exc:
             # Arbitrary bytes cannot be salvaged (only bronze Avro can): drop the temporary.
             with contextlib.suppress(OSError):
@@ -166,12 +168,14 @@ class LocalStore(Store):
                 f"cannot create directory for {final}: {describe_os_error(exc)}"
             ) from exc
 
-    def publish(self, temp_path: str, rel_path: str) -> None:
+    def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
         final = self._abs(rel_path)
         try:
-            _fsync_path(temp_path)  # data durable before the name points at it
+            if durable:
+                _fsync_path(temp_path)  # data durable before the name points at it
             os.replace(temp_path, final)
-            _fsync_path(os.path.dirname(final), directory=True)  # the rename itself durable
+            if durable:
+                _fsync_path(os.path.dirname(final), directory=True)  # the rename itself too
         except OSError as exc:
             raise StorageError(
                 f"cannot publish {temp_path} as {final}: {describe_os_error(exc)}"
@@ -278,8 +282,8 @@ class S3Store(Store):
                 f"cannot create spool directory {directory}: {describe_os_error(exc)}"
             ) from exc
 
-    def publish(self, temp_path: str, rel_path: str) -> None:
-        # A single PutObject is atomic on S3: the object becomes visible only once complete, and
+    def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
+        # Durable either way once S3 acknowledges. A single PutObject is atomic on S3: the object becomes visible only once complete, and
         # a failed or interrupted PUT leaves no object. So no temporary key is needed; the local
         # spool file stays on failure for a retry or salvage.
         try:

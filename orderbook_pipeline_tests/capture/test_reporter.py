@@ -31,6 +31,8 @@ def test_files_are_coalesced_per_lane_and_hour_at_most_once_an_interval() -> Non
     reporter = BronzeReporter(heard.append, interval_s=120, clock=clock, tick_s=3600)
     reporter.published(files("l2", "BTCUSDT", 3) + files("l2", "ETHUSDT", 2), {"events": 5})
     reporter.published(files("diffs", "BTCUSDT", 1), {"events": 6})
+    assert reporter._due(everything=False) == []  # the first report waits an interval too
+    clock.now += 120
     reporter._send(reporter._due(everything=False))  # a tick of the thread
     (batches,) = heard
     by_lane = {b.lane: b for b in batches}
@@ -48,12 +50,13 @@ def test_files_are_coalesced_per_lane_and_hour_at_most_once_an_interval() -> Non
 
 def test_an_hour_that_is_over_is_reported_at_once_and_close_reports_the_rest() -> None:
     heard: list[Batch] = []
-    clock = Clock(H / 1e6 + 3599)
+    clock = Clock(H / 1e6 + 3479)
     reporter = BronzeReporter(heard.extend, interval_s=120, clock=clock, tick_s=3600)
     reporter.published(files("l2", "BTCUSDT", 1), {})
+    clock.now += 120
     reporter._send(reporter._due(everything=False))
     reporter.published(files("l2", "BTCUSDT", 1, burst="x"), {})  # the hour's last file
-    clock.now = (H + HOUR_US) / 1e6 + HOUR_CLOSE_GRACE_S  # 6 s after the first report
+    clock.now = (H + HOUR_US) / 1e6 + HOUR_CLOSE_GRACE_S  # 6 s after the first report: due
     (closing,) = reporter._due(everything=False)
     assert closing.hour_start_us == H and closing.final
     reporter.published(files("l2", "BTCUSDT", 1, hour=H + HOUR_US), {})

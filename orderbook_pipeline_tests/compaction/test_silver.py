@@ -119,9 +119,9 @@ def test_temporaries_never_visible_and_failed_write_leaves_nothing(
     seen: list[list[str]] = []
     publish = store.publish
 
-    def spying_publish(temp: str, rel_path: str) -> None:
+    def spying_publish(temp: str, rel_path: str, durable: bool = True) -> None:
         seen.append(store.list_files("silver/"))  # what a reader sees just before publish
-        publish(temp, rel_path)
+        publish(temp, rel_path, durable)
 
     monkeypatch.setattr(store, "publish", spying_publish)
     compact_l2(store, VENUE, SYMBOL, T0)
