@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint format typecheck check-defs pytest simulate capture bench clean help
+.PHONY: run test install lint format typecheck check-defs pytest simulate capture bench bench-pipeline clean help
 
 run: install            ## the bundled exchange + the Dagster UI with captures flowing
 	./scripts/run.sh
@@ -45,6 +45,10 @@ capture: install        ## one 60 s burst against the bundled exchange started b
 
 bench: install          ## the capture hot-path benchmark (~15 min; benchmarks/README.md)
 	$(PY) -m benchmarks.run
+
+bench-pipeline: install ## the whole stack for 20 min: freshness, orchestration cost, stop (~23 min)
+	$(PY) -m benchmarks.pipeline --symbols 100 --minutes 20 --lanes l2,diffs \
+	    --json /tmp/bench-pipeline.json
 
 clean:                  ## remove the virtual environment and caches (never ./data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
