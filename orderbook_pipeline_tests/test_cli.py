@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import yaml
 
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.cli import build_parser, capture_settings, main, simulated_venues
+from orderbook_pipeline_tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI = str(ROOT / "examples" / "multi_venue.yaml")
@@ -116,12 +116,6 @@ def test_simulate_serves_the_configured_venues_on_their_ports():
     assert simulated_venues(parse(["simulate"])) == [("binance-spot", 9443, ["BTCUSDT", "ETHUSDT"])]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> bytes | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -131,7 +125,7 @@ def _get(url: str) -> bytes | None:
 
 
 def test_simulate_all_venues_starts_one_exchange_per_venue_in_one_process(tmp_path):
-    spot, usdm = _free_port(), _free_port()
+    spot, usdm = free_ports(2)
     config = tmp_path / "two.yaml"
     config.write_text(
         f"venues:\n  binance-spot: {{symbols: [BTCUSDT], sim_port: {spot}}}\n"

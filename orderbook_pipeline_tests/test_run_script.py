@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import dagster as dg
 import pytest
 
 from orderbook_pipeline.storage.layout import TEMP_MARK
+from orderbook_pipeline_tests.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "run.sh"
@@ -61,17 +61,6 @@ pytestmark = [
     # the stop budget plus the cleanup, well under the suite's default timeout.
     pytest.mark.timeout(200),
 ]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _run_processes(home: Path) -> dict[int, str]:
@@ -144,7 +133,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
     """scripts/run.sh leading its own process group, with its data under tmp_path."""
     home = tmp_path / "obp_home"
     log = tmp_path / "run.log"
-    ui_port, sim_port = _free_ports(2)
+    ui_port, sim_port = free_ports(2)
     # As a newcomer starts it: the repository's configuration, nothing from this shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OBP_", "DAGSTER_"))}
     env |= {

@@ -7,7 +7,10 @@ most one run per hour it looks at, however slow the machine.
 
 An hour whose verdicts are overdue (no successful refresh within two intervals while it runs,
 none within five minutes of its settling once closed) gets a failed `judged_in_time` check from
-this sensor itself: a refresh that cannot run or keeps failing is visible, not silent.
+this sensor itself: a refresh that cannot run or keeps failing is visible, not silent. Deadlines
+count from the hour's start, or from the sensor's first tick if that is later (kept in its
+cursor): a deployment started mid-hour is not late for the minutes before it existed, but one
+stopped and started again is, for the hours it missed.
 """
 
 from __future__ import annotations
@@ -94,18 +97,25 @@ def due_refreshes(
 
 
 def overdue(
-    now_s: float, interval_s: float, settle: float, hour: str, runs: HourRuns
+    now_s: float,
+    interval_s: float,
+    settle: float,
+    hour: str,
+    runs: HourRuns,
+    watching_since_s: float = 0.0,
 ) -> str | None:
-    """Why the hour's verdicts are late, or None if they are not."""
+    """Why the hour's verdicts are late, or None if they are not. `watching_since_s`: the
+    sensor's first tick; nothing is due before it."""
     start = hour_start_of(hour) / 1e6
     end = start + 3600
     if now_s >= end + settle:
-        if runs.final_success_start_s is None and now_s > end + settle + CLOSED_DEADLINE_S:
+        deadline = max(end, watching_since_s) + settle + CLOSED_DEADLINE_S
+        if runs.final_success_start_s is None and now_s > deadline:
             return f"hour closed {now_s - end:.0f} s ago and has no successful final refresh"
         return None
     last = runs.last_success_start_s
     if last is None:
-        if now_s - start > settle + 2 * interval_s:
+        if now_s - max(start, watching_since_s) > settle + 2 * interval_s:
             return f"no successful refresh of the hour yet, {now_s - start:.0f} s into it"
         return None
     if now_s - last > 2 * interval_s:
@@ -196,10 +206,12 @@ def build_refresh_sensor(
             h: hour_runs(context.instance, refresh_job.name, h, bronze_lanes)
             for h in watched_hours(now, first_hour)
         }
-        reported = set(json.loads(context.cursor)["late"]) if context.cursor else set()
+        state = json.loads(context.cursor) if context.cursor else {}
+        reported = set(state.get("late", []))
+        since = float(state.get("since", now))
         events = []
         for hour, runs in hours.items():
-            why = overdue(now, interval, settle, hour, runs)
+            why = overdue(now, interval, settle, hour, runs, since)
             if why is None:
                 reported.discard(hour)
             elif hour not in reported:
@@ -214,7 +226,7 @@ def build_refresh_sensor(
             )
             for due in due_refreshes(now, interval, settle, hours)
         ]
-        cursor = json.dumps({"late": sorted(reported & set(hours))})
+        cursor = json.dumps({"late": sorted(reported & set(hours)), "since": since})
         if not requests:
             waiting = ", ".join(
                 f"{h}: {'running' if r.active else 'up to date'}" for h, r in hours.items()

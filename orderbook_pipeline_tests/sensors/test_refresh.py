@@ -3,6 +3,7 @@ hour whose verdicts are overdue reported as a failed judged_in_time check (once)
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from orderbook_pipeline.sensors.refresh import (
     due_refreshes,
     late_evaluation,
     overdue,
+    settle_s,
     watched_hours,
 )
 from orderbook_pipeline.sensors.runs import FINAL_TAG, PARTITION_TAG
@@ -26,6 +28,7 @@ from orderbook_pipeline_tests.dagster_helpers import definitions, pipeline_confi
 INTERVAL, SETTLE = 300.0, 90.0
 H = 1_796_083_200.0 + 10 * 3600  # 2026-12-01 10:00 UTC, in seconds
 HOUR = hour_key(int(H * 1e6))
+WATCHING_LONG = json.dumps({"since": 0.0})  # a cursor: the sensor has ticked for ages
 
 
 def due(now: float, runs: HourRuns, hour: str = HOUR) -> list[tuple[str, bool]]:
@@ -69,6 +72,25 @@ def test_overdue_verdicts_are_named() -> None:
     assert why is not None and "no successful final refresh" in why
     done = HourRuns(final_success_start_s=end + SETTLE)
     assert overdue(end + 7200, INTERVAL, SETTLE, HOUR, done) is None
+
+
+def test_nothing_is_overdue_before_the_sensor_first_ticked() -> None:
+    """A deployment started 40 minutes into an hour is given its full deadline from then."""
+    since = H + 2400
+    assert overdue(H + 2500, INTERVAL, SETTLE, HOUR, HourRuns(), since) is None
+    assert overdue(since + SETTLE + 2 * INTERVAL, INTERVAL, SETTLE, HOUR, HourRuns(), since) is None
+    late = overdue(since + SETTLE + 2 * INTERVAL + 1, INTERVAL, SETTLE, HOUR, HourRuns(), since)
+    assert late is not None and "no successful refresh" in late
+    end = H + 3600
+    started_after_close = end + 600
+    assert (
+        overdue(started_after_close + 60, INTERVAL, SETTLE, HOUR, HourRuns(), started_after_close)
+        is None
+    )
+    why = overdue(
+        started_after_close + SETTLE + 301, INTERVAL, SETTLE, HOUR, HourRuns(), started_after_close
+    )
+    assert why is not None and "no successful final refresh" in why
 
 
 def test_watched_hours_start_at_the_first_partition() -> None:
@@ -117,7 +139,7 @@ def test_the_sensor_requests_one_run_per_due_hour_and_reports_a_late_one_once(
     current = hour_key(int(now // 3600 * 3600 * 1e6))
     start = now // 3600 * 3600
     # 20 minutes into the hour with no refresh at all: one is due, and it is late.
-    result = _tick(defs, instance, target, start + 1200, monkeypatch)
+    result = _tick(defs, instance, target, start + 1200, monkeypatch, WATCHING_LONG)
     (request,) = [r for r in result.run_requests if r.partition_key == current]
     assert request.tags[FINAL_TAG] == "0"
     # The earlier hours (watched, never refreshed) are overdue too: each reported once.
@@ -129,13 +151,29 @@ def test_the_sensor_requests_one_run_per_due_hour_and_reports_a_late_one_once(
         instance.report_runless_asset_event(event)
     again = _tick(defs, instance, target, start + 1230, monkeypatch, result.cursor)
     assert not again.asset_events
-    # With a cursor lost: the instance remembers (a second run-less evaluation would fail).
-    lost = _tick(defs, instance, target, start + 1230, monkeypatch)
+    # With the cursor's list lost: the instance remembers (a second run-less evaluation fails).
+    lost = _tick(defs, instance, target, start + 1230, monkeypatch, WATCHING_LONG)
     assert not lost.asset_events
     # A refresh running for the hour: nothing more is queued for it.
     _refresh_run(defs, instance, current, None)
     busy = _tick(defs, instance, target, start + 1260, monkeypatch, result.cursor)
     assert [r for r in busy.run_requests if r.partition_key == current] == []
+
+
+def test_a_first_tick_mid_hour_reports_nothing_late_and_remembers_when_it_began(
+    setup, monkeypatch
+) -> None:
+    defs, instance, target = setup
+    now = time.time()
+    current = hour_key(int(now // 3600 * 3600 * 1e6))
+    start = now // 3600 * 3600
+    first = _tick(defs, instance, target, start + 1200, monkeypatch)
+    assert not first.asset_events
+    assert [r.partition_key for r in first.run_requests if r.partition_key == current] == [current]
+    assert json.loads(first.cursor or "{}")["since"] == start + 1200
+    deadline = start + 1200 + settle_s(target.file_seconds) + 2 * target.refresh_interval_seconds
+    later = _tick(defs, instance, target, deadline + 30, monkeypatch, first.cursor)
+    assert current in {e.partition for e in later.asset_events}
 
 
 def test_a_late_evaluation_says_why() -> None:
