@@ -129,8 +129,10 @@ def _wait_for_capture(run: Run) -> None:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Iterator[Run]:
-    """scripts/run.sh leading its own process group, with its data under tmp_path."""
+def run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Run]:
+    """scripts/run.sh leading its own process group, with its data under tmp_path; with
+    param True, started as `./scripts/run.sh &` from a script starts it: SIGINT ignored."""
+    sigint_ignored = bool(getattr(request, "param", False))
     home = tmp_path / "obp_home"
     log = tmp_path / "run.log"
     ui_port, sim_port = free_ports(2)
@@ -145,7 +147,9 @@ def run(tmp_path: Path) -> Iterator[Run]:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(SCRIPT)],
+            ["bash", "-c", 'trap "" INT QUIT; exec "$0"', str(SCRIPT)]
+            if sigint_ignored
+            else [str(SCRIPT)],
             cwd=tmp_path,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -166,11 +170,13 @@ def run(tmp_path: Path) -> Iterator[Run]:
 
 
 @pytest.mark.parametrize(
-    ("how", "expected_status"),
+    ("run", "how", "expected_status"),
     [
-        pytest.param("ctrl-c", 130, id="ctrl-c-to-the-process-group"),
-        pytest.param("sigterm", 143, id="sigterm-to-the-script"),
+        pytest.param(False, "ctrl-c", 130, id="ctrl-c-to-the-process-group"),
+        pytest.param(False, "sigterm", 143, id="sigterm-to-the-script"),
+        pytest.param(True, "sigint", 130, id="sigint-to-a-script-started-in-the-background"),
     ],
+    indirect=["run"],
 )
 def test_signal_stops_every_process(run: Run, how: str, expected_status: int) -> None:
     _wait_for_capture(run)
@@ -182,6 +188,8 @@ def test_signal_stops_every_process(run: Run, how: str, expected_status: int) ->
         # What a terminal's Ctrl-C does: SIGINT to the foreground process group, which the
         # script leads here.
         os.killpg(run.proc.pid, signal.SIGINT)
+    elif how == "sigint":
+        run.proc.send_signal(signal.SIGINT)
     else:
         run.proc.send_signal(signal.SIGTERM)
     left = before

@@ -5,6 +5,12 @@
 # The configuration is ./orderbook_pipeline.yaml, or $OBP_CONFIG, plus OBP_* / OBP__* variables
 # (set `exchange: binance` or OBP_EXCHANGE=binance for the real venues).
 set -euo pipefail
+# Started in the background by a script (`./scripts/run.sh &`), this inherits SIGINT ignored,
+# and bash cannot trap a signal ignored at entry: start again with it restored.
+if [ -z "${RUN_SH_SIGNALS_RESTORED:-}" ]; then
+  RUN_SH_SIGNALS_RESTORED=1 exec env --default-signal=INT,QUIT "$0" "$@"
+fi
+unset RUN_SH_SIGNALS_RESTORED
 # A relative $OBP_CONFIG names a file from where this was started, not from the repository.
 if [ -n "${OBP_CONFIG:-}" ]; then
   OBP_CONFIG="$(realpath -m -- "$OBP_CONFIG")"
