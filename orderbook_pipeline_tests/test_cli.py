@@ -67,6 +67,24 @@ def test_bad_arguments_are_refused_with_a_message_naming_the_field(capsys):
         main(["capture", "--venue", "kraken", "--symbols", "BTCUSDT"])
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--max-streams-per-connection", "-1", "max_streams_per_connection must be between 1"),
+        ("--max-streams-per-connection", "0", "max_streams_per_connection must be between 1"),
+        ("--max-streams-per-connection", "5000", "binance-spot's limit 1024"),
+        ("--stale-after", "0", "stale_after_s must be positive"),
+        ("--stale-after", "-1", "stale_after_s must be positive"),
+        ("--stale-after", "nan", "stale_after_s must be positive"),
+    ],
+)
+def test_connection_options_out_of_range_are_refused(capsys, option, value, named):
+    """Before: no connection opened, or 299 reconnects in 6 s; 0 events, exit 0 (issue 11)."""
+    args = ["capture", "--venue", "binance-spot", "--symbols", "BTCUSDT", option, value]
+    assert main(args) == 2
+    assert named in capsys.readouterr().err
+
+
 def test_an_invalid_configuration_file_stops_every_command(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("venues:\n  binance-spot:\n    symbols: [BTCUSDT]\n    depht: [10]\n")

@@ -212,7 +212,10 @@ class CaptureBurst:
 
     def _fail(self, exc: BaseException) -> None:
         """Storage failed: stop at once so that what is already complete gets published."""
-        log.error("stopping the burst: %s", exc)
+        if self.fatal is None:
+            log.error("stopping the burst: %s", exc)
+        else:  # records still arriving while the burst stops
+            log.debug("while stopping: %s", exc)
         self.fatal = self.fatal or exc
         self.stop.set()
 

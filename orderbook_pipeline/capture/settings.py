@@ -96,6 +96,25 @@ class CaptureSettings:
             raise ValueError("duration must be positive")
         if not 0 < self.weight_safety <= 1:
             raise ValueError("weight_safety must be in (0, 1]")
+        self._validate_connection()
+
+    def _validate_connection(self) -> None:
+        """Options that, out of range, make a burst that silently captures nothing (no
+        connection opened) or reconnects in a tight loop."""
+        limit = self.venue.max_streams_per_connection
+        chosen = self.max_streams_per_connection
+        if chosen is not None and not 1 <= chosen <= limit:
+            raise ValueError(
+                f"max_streams_per_connection must be between 1 and {self.venue.name}'s limit "
+                f"{limit}, got {chosen}"
+            )
+        for name in ("stale_after_s", "reconnect_base_s", "flush_interval_s", "max_file_seconds"):
+            if not getattr(self, name) > 0:  # also NaN
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.reconnect_cap_s >= self.reconnect_base_s:
+            raise ValueError("reconnect_cap_s must be at least reconnect_base_s")
+        if self.max_file_bytes <= 0 or self.snapshot_concurrency < 1:
+            raise ValueError("max_file_bytes and snapshot_concurrency must be positive")
 
     def _validate_lanes(self) -> None:
         if self.lanes is None:

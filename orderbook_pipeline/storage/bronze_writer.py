@@ -166,6 +166,9 @@ class BronzeWriter:
         self.bytes_published = 0
         self._closed = False
         self._abandoned = 0  # files given up after a write failure, left for salvage
+        # Streams whose file failed, with that file: their records after it are refused, since
+        # a later file would follow the failed one's lost tail with nothing to say so.
+        self._broken: dict[tuple[str, str, str, int | None], str] = {}
         self._lock = BurstLock(store.lock_path(burst_id))
         self._lock.acquire()
 
@@ -204,7 +207,13 @@ class BronzeWriter:
             raise RuntimeError("BronzeWriter is closed")
         if partition.lane not in PARSED_SCHEMAS:
             raise ValueError(f"unknown bronze lane {partition.lane!r}")
-        hours = self._open.setdefault(_stream_key(partition), {})
+        key = _stream_key(partition)
+        if key in self._broken:
+            raise StorageError(
+                f"bronze stream {partition.lane} {partition.symbol} stopped after a failed write "
+                f"to {self._broken[key]}: its later records are not written in this burst"
+            )
+        hours = self._open.setdefault(key, {})
         if len(hours) > 1 or (hours and partition.hour_start_us not in hours):
             # Roll at the hour: a newer hour of this stream completes its older-hour files.
             older = [f for h, f in hours.items() if h < partition.hour_start_us]
@@ -360,9 +369,11 @@ class BronzeWriter:
             del hours[f.partition.hour_start_us]
 
     def _fail(self, f: _OpenFile, exc: OSError) -> None:
-        # The file is abandoned as is: its complete blocks are salvageable, later records of the
-        # partition go to a new file.
+        # The file is abandoned as is: its complete blocks are salvageable. Its stream writes
+        # nothing more in this burst: the records of its unwritten block are lost, and the next
+        # burst's resync marks the seam (a later file here would hide the hole).
         self._forget(f)
+        self._broken[_stream_key(f.partition)] = f.rel_path
         self._abandoned += 1
         with contextlib.suppress(OSError):
             f.fh.close()
