@@ -1,7 +1,7 @@
 """The three Binance venues, defined in one place.
 
 Every endpoint, stream name, limit, weight and sync rule the capture or the bundled exchange
-needs comes from here (source: ../shared/reference/binance.md, late 2026). When Binance changes a
+needs comes from here (Binance's API documentation as of late 2026). When Binance changes a
 rule, this is the only file to edit.
 """
 

@@ -1,7 +1,8 @@
 """Keeping one symbol's local book in step with the diff stream, exactly as Binance specifies.
 
 Pure logic, no I/O: the capture feeds events and snapshots in, and gets told what happened.
-The three rules (../shared/reference/binance.md, "Keeping a local book in sync"):
+The three rules (README, "What the capture guarantees"; Binance's "How to manage a local order
+book correctly"):
 
 - SPOT (current): drop events with u <= book id; an event with U > book id + 1 means loss.
 - SPOT_LEGACY (Binance.US): the first event must have U <= id + 1 <= u, then U == previous u + 1.

@@ -1,4 +1,5 @@
-"""The three sync rules of ../shared/reference/binance.md, table-driven, plus the state machine."""
+"""The three sync rules (README, "What the capture guarantees"), table-driven, plus the state
+machine."""
 
 from __future__ import annotations
 
