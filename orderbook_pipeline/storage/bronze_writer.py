@@ -208,7 +208,7 @@ class BronzeWriter:
         if partition.lane not in PARSED_SCHEMAS:
             raise ValueError(f"unknown bronze lane {partition.lane!r}")
         key = _stream_key(partition)
-        if key in self._broken:
+        if self._broken and key in self._broken:  # empty unless a write failed
             raise StorageError(
                 f"bronze stream {partition.lane} {partition.symbol} stopped after a failed write "
                 f"to {self._broken[key]}: its later records are not written in this burst"

@@ -117,6 +117,12 @@ def _tick(defs, instance, target, now: float, monkeypatch, cursor=None):  # type
         return sensor(ctx)
 
 
+def _this_hour() -> tuple[str, float]:
+    """The hour in progress (the sensor watches real hours): its key and start in seconds."""
+    start = time.time() // 3600 * 3600
+    return hour_key(int(start * 1e6)), start
+
+
 def _refresh_run(defs, instance, hour: str, status, final: bool = False) -> str:  # type: ignore[no-untyped-def]
     job = defs.resolve_job_def(REFRESH_JOB)
     run = instance.create_run_for_job(
@@ -135,9 +141,7 @@ def test_the_sensor_requests_one_run_per_due_hour_and_reports_a_late_one_once(
     setup, monkeypatch
 ) -> None:
     defs, instance, target = setup
-    now = time.time()
-    current = hour_key(int(now // 3600 * 3600 * 1e6))
-    start = now // 3600 * 3600
+    current, start = _this_hour()
     # 20 minutes into the hour with no refresh at all: one is due, and it is late.
     result = _tick(defs, instance, target, start + 1200, monkeypatch, WATCHING_LONG)
     (request,) = [r for r in result.run_requests if r.partition_key == current]
@@ -164,9 +168,7 @@ def test_a_first_tick_mid_hour_reports_nothing_late_and_remembers_when_it_began(
     setup, monkeypatch
 ) -> None:
     defs, instance, target = setup
-    now = time.time()
-    current = hour_key(int(now // 3600 * 3600 * 1e6))
-    start = now // 3600 * 3600
+    current, start = _this_hour()
     first = _tick(defs, instance, target, start + 1200, monkeypatch)
     assert not first.asset_events
     assert [r.partition_key for r in first.run_requests if r.partition_key == current] == [current]
