@@ -2,7 +2,9 @@
 
 Every command reads the same configuration as the Dagster definitions (orderbook_pipeline.yaml,
 the environment, `--config`, `--set`; see config/). Explicit options override it for the run.
-An invalid configuration exits with code 2 and a message naming the field.
+An invalid configuration exits with code 2 and a message naming the field. A capture that could
+not keep its data safe exits 1; one that captured nothing of a requested symbol exits 3 (after
+its summary) unless `--allow-empty-symbols` or `capture.allow_empty_symbols` accepts that.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import yaml  # type: ignore[import-untyped]
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.config import ConfigError, PipelineConfig, Problem, load_config
 from orderbook_pipeline.venues import VENUES
+
+EXIT_EMPTY_SYMBOLS = 3
 
 # Explicit capture options and the configuration field each one overrides for the run
 # ({venue}: the section of --venue).
@@ -88,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cap.add_argument("--max-streams-per-connection", type=int)
     cap.add_argument("--burst-id", help="default: UTC start time plus a random suffix")
+    cap.add_argument(
+        "--allow-empty-symbols",
+        action="store_true",
+        default=None,
+        help="exit 0 even if a requested symbol got nothing (capture.allow_empty_symbols)",
+    )
 
     sim = sub.add_parser("simulate", help="run the bundled Binance-compatible exchange on loopback")
     _add_config_options(sim)
@@ -132,6 +142,8 @@ def _capture_config(args: argparse.Namespace) -> tuple[PipelineConfig, str]:
         for option, path, _help in CAPTURE_OPTIONS
         if (value := getattr(args, _dest(option))) is not None
     ]
+    if getattr(args, "allow_empty_symbols", None):
+        flags.append(("capture.allow_empty_symbols", "true", "--allow-empty-symbols"))
     return load_config(args.config, sets=args.sets, flags=flags, ensure_venue=venue), venue
 
 
@@ -165,6 +177,14 @@ def _capture(args: argparse.Namespace) -> int:
         print(f"orderbook-pipeline capture: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(orjson.dumps(metrics.summary()).decode() + "\n")
+    if metrics.empty_symbols and not settings.allow_empty_symbols:
+        print(
+            f"orderbook-pipeline capture: captured nothing of {len(metrics.empty_symbols)} "
+            f"requested symbol(s): {', '.join(metrics.empty_symbols[:20])} (see the summary's "
+            "rest_errors and unknown_symbols; --allow-empty-symbols accepts this)",
+            file=sys.stderr,
+        )
+        return EXIT_EMPTY_SYMBOLS
     return 0
 
 

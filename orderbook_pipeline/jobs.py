@@ -108,12 +108,24 @@ def capture_burst(
     venue = run_venue(capture_target, config.venue)
     settings = capture_target.capture_settings(venue, config.symbols or None, **overrides)
     context.log.info("burst %s: %s %s", settings.burst_id, settings.venue.name, settings.symbols)
-    return _run(
+    summary = _run(
         context,
         settings,
         capture_target.report_interval_seconds,
         lambda published: run_burst(settings, handle_signals=True, on_published=published),
     )
+    empty = summary["empty_symbols"]
+    if empty and not settings.allow_empty_symbols:
+        # Its files are published and reported already; the run fails so that someone sees it.
+        raise dg.Failure(
+            description=f"the burst captured nothing of {len(empty)} requested symbol(s): "
+            f"{', '.join(empty[:20])} (capture.allow_empty_symbols accepts this)",
+            metadata={
+                "empty_symbols": dg.MetadataValue.json(empty),
+                "summary": dg.MetadataValue.json(summary),
+            },
+        )
+    return summary
 
 
 class ReseedConfig(dg.Config):  # type: ignore[misc]

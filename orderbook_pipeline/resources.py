@@ -42,6 +42,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
     overlap_seconds: float = 60.0
     file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
     coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
+    allow_empty_symbols: bool = False  # a symbol a burst captured nothing of fails its run
     time_basis: str = "exchange"  # which clock buckets the marts: exchange | receive
     # How Dagster keeps derived data current and its history bounded (config: orchestration).
     refresh_interval_seconds: float = 300.0
@@ -70,6 +71,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
             overlap_seconds=config.capture.overlap_seconds,
             file_seconds=config.capture.file_seconds,
             coverage_threshold=config.capture.coverage_threshold,
+            allow_empty_symbols=config.capture.allow_empty_symbols,
             time_basis=config.mart.time_basis,
             refresh_interval_seconds=config.orchestration.refresh_interval_seconds,
             report_interval_seconds=config.orchestration.report_interval_seconds,
@@ -90,6 +92,7 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
                 "overlap_seconds": self.overlap_seconds,
                 "file_seconds": self.file_seconds,
                 "coverage_threshold": self.coverage_threshold,
+                "allow_empty_symbols": self.allow_empty_symbols,
             },
             "mart": {"time_basis": self.time_basis},
             "orchestration": {

@@ -7,6 +7,7 @@ rule, this is the only file to edit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -16,6 +17,29 @@ from urllib.parse import urlsplit
 BOOK_LANES = ("l2", "diffs", "depth_bands")
 STREAM_LANES = ("trades", "agg_trades", "book_ticker", "partial_depth")
 PARTIAL_DEPTH_LEVELS = (5, 10, 20)  # the only sizes of <sym>@depth<N>@100ms
+
+# Binance refuses more than this many websocket connection attempts per 5 minutes per IP (every
+# venue); a burst keeps to it across all its connections.
+CONNECTION_ATTEMPTS_PER_5M = 300
+# The longest combined-stream URL a connection is opened with: web servers commonly refuse a
+# request line beyond 8 KiB (websockets, the bundled exchange's server, nginx), so a long list of
+# streams is split over more connections instead.
+MAX_STREAM_URL_CHARS = 8000
+# Symbols as Binance spells them in REST and events: upper-case letters and digits, and the
+# underscore of USD-M delivery contracts (BTCUSDT_210924); at most 20 characters (spot's bound).
+# They name directories (symbol=...) and stream names, so nothing else may pass.
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_]{0,19}")
+
+
+def symbol_problem(symbol: str) -> str | None:
+    """Why `symbol` cannot be a Binance symbol, or None."""
+    if SYMBOL_PATTERN.fullmatch(symbol):
+        return None
+    shown = symbol if len(symbol) <= 40 else f"{symbol[:40]}... ({len(symbol)} characters)"
+    return (
+        f"{shown!r} is not a Binance symbol: upper-case letters and digits (and _), "
+        "1 to 20 characters, e.g. BTCUSDT"
+    )
 
 
 class SyncRule(StrEnum):
@@ -135,6 +159,30 @@ class Venue:
             if known and path.endswith(known):
                 base = base[: -len(known)]
         return f"{base}{want}/stream?streams={'/'.join(streams)}"
+
+    def stream_groups(
+        self,
+        streams: list[str],
+        per_connection: int,
+        ws_base: str | None = None,
+        path_prefix: str | None = None,
+    ) -> list[list[str]]:
+        """`streams` split over connections: at most `per_connection` each, and each URL at
+        most MAX_STREAM_URL_CHARS long."""
+        empty = len(self.combined_stream_url([], ws_base, path_prefix))
+        groups: list[list[str]] = []
+        length = 0
+        for name in streams:
+            if (
+                not groups
+                or len(groups[-1]) >= per_connection
+                or length + len(name) + 1 > (MAX_STREAM_URL_CHARS - empty)
+            ):
+                groups.append([])
+                length = 0
+            groups[-1].append(name)
+            length += len(name) + 1
+        return groups
 
     # --- snapshots ----------------------------------------------------------------------
     def snapshot_weight(self, limit: int) -> int:

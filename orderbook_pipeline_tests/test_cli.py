@@ -173,9 +173,20 @@ def test_simulate_all_venues_starts_one_exchange_per_venue_in_one_process(tmp_pa
     assert proc.returncode == 0, err.decode()
 
 
-def test_capture_exits_nonzero_when_the_exchange_is_unreachable(capsys, tmp_path):
+@pytest.mark.parametrize(
+    ("duration", "code", "message"),
+    [
+        # The burst ends while exchangeInfo is still being retried: nothing was captured.
+        ("1", 3, "captured nothing of 1 requested symbol(s): BTCUSDT"),
+        # The retries give up first (about 6 s): the burst cannot start.
+        ("60", 1, "exchangeInfo failed"),
+    ],
+)
+def test_capture_exits_nonzero_when_the_exchange_is_unreachable(
+    capsys, tmp_path, duration, code, message
+):
     # Port 9 on loopback: nothing listens; every REST attempt fails fast.
-    code = main(
+    exit_code = main(
         [
             "capture",
             "--venue",
@@ -183,7 +194,7 @@ def test_capture_exits_nonzero_when_the_exchange_is_unreachable(capsys, tmp_path
             "--symbols",
             "BTCUSDT",
             "--duration",
-            "1",
+            duration,
             "--data-root",
             str(tmp_path),
             "--ws-url",
@@ -192,8 +203,8 @@ def test_capture_exits_nonzero_when_the_exchange_is_unreachable(capsys, tmp_path
             "http://127.0.0.1:9",
         ]
     )
-    assert code == 1
-    assert "exchangeInfo failed" in capsys.readouterr().err
+    assert exit_code == code
+    assert message in capsys.readouterr().err
 
 
 def test_capture_builds_its_burst_from_the_configuration_then_the_options():

@@ -62,6 +62,7 @@ def test_a_slow_instance_database_delays_the_reports_not_the_books(tmp_path):
             exchange="embedded",
             sim_port=sim.port,
             data_root=str(tmp_path),
+            symbols=["BTCUSDT"],  # the exchange's only one
             lanes=["l2", "diffs"],
             report_interval_seconds=1.0,  # reports while the burst runs, each write slow
         )

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 import orjson
 
+from orderbook_pipeline.capture.clock import ClockWatch
 from orderbook_pipeline.capture.connection import StreamConnection
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.periodic import clock_checks, deep_snapshots
@@ -29,13 +31,11 @@ from orderbook_pipeline.core.events import (
     Scales,
     classify_frame,
     decode_depth_frame,
-    parse_snapshot,
 )
 from orderbook_pipeline.core.sync import SnapshotOutcome, SyncState
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.store import StorageError, open_store
-from orderbook_pipeline.venues import STREAM_LANES
 
 log = logging.getLogger("orderbook_pipeline.capture")
 
@@ -66,6 +66,8 @@ class CaptureBurst:
         self._with_prev_id = self.venue.has_prev_update_id
         self.scales: dict[str, Scales] = {}
         self.stop = asyncio.Event()
+        self.clock = ClockWatch(self.metrics)
+        self._attempts: deque[float] = deque()  # connection attempts, shared (see connection.py)
         self.fatal: BaseException | None = None
         self._snapshot_queue: asyncio.Queue[SymbolCapture] = asyncio.Queue()
         self._streams: dict[str, SymbolCapture] = {}
@@ -75,6 +77,9 @@ class CaptureBurst:
     # --- lifecycle ----------------------------------------------------------------------
     async def run(self) -> BurstMetrics:
         s = self.settings
+        # The duration counts from here: a start-up that waits (a rate limit on exchangeInfo, a
+        # slow salvage) is part of the burst, not added to it.
+        deadline = asyncio.get_running_loop().call_later(s.duration_s, self.stop.set)
         store = open_store(s.data_root, s3_endpoint_url=s.s3_endpoint_url)
         report = await asyncio.to_thread(recover_temporaries, store)
         self.metrics.salvaged_files = report.files_recovered
@@ -95,9 +100,11 @@ class CaptureBurst:
             async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
                 budget = WeightBudget(self.venue.weight_limit_1m, s.weight_safety)
                 self.rest = RestClient(self.venue, s.rest_base, http, self.metrics, budget)
-                await self._start_symbols()
-                await self._capture()
+                if await self._until_stopped(self._start_symbols(), "start-up"):
+                    await self._capture()
         finally:
+            deadline.cancel()
+            self._name_empty_symbols()
             try:
                 self.writer.close()
             except StorageError as exc:
@@ -108,6 +115,40 @@ class CaptureBurst:
         if self.fatal is not None:
             raise CaptureError(str(self.fatal)) from self.fatal
         return self.metrics
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, None], what: str) -> bool:
+        """Run `work` unless the burst stops first (its end, SIGTERM): then cancel it, wherever
+        it waits (a rate limit's Retry-After, a retry's back-off), and return False."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                log.warning("the burst ended during %s, before capturing anything", what)
+        if task.cancelled():
+            return False
+        task.result()  # its error, if it failed
+        return True
+
+    def _name_empty_symbols(self) -> None:
+        empty = [
+            symbol
+            for symbol in self.settings.symbols
+            if symbol not in self.symbols or self.symbols[symbol].received == 0
+        ]
+        self.metrics.empty_symbols = empty
+        if empty:
+            log.error(
+                "captured nothing of %d of %d requested symbols: %s",
+                len(empty),
+                len(self.settings.symbols),
+                ", ".join(empty[:20]) + (" ..." if len(empty) > 20 else ""),
+            )
 
     async def _start_symbols(self) -> None:
         s = self.settings
@@ -136,30 +177,15 @@ class CaptureBurst:
             )
             self.symbols[symbol] = cap
             self._streams[self.venue.depth_stream(symbol)] = cap
-            for lane in lanes:
-                if lane in STREAM_LANES:
-                    levels = s.partial_depth_levels if lane == "partial_depth" else None
-                    name = self.venue.lane_stream(lane, symbol, s.partial_depth_levels)
-                    self._lane_streams[name] = (cap, lane, levels)
+        for name, (symbol, lane, levels) in s.lane_streams(list(self.scales)).items():
+            self._lane_streams[name] = (self.symbols[symbol], lane, levels)
 
     async def _capture(self) -> None:
         s = self.settings
-        names = list(self._streams)
-        per = s.streams_per_connection
         connections = [
-            StreamConnection(
-                name=f"{self.venue.name}#{i // per}",
-                url=self.venue.combined_stream_url(names[i : i + per], s.ws_url),
-                streams=names[i : i + per],
-                on_frame=self._on_frame,
-                on_reconnect=self._on_reconnect,
-                stale_after_s=s.stale_after_s,
-                backoff_base_s=s.reconnect_base_s,
-                backoff_cap_s=s.reconnect_cap_s,
-            )
-            for i in range(0, len(names), per)
+            self._connection(i, prefix, names)
+            for i, (prefix, names) in enumerate(s.connection_groups(list(self.symbols)))
         ]
-        connections += self._lane_connections()
         tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in connections]
         tasks += [
             asyncio.create_task(self._snapshot_worker(), name=f"snapshots#{i}")
@@ -169,9 +195,7 @@ class CaptureBurst:
         tasks.append(asyncio.create_task(clock_checks(self), name="clock"))
         if "deep_snapshots" in (s.lanes or ()):
             tasks.append(asyncio.create_task(deep_snapshots(self), name="deep_snapshots"))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), timeout=s.duration_s)
-        self.stop.set()
+        await self.stop.wait()  # the burst's end (set by run's deadline), a signal, a failure
         for task in tasks[len(connections) :]:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,32 +204,30 @@ class CaptureBurst:
                 log.error("task %s failed: %r", task.get_name(), result)
                 self.fatal = self.fatal or result
 
-    def _lane_connections(self) -> list[StreamConnection]:
-        """Connections for the other stream lanes, apart from the depth streams (their frames
-        take another path, and USD-M serves aggTrade on another URL path)."""
+    def _connection(self, i: int, prefix: str | None, names: list[str]) -> StreamConnection:
+        """The depth streams' connections (prefix None), and the other stream lanes' apart from
+        them (their frames take another path; USD-M serves aggTrade on another URL path)."""
         s = self.settings
-        by_prefix: dict[str, list[str]] = {}
-        for name, (_cap, lane, _levels) in self._lane_streams.items():
-            by_prefix.setdefault(self.venue.lane_path_prefix(lane), []).append(name)
-        per = s.streams_per_connection
-        out = []
-        for prefix, names in by_prefix.items():
+        stale_after_s, on_frame, on_reconnect = s.stale_after_s, self._on_frame, self._on_reconnect
+        name = f"{self.venue.name}#{i}"
+        if prefix is not None:
+            on_frame, on_reconnect = self._on_lane_frame, self._on_lane_reconnect
+            name = f"{self.venue.name}{prefix}/lanes#{i}"
             # Trades alone can be quiet for minutes on a thin market: no early stale verdict.
-            busy = any(self._lane_streams[n][1] in ("partial_depth", "book_ticker") for n in names)
-            for i in range(0, len(names), per):
-                out.append(
-                    StreamConnection(
-                        name=f"{self.venue.name}{prefix or ''}/lanes#{i // per}",
-                        url=self.venue.combined_stream_url(names[i : i + per], s.ws_url, prefix),
-                        streams=names[i : i + per],
-                        on_frame=self._on_lane_frame,
-                        on_reconnect=self._on_lane_reconnect,
-                        stale_after_s=s.stale_after_s if busy else max(s.stale_after_s, 300.0),
-                        backoff_base_s=s.reconnect_base_s,
-                        backoff_cap_s=s.reconnect_cap_s,
-                    )
-                )
-        return out
+            lanes = {self._lane_streams[n][1] for n in names}
+            if not lanes & {"partial_depth", "book_ticker"}:
+                stale_after_s = max(stale_after_s, 300.0)
+        return StreamConnection(
+            name=name,
+            url=self.venue.combined_stream_url(names, s.ws_url, prefix),
+            streams=names,
+            on_frame=on_frame,
+            on_reconnect=on_reconnect,
+            stale_after_s=stale_after_s,
+            backoff_base_s=s.reconnect_base_s,
+            backoff_cap_s=s.reconnect_cap_s,
+            attempts=self._attempts,
+        )
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -289,6 +311,7 @@ class CaptureBurst:
         cap, lane, levels = route
         try:
             cap.streams.on_data(lane, msg.get("data"), recv_us, levels, cap.sync.book)
+            cap.received += 1
         except BadEvent as exc:
             self.metrics.bad_frame(exc.reason, f"{lane}: {exc}")
         except StorageError as exc:
@@ -335,11 +358,11 @@ class CaptureBurst:
 
         try:
             resp = await self.rest.depth(cap.symbol, limit, before_send=sent)
-            snap = parse_snapshot(resp.data, cap.symbol)
+            snap = resp.snapshot
         except UnknownSymbol as exc:
             log.error("%s: snapshot refused (%s)", cap.symbol, exc)
             return
-        except (RestError, BadEvent) as exc:
+        except RestError as exc:
             self.metrics.rest_error("snapshot", f"{cap.symbol}: {exc}")
             await asyncio.sleep(1.0)
             return
@@ -366,6 +389,7 @@ class CaptureBurst:
             except StorageError as exc:
                 self._fail(exc)
                 return
+            self.clock.check_local()
             self._report_published()
 
     def _report_published(self) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from orderbook_pipeline.venues import CONNECTION_ATTEMPTS_PER_5M
+
 log = logging.getLogger("orderbook_pipeline.capture")
 
 # frame text, receive time in µs, the connection it came from
@@ -29,7 +31,6 @@ FrameHandler = Callable[[str | bytes, int, "StreamConnection"], None]
 # why a connection was replaced: "reconnect", "stale" or "server_shutdown"
 ReconnectHandler = Callable[["StreamConnection", str], None]
 
-ATTEMPTS_PER_WINDOW = 300
 ATTEMPT_WINDOW_S = 300.0
 DRAIN_LIMIT_S = 60.0
 
@@ -45,6 +46,7 @@ class StreamConnection:
         stale_after_s: float,
         backoff_base_s: float,
         backoff_cap_s: float,
+        attempts: deque[float] | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -55,7 +57,9 @@ class StreamConnection:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.connects = 0
-        self._attempts: deque[float] = deque()
+        # Connection attempts in the last ATTEMPT_WINDOW_S, shared by a burst's connections:
+        # Binance's limit is per IP, not per connection.
+        self._attempts: deque[float] = deque() if attempts is None else attempts
         self._shutdown_notice = asyncio.Event()
         self._last_frame = 0.0  # monotonic time of the latest frame (the staleness watchdog)
         self._drains: set[asyncio.Task[None]] = set()
@@ -119,7 +123,7 @@ class StreamConnection:
         now = time.monotonic()
         while self._attempts and now - self._attempts[0] > ATTEMPT_WINDOW_S:
             self._attempts.popleft()
-        if len(self._attempts) >= ATTEMPTS_PER_WINDOW:
+        if len(self._attempts) >= CONNECTION_ATTEMPTS_PER_5M:
             await _sleep_or_stop(ATTEMPT_WINDOW_S - (now - self._attempts[0]), stop)
         self._attempts.append(time.monotonic())
 

@@ -31,10 +31,9 @@ from typing import Any
 
 import fastavro
 import httpx
-import orjson
 
 from orderbook_pipeline.capture.metrics import BurstMetrics
-from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
+from orderbook_pipeline.capture.rest import RestClient, WeightBudget
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, new_burst_id
 from orderbook_pipeline.core.klines import (
     HOUR_MS,
@@ -130,6 +129,13 @@ def _server_now_ms(resp: httpx.Response) -> int | None:
         return None
 
 
+def _kline_rows(body: Any) -> list[Any]:
+    """GET klines answers a list of rows (each validated by parse_kline)."""
+    if not isinstance(body, list):
+        raise TypeError(f"the answer is {type(body).__name__}, not a list of rows")
+    return body
+
+
 class KlineFetcher:
     """Fetches and stores klines through one RestClient (one weight budget)."""
 
@@ -143,30 +149,24 @@ class KlineFetcher:
         self.stats = stats or FetchStats()
 
     async def _server_time_ms(self) -> int:
-        resp = await self.client.get(self.venue.time_path, {}, weight=1)
+        now_ms = await self.client.server_time_ms()
         self.stats.requests += 1
         self.stats.weight += 1
-        return int(orjson.loads(resp.content)["serverTime"])
+        return now_ms
 
     async def fetch(
         self, symbol: str, req: KlineRequest
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(closed, still forming) records of one request, each row validated."""
-        resp = await self.client.get(self.venue.klines_path, req.params(symbol), weight=req.weight)
+        resp, rows = await self.client.fetch(
+            self.venue.klines_path, req.params(symbol), req.weight, _kline_rows
+        )
         fetched_us = time.time_ns() // 1000
         self.stats.requests += 1
         self.stats.weight += req.weight
         now_ms = _server_now_ms(resp)
         if now_ms is None:
             now_ms = await self._server_time_ms()
-        try:
-            rows = orjson.loads(resp.content)
-        except orjson.JSONDecodeError as exc:
-            raise RestError(
-                200, f"klines {symbol} {req.interval}: malformed JSON ({exc})"
-            ) from None
-        if not isinstance(rows, list):
-            raise BadKline(f"{symbol} {req.interval}: answer is not a list: {str(rows)[:200]}")
         closed, forming = [], []
         prev = None
         for row in rows:

@@ -58,6 +58,12 @@ class BurstMetrics:
     # with the request's round trip (ms).
     clock_offsets_ms: list[float] = field(default_factory=list)
     clock_rtts_ms: list[float] = field(default_factory=list)
+    clock_offsets_beyond_threshold: int = 0  # capture/clock.py
+    local_clock_steps: int = 0
+    event_times_backwards: int = 0
+    # Requested symbols this burst captured nothing of (no event, no snapshot, no lane record):
+    # unknown ones, and those a rate limit or a dead stream kept silent.
+    empty_symbols: list[str] = field(default_factory=list)
     published: list[str] = field(default_factory=list)  # relative paths, for orchestration
     # Receive minus event time of each applied event (8 bytes each, not a Python int each).
     lag_us: array[int] = field(default_factory=lambda: array("q"))
@@ -105,9 +111,15 @@ class BurstMetrics:
 
     def clock_summary(self) -> dict[str, Any]:
         offsets = sorted(self.clock_offsets_ms)
+        sanity = {
+            "offsets_beyond_threshold": self.clock_offsets_beyond_threshold,
+            "local_steps": self.local_clock_steps,
+            "event_times_backwards": self.event_times_backwards,
+        }
         if not offsets:
-            return {"samples": 0, "offset_ms": None, "rtt_ms": None}
+            return {"samples": 0, "offset_ms": None, "rtt_ms": None, **sanity}
         return {
+            **sanity,
             "samples": len(offsets),
             # The median resists one slow round trip; the last shows drift within the burst.
             "offset_ms": round(offsets[len(offsets) // 2], 3),
@@ -147,6 +159,7 @@ class BurstMetrics:
             "bad_frames": dict(self.bad_frames),
             "rest_errors": dict(self.rest_errors),
             "unknown_symbols": self.unknown_symbols,
+            "empty_symbols": self.empty_symbols,
             "salvaged": {"files": self.salvaged_files, "records": self.salvaged_records},
             "files": self.files_published,
             "lanes": dict(self.lane_records),

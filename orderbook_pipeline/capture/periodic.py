@@ -12,10 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import orjson
-
-from orderbook_pipeline.capture.rest import RestError, UnknownSymbol
-from orderbook_pipeline.core.events import BadEvent, parse_snapshot
+from orderbook_pipeline.capture.rest import RestError, UnknownSymbol, server_time
 from orderbook_pipeline.core.sync import SyncState
 from orderbook_pipeline.storage.store import StorageError
 
@@ -80,11 +77,11 @@ async def _deep_snapshot(burst: CaptureBurst, cap: SymbolCapture) -> None:
         resp = await burst.rest.depth(
             cap.symbol, limit, before_send=lambda: cap.verifier.start_deep(cap.sync.book)
         )
-        snap = parse_snapshot(resp.data, cap.symbol)
+        snap = resp.snapshot
     except UnknownSymbol as exc:
         log.error("%s: deep snapshot refused (%s)", cap.symbol, exc)
         return
-    except (RestError, BadEvent) as exc:
+    except RestError as exc:
         burst.metrics.rest_error("deep_snapshot", f"{cap.symbol}: {exc}")
         cap.verifier.cancel_deep()
         return
@@ -95,21 +92,24 @@ async def _deep_snapshot(burst: CaptureBurst, cap: SymbolCapture) -> None:
 
 
 async def clock_checks(burst: CaptureBurst) -> None:
-    """Measure exchange time minus local time now and then (NTP-style: against the midpoint of
-    the request), into the burst metrics. Receive times stay local; this says how far off."""
+    """Measure exchange time minus local time every clock_check_interval_s, and at once when
+    the local clock steps (NTP-style: against the midpoint of the request), into the burst
+    metrics. Receive times stay local; this says how far off they are."""
     interval = burst.settings.clock_check_interval_s
+    clock = burst.clock
+    sent = [0]  # when the last attempt was sent (a retried request counts from its last)
+
+    def stamp() -> None:
+        sent[0] = time.time_ns()
+
     while True:
         try:
-            t0 = time.time_ns()
-            resp = await burst.rest.get(burst.venue.time_path, {}, weight=1)
+            _, server_ms = await burst.rest.fetch(
+                burst.venue.time_path, {}, 1, server_time, before_send=stamp
+            )
             t1 = time.time_ns()
-            server_ms = orjson.loads(resp.content)["serverTime"]
-            if type(server_ms) is not int:
-                raise TypeError(f"serverTime is {type(server_ms).__name__}")
-        except (RestError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except RestError as exc:
             burst.metrics.rest_error("time", repr(exc))
         else:
-            midpoint_ms = (t0 + t1) / 2 / 1e6
-            burst.metrics.clock_offsets_ms.append(server_ms - midpoint_ms)
-            burst.metrics.clock_rtts_ms.append((t1 - t0) / 1e6)
-        await asyncio.sleep(interval)
+            clock.on_offset(server_ms - (sent[0] + t1) / 2 / 1e6, (t1 - sent[0]) / 1e6)
+        await clock.wait_for_check(interval)

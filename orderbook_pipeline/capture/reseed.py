@@ -11,7 +11,6 @@ from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.capture.symbol import write_snapshot
-from orderbook_pipeline.core.events import BadEvent, parse_snapshot
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.store import open_store
 
@@ -33,8 +32,8 @@ async def take_snapshots(settings: CaptureSettings, reason: str = "reseed") -> B
             for symbol in scales:
                 try:
                     resp = await rest.depth(symbol, limit)
-                    snap = parse_snapshot(resp.data, symbol)
-                except (RestError, BadEvent) as exc:
+                    snap = resp.snapshot
+                except RestError as exc:
                     metrics.rest_error("snapshot", f"{symbol}: {exc}")
                     continue
                 write_snapshot(

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
-from orderbook_pipeline.venues import BOOK_LANES, PARTIAL_DEPTH_LEVELS, STREAM_LANES, Venue
+from orderbook_pipeline.venues import (
+    BOOK_LANES,
+    CONNECTION_ATTEMPTS_PER_5M,
+    PARTIAL_DEPTH_LEVELS,
+    STREAM_LANES,
+    Venue,
+    symbol_problem,
+)
 
 # Lanes a burst can write ("snapshots" always: the snapshots books were built from; and
 # "book_mismatches" whenever a check finds the local book differs from the exchange's).
@@ -36,6 +43,11 @@ def default_lanes(venue: Venue) -> tuple[str, ...]:
 # Share of the venue's per-minute request weight a burst lets itself use: the rest is headroom
 # for other processes on the same IP (Binance counts weight per IP).
 WEIGHT_SAFETY = 0.8
+
+
+# Connections a burst may open at its start: half the per-IP attempt limit, so that every
+# connection can be replaced once within five minutes.
+MAX_CONNECTIONS = CONNECTION_ATTEMPTS_PER_5M // 2
 
 
 def new_burst_id() -> str:
@@ -76,12 +88,17 @@ class CaptureSettings:
     max_file_bytes: int = 64 * 1024 * 1024
     max_file_seconds: float = 900.0
     flush_interval_s: float = 1.0
+    # False: a requested symbol the burst captured nothing of fails it (see CaptureSection).
+    allow_empty_symbols: bool = False
     burst_id: str = field(default_factory=new_burst_id)
 
     def __post_init__(self) -> None:
         symbols = [s.strip().upper() for s in self.symbols if s.strip()]
         if not symbols:
             raise ValueError("at least one symbol is required")
+        for symbol in symbols:
+            if (problem := symbol_problem(symbol)) is not None:
+                raise ValueError(problem)
         self.symbols = list(dict.fromkeys(symbols))
         if not self.depths or any(d <= 0 for d in self.depths):
             raise ValueError(f"depths must be positive integers, got {self.depths}")
@@ -115,6 +132,42 @@ class CaptureSettings:
             raise ValueError("reconnect_cap_s must be at least reconnect_base_s")
         if self.max_file_bytes <= 0 or self.snapshot_concurrency < 1:
             raise ValueError("max_file_bytes and snapshot_concurrency must be positive")
+        needed = len(self.connection_groups(self.symbols))
+        if needed > MAX_CONNECTIONS:
+            per_symbol = needed / len(self.symbols)
+            raise ValueError(
+                f"{len(self.symbols)} symbols with lanes {list(self.lanes or ())} need {needed} "
+                f"websocket connections; {self.venue.name} allows "
+                f"{CONNECTION_ATTEMPTS_PER_5M} connection attempts per 5 minutes per IP and a "
+                f"burst keeps half of them for reconnects: capture at most "
+                f"{int(MAX_CONNECTIONS / per_symbol)} symbols per process"
+            )
+
+    def lane_streams(self, symbols: list[str]) -> dict[str, tuple[str, str, int | None]]:
+        """Stream name -> (symbol, lane, partial depth levels) of the lanes besides depth."""
+        out: dict[str, tuple[str, str, int | None]] = {}
+        for symbol in symbols:
+            for lane in self.lanes or ():
+                if lane in STREAM_LANES:
+                    levels = self.partial_depth_levels if lane == "partial_depth" else None
+                    name = self.venue.lane_stream(lane, symbol, self.partial_depth_levels)
+                    out[name] = (symbol, lane, levels)
+        return out
+
+    def connection_groups(self, symbols: list[str]) -> list[tuple[str | None, list[str]]]:
+        """(path prefix, stream names) of each connection a burst of `symbols` opens: the depth
+        streams (prefix None: the venue's own), then the other lanes' by path prefix."""
+        venue, per = self.venue, self.streams_per_connection
+        depth = [venue.depth_stream(symbol) for symbol in symbols]
+        groups: list[tuple[str | None, list[str]]] = [
+            (None, names) for names in venue.stream_groups(depth, per, self.ws_url)
+        ]
+        by_prefix: dict[str, list[str]] = {}
+        for name, (_symbol, lane, _levels) in self.lane_streams(symbols).items():
+            by_prefix.setdefault(venue.lane_path_prefix(lane), []).append(name)
+        for prefix, streams in by_prefix.items():
+            groups += [(prefix, g) for g in venue.stream_groups(streams, per, self.ws_url, prefix)]
+        return groups
 
     def _validate_lanes(self) -> None:
         if self.lanes is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
+from orderbook_pipeline.capture.clock import BACKWARDS_TOLERANCE_MS, event_time_went_back
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
 from orderbook_pipeline.capture.verification import BookVerifier
 from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_string
@@ -127,6 +128,10 @@ class SymbolCapture:
         )
         self.streams = StreamLanes(venue.name, symbol, burst_id, writer, metrics, self.verifier)
         self._in_emit = False
+        # What this burst received of the symbol (depth events, snapshots, other lanes' frames):
+        # a requested symbol that got nothing is named in the summary.
+        self.received = 0
+        self._newest_event_ms = 0
         self._mismatch: str | None = None  # found while applying an event: acted on after it
         self.write_bands = "depth_bands" in lanes and bool(band_pcts)
         self.band_pcts = band_pcts
@@ -137,6 +142,13 @@ class SymbolCapture:
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, ev: DiffEvent) -> None:
+        self.received += 1
+        if ev.event_ms > self._newest_event_ms:
+            self._newest_event_ms = ev.event_ms
+        elif ev.event_ms < self._newest_event_ms - BACKWARDS_TOLERANCE_MS:
+            # Counted once per step: the new timeline is followed from here.
+            event_time_went_back(self.metrics, self.symbol, self._newest_event_ms, ev.event_ms)
+            self._newest_event_ms = ev.event_ms
         last_id = ev.last_id
         seen = self._seen
         # An exact repeat has a last id at or below the newest seen: only then look it up.
@@ -310,6 +322,7 @@ class SymbolCapture:
         self, snap: Snapshot, limit: int | None = None, response_us: int = 0
     ) -> SnapshotOutcome:
         """A snapshot for the book (limit: the levels asked for; None: not truncated)."""
+        self.received += 1
         self._in_emit = True  # buffered events are replayed onto the new book in this call
         try:
             outcome = self.sync.on_snapshot(snap)

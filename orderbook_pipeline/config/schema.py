@@ -35,6 +35,9 @@ class CaptureSection(Section):
     overlap_seconds: float = Field(default=60.0, ge=0)
     file_seconds: float = Field(default=60.0, gt=0)  # bronze files roll this often
     coverage_threshold: float = Field(default=0.99, ge=0, le=1)
+    # A burst that captured nothing of a requested symbol (unknown, rate-limited, silent) fails:
+    # the CLI exits 3, the Dagster run fails. True accepts it (the summary still names them).
+    allow_empty_symbols: bool = False
 
 
 class MartSection(Section):
@@ -134,6 +137,7 @@ class PipelineConfig(Section):
             **settings_kwargs(section),
             "duration_s": self.capture.burst_seconds,
             "max_file_seconds": self.capture.file_seconds,
+            "allow_empty_symbols": self.capture.allow_empty_symbols,
             "data_root": self.data_root or DEFAULT_ROOT,
             "s3_endpoint_url": self.s3_endpoint_url or None,
             "ws_url": ws_url,

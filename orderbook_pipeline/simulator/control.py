@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from orderbook_pipeline.simulator.faults import EventFault, FaultKind, FaultPlan, MalformedKind
+from orderbook_pipeline.simulator.faults import (
+    BodyKind,
+    Endpoint,
+    EventFault,
+    FaultKind,
+    FaultPlan,
+    MalformedKind,
+)
 from orderbook_pipeline.simulator.market import Market
 from orderbook_pipeline.venues import Venue
 
@@ -25,6 +32,8 @@ class ExchangeControl:
     corruptions: list[dict[str, Any]]
     _sent: dict[str, deque[int]]
     _sent_trades: dict[str, deque[int]]
+    clock_offset_ms: int  # added to serverTime
+    event_offset_ms: int  # added to event times (E)
 
     def _symbol(self, symbol: str) -> str:
         if symbol.upper() not in self.markets:
@@ -35,7 +44,7 @@ class ExchangeControl:
     def inject(self, kind: FaultKind | str, **params: Any) -> None:
         """Arm a fault by name; `variant` is the malformed kind (see faults.FAULT_PARAMS)."""
         kind = FaultKind(kind)
-        if kind is FaultKind.MALFORMED and "variant" in params:
+        if kind in (FaultKind.MALFORMED, FaultKind.BAD_BODY) and "variant" in params:
             params["kind"] = params.pop("variant")
         getattr(self, kind.value)(**params)
 
@@ -53,8 +62,36 @@ class ExchangeControl:
     ) -> None:
         self.faults.arm_malformed(self._symbol(symbol), MalformedKind(kind), count)
 
-    def rate_limit(self, count: int = 1, retry_after_s: int = 1, status: int = 429) -> None:
-        self.faults.arm_rest(status, retry_after_s, count, depth_only=False)
+    def rate_limit(
+        self,
+        count: int = 1,
+        retry_after_s: int = 1,
+        status: int = 429,
+        endpoint: Endpoint | str = Endpoint.ANY,
+    ) -> None:
+        """The next `count` REST requests (to `endpoint`, or any) answer 429 or 418."""
+        self.faults.arm_rest(status, retry_after_s, count, False, Endpoint(endpoint))
+
+    def bad_body(
+        self,
+        endpoint: Endpoint | str = Endpoint.ANY,
+        kind: BodyKind | str = BodyKind.HTML,
+        count: int = 1,
+    ) -> None:
+        """The next `count` answers of `endpoint` have status 200 and a body that is not the
+        endpoint's (see BodyKind)."""
+        self.faults.arm_rest(200, None, count, False, Endpoint(endpoint), BodyKind(kind))
+
+    def oversized(self, symbol: str, size_bytes: int = 20 * 2**20, count: int = 1) -> None:
+        """A frame of `size_bytes` (one JSON object of padding) on the symbol's depth stream
+        before its next event."""
+        self.faults.arm_oversized(self._symbol(symbol), size_bytes, count)
+
+    def clock_step(self, server_ms: int = 0, event_ms: int = 0) -> None:
+        """From now on the REST clock (serverTime) is `server_ms` further off, and event times
+        `event_ms` (either may be negative: a step back)."""
+        self.clock_offset_ms += server_ms
+        self.event_offset_ms += event_ms
 
     def http_error(self, count: int = 1, status: int = 503) -> None:
         self.faults.arm_rest(status, None, count, depth_only=True)

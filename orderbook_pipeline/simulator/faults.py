@@ -28,6 +28,27 @@ class FaultKind(StrEnum):
     SILENT = "silent"
     DROP_TRADE = "drop_trade"  # the next trades (and their aggTrades) are not sent
     CORRUPT_LEVEL = "corrupt_level"  # the next depth event carries a change the book lacks
+    BAD_BODY = "bad_body"  # the next REST answers have status 200 and a body that is not theirs
+    OVERSIZED = "oversized"  # a frame of size_bytes on a symbol's depth stream
+    CLOCK_STEP = "clock_step"  # the exchange's REST clock and/or event times jump
+
+
+class Endpoint(StrEnum):
+    """REST endpoints a fault can aim at (ANY: whichever is asked next)."""
+
+    ANY = "any"
+    DEPTH = "depth"
+    EXCHANGE_INFO = "exchange_info"
+    KLINES = "klines"
+    TIME = "time"
+    PING = "ping"
+
+
+class BodyKind(StrEnum):
+    HTML = "html"  # an HTML error page (a proxy's or a CDN's), status 200
+    MISSING_FIELD = "missing_field"  # the answer's main field is absent
+    MISSING_FILTERS = "missing_filters"  # exchangeInfo entries without "filters"
+    TRUNCATED = "truncated"  # the JSON text cut in half
 
 
 class MalformedKind(StrEnum):
@@ -69,12 +90,20 @@ FAULT_PARAMS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.DISCONNECT: {},
     FaultKind.SERVER_CLOSE: {"grace_s": float, "announce": _to_bool},
     FaultKind.MALFORMED: {"symbol": str, "variant": MalformedKind, "count": int},
-    FaultKind.RATE_LIMIT: {"count": int, "retry_after_s": int, "status": int},
+    FaultKind.RATE_LIMIT: {
+        "count": int,
+        "retry_after_s": int,
+        "status": int,
+        "endpoint": Endpoint,
+    },
     FaultKind.HTTP_ERROR: {"count": int, "status": int},
     FaultKind.STALE_SNAPSHOT: {"symbol": str, "lag_events": int, "count": int},
     FaultKind.SILENT: {"duration_s": float},
     FaultKind.DROP_TRADE: {"symbol": str, "count": int},
     FaultKind.CORRUPT_LEVEL: {"symbol": str, "distance": int, "side": _side, "horizon_events": int},
+    FaultKind.BAD_BODY: {"endpoint": Endpoint, "variant": BodyKind, "count": int},
+    FaultKind.OVERSIZED: {"symbol": str, "size_bytes": int, "count": int},
+    FaultKind.CLOCK_STEP: {"server_ms": int, "event_ms": int},
 }
 
 
@@ -103,10 +132,12 @@ class _StreamFaults:
 
 
 @dataclass
-class _RestFault:
+class RestFault:
     status: int
     retry_after_s: int | None
     remaining: int
+    endpoint: Endpoint = Endpoint.ANY
+    body: BodyKind | None = None  # a malformed 200 answer instead of an error status
 
 
 class FaultPlan:
@@ -115,14 +146,15 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, _StreamFaults] = {}
-        self._rest: deque[_RestFault] = deque()  # any REST request
-        self._depth: deque[_RestFault] = deque()  # depth requests only
+        self._rest: deque[RestFault] = deque()  # any REST request
+        self._depth: deque[RestFault] = deque()  # depth requests only
         self._stale: dict[str, deque[list[int]]] = {}  # symbol -> [[lag, remaining], ...]
         self._silent_until = 0.0
         # Read without the lock on the hot path: an empty dict means nothing to do.
         self._trade_drops: dict[str, int] = {}  # symbol -> trades still to drop
         # symbol -> [(distance, side, horizon_events)]
         self._corrupt: dict[str, deque[tuple[int, str, int]]] = {}
+        self._oversized: dict[str, list[int]] = {}  # symbol -> sizes of frames still to send
 
     # ---------------------------------------------------------------- arming
     def _stream(self, symbol: str) -> _StreamFaults:
@@ -147,14 +179,26 @@ class FaultPlan:
             self._stream(symbol).malformed.extend([kind] * count)
 
     def arm_rest(
-        self, status: int, retry_after_s: int | None, count: int, depth_only: bool
+        self,
+        status: int,
+        retry_after_s: int | None,
+        count: int,
+        depth_only: bool,
+        endpoint: Endpoint = Endpoint.ANY,
+        body: BodyKind | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:
             (self._depth if depth_only else self._rest).append(
-                _RestFault(status, retry_after_s, count)
+                RestFault(status, retry_after_s, count, Endpoint(endpoint), body)
             )
+
+    def arm_oversized(self, symbol: str, size_bytes: int, count: int = 1) -> None:
+        if size_bytes < 1 or count < 1:
+            raise ValueError("size_bytes and count must be >= 1")
+        with self._lock:
+            self._oversized[symbol] = self._oversized.get(symbol, []) + [size_bytes] * count
 
     def arm_stale(self, symbol: str, lag_events: int, count: int = 1) -> None:
         if lag_events < 1 or count < 1:
@@ -228,22 +272,36 @@ class FaultPlan:
             return None
 
     @staticmethod
-    def _take(queue: deque[_RestFault]) -> tuple[int, int | None] | None:
-        if not queue:
+    def _take(queue: deque[RestFault], endpoint: Endpoint) -> RestFault | None:
+        """The first armed fault aimed at `endpoint` (or at any), one use of it consumed."""
+        for fault in queue:
+            if fault.endpoint in (Endpoint.ANY, endpoint):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.remove(fault)
+                return fault
+        return None
+
+    def take_rest_fault(self, endpoint: Endpoint) -> RestFault | None:
+        with self._lock:
+            return self._take(self._rest, endpoint)
+
+    def take_depth_fault(self) -> RestFault | None:
+        with self._lock:
+            return self._take(self._depth, Endpoint.DEPTH)
+
+    def take_oversized(self, symbol: str) -> int | None:
+        """Size of an oversized frame to send before the symbol's next depth event."""
+        if not self._oversized:
             return None
-        head = queue[0]
-        head.remaining -= 1
-        if head.remaining <= 0:
-            queue.popleft()
-        return head.status, head.retry_after_s
-
-    def take_rest_fault(self) -> tuple[int, int | None] | None:
         with self._lock:
-            return self._take(self._rest)
-
-    def take_depth_fault(self) -> tuple[int, int | None] | None:
-        with self._lock:
-            return self._take(self._depth)
+            sizes = self._oversized.get(symbol)
+            if not sizes:
+                return None
+            size = sizes.pop(0)
+            if not sizes:
+                del self._oversized[symbol]
+            return size
 
     def take_stale_lag(self, symbol: str) -> int:
         with self._lock:

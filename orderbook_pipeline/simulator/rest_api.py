@@ -18,7 +18,7 @@ import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from orderbook_pipeline.simulator.faults import parse_fault_query
+from orderbook_pipeline.simulator.faults import BodyKind, Endpoint, parse_fault_query
 from orderbook_pipeline.simulator.klines import INTERVALS, KlineQuery
 from orderbook_pipeline.simulator.market import Market
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 # time and ping weigh 1 on every venue; depth and exchangeInfo weights come from the venue.
 _OTHER_WEIGHTS = {"time": 1, "ping": 1}
+# The field a missing_field fault removes: exchangeInfo's, a snapshot's, time's.
+_MAIN_FIELDS = ("symbols", "lastUpdateId", "serverTime")
 
 
 class RestApi:
@@ -85,12 +87,52 @@ class RestApi:
         handler = handlers.get(path)
         if handler is None:
             return self.json(404, {"code": -1, "msg": f"Unknown path {path}"})
-        fault = self.x.faults.take_rest_fault()
-        if fault is not None:
-            status, retry_after = fault
-            msg = "Way too much request weight used; IP banned." if status == 418 else "Too many"
-            return self.json(status, {"code": -1003, "msg": msg}, retry_after=retry_after)
-        return handler(query)
+        endpoints = {
+            v.depth_path: Endpoint.DEPTH,
+            v.exchange_info_path: Endpoint.EXCHANGE_INFO,
+            v.klines_path: Endpoint.KLINES,
+            v.time_path: Endpoint.TIME,
+            v.ping_path: Endpoint.PING,
+        }
+        fault = self.x.faults.take_rest_fault(endpoints[path])
+        if fault is None:
+            return handler(query)
+        if fault.body is not None:
+            return self._bad_body(handler(query), fault.body)
+        status = fault.status
+        msg = "Way too much request weight used; IP banned." if status == 418 else "Too many"
+        return self.json(status, {"code": -1003, "msg": msg}, retry_after=fault.retry_after_s)
+
+    def _bad_body(self, answer: Response, kind: BodyKind) -> Response:
+        """The endpoint's real answer (weight charged) turned into a malformed one."""
+        if answer.status_code != 200:
+            return answer
+        if kind is BodyKind.HTML:
+            page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+            headers = Headers([("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+            return Response(200, "OK", headers, page)
+        if kind is BodyKind.TRUNCATED:
+            return self._body(answer.body[: len(answer.body) // 2])
+        body = orjson.loads(answer.body)
+        if kind is BodyKind.MISSING_FILTERS and isinstance(body, dict):
+            for info in body.get("symbols", []):
+                info.pop("filters", None)
+        elif isinstance(body, dict) and body:  # MISSING_FIELD: the one a client needs most
+            main = next((k for k in _MAIN_FIELDS if k in body), next(iter(body)))
+            body.pop(main)
+        elif isinstance(body, list):
+            body = {"rows": body}
+        return self._body(orjson.dumps(body))
+
+    def _body(self, data: bytes) -> Response:
+        headers = Headers(
+            [
+                ("Content-Type", "application/json;charset=UTF-8"),
+                ("Content-Length", str(len(data))),
+                ("X-MBX-USED-WEIGHT-1M", str(self.used_weight())),
+            ]
+        )
+        return Response(200, "OK", headers, data)
 
     def _server_time(self) -> int:
         """The exchange's clock as REST reports it: wall clock plus the configured offset."""
@@ -116,9 +158,10 @@ class RestApi:
             return refused
         fault = self.x.faults.take_depth_fault()
         if fault is not None:
-            status, retry_after = fault
             msg = "Internal error; unable to process your request. Please try again."
-            return self.json(status, {"code": -1001, "msg": msg}, retry_after=retry_after)
+            return self.json(
+                fault.status, {"code": -1001, "msg": msg}, retry_after=fault.retry_after_s
+            )
         lag = self.x.faults.take_stale_lag(market.symbol)
         return self.json(200, market.snapshot(limit, lag, int(time.time() * 1000)))
 

@@ -114,6 +114,7 @@ class SimulatedExchange(ExchangeControl):
         # Added to serverTime (time endpoint, exchangeInfo) only: event times stay true, so a
         # client's clock-offset measurement has a known answer.
         self.clock_offset_ms = clock_offset_ms
+        self.event_offset_ms = 0  # clock_step faults
         self.max_streams = (
             venue.max_streams_per_connection
             if max_streams_per_connection is None
@@ -204,7 +205,7 @@ class SimulatedExchange(ExchangeControl):
                 # Each event is stamped when it is made and sent at once, as an exchange does:
                 # with 200 symbols, one stamp per tick made the last symbols' events look tens
                 # of milliseconds old before they were even sent.
-                event = market.step(int(time.time() * 1000))
+                event = market.step(int(time.time() * 1000) + self.event_offset_ms)
                 self._dispatch(symbol, event, silent)
                 if not silent and (event.fills or symbol in self._xsubs):
                     self._send_extras(symbol, market, event)
@@ -235,6 +236,10 @@ class SimulatedExchange(ExchangeControl):
         subs = self._subs[symbol]
         if not subs:
             return
+        oversized = self.faults.take_oversized(symbol)
+        if oversized is not None:  # one JSON object of padding, then the events as usual
+            pad = max(0, oversized - 32)
+            self._fanout(subs, b'{"e":"depthUpdate","pad":"' + b"x" * pad + b'"}')
         encoded = {id(e): orjson.dumps(e.payload) for e in events}  # a duplicate reuses its bytes
         corruption = self.faults.take_corruption(symbol)
         if corruption is not None:
