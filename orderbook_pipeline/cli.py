@@ -20,6 +20,7 @@ import yaml  # type: ignore[import-untyped]
 
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.config import ConfigError, PipelineConfig, Problem, load_config
+from orderbook_pipeline.log_redaction import install_redaction
 from orderbook_pipeline.venues import VENUES
 
 EXIT_EMPTY_SYMBOLS = 3
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # At DEBUG botocore logs each signed request (access key id, session token, signature);
+    # redaction applies at every level, so an INFO or WARNING line with a URL is covered too.
+    install_redaction()
     # httpx logs every request at INFO (deep snapshots, clock checks): the capture's own log
     # says what matters; --log-level DEBUG shows them again.
     if logging.getLogger().level > logging.DEBUG:

@@ -14,7 +14,10 @@ import yaml
 
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.cli import build_parser, capture_settings, main, simulated_venues
+from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline_tests.ports import free_ports
+
+from .capture.conftest import SIM_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI = str(ROOT / "examples" / "multi_venue.yaml")
@@ -231,3 +234,52 @@ def test_capture_builds_its_burst_from_the_configuration_then_the_options():
     settings = capture_settings(parse(explicit))
     assert settings.ws_url == "ws://127.0.0.1:1" and settings.burst_id == "b1"
     assert settings.stale_after_s == 3
+
+
+def test_capture_at_debug_logs_botocore_requests_without_credentials(
+    tmp_path, s3_endpoint, s3_root
+):
+    """Issue 11, defect 6: `--log-level DEBUG` printed the access key id botocore signs with."""
+    key_id, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    token = "FwoGZXIvYXdzEXAMPLESESSIONTOKENVALUE1234567890"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBP_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=key_id,
+        AWS_SECRET_ACCESS_KEY=secret,
+        AWS_SESSION_TOKEN=token,
+        PYTHONPATH=str(ROOT),  # this checkout's package, whatever the venv's editable install
+        TMPDIR=str(tmp_path),  # the S3 spool
+    )
+    with SimulatorThread(venue="binance-spot", symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
+        options = {
+            "--venue": "binance-spot",
+            "--symbols": "BTCUSDT",
+            "--lanes": "l2",
+            "--depths": "5",
+            "--duration": "1",
+            "--data-root": s3_root,
+            "--s3-endpoint-url": s3_endpoint,
+            "--ws-url": sim.ws_url,
+            "--rest-url": sim.rest_url,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "orderbook_pipeline.cli",
+            "--log-level",
+            "DEBUG",
+            "capture",
+        ]
+        proc = subprocess.run(
+            [*command, *(part for pair in options.items() for part in pair)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # botocore did log its signed uploads at DEBUG, with the credentials taken out.
+    assert "DEBUG botocore.endpoint: Sending http request" in proc.stderr
+    for value in (key_id, secret, token):
+        assert value not in proc.stderr and value not in proc.stdout
+    assert "'Authorization': b'AWS4-HMAC-SHA256 [REDACTED]'" in proc.stderr
