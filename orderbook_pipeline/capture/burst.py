@@ -98,6 +98,11 @@ class CaptureBurst:
                 await self._start_symbols()
                 await self._capture()
         finally:
+            for cap in self.symbols.values():  # records still waiting for a book: written now
+                try:
+                    cap.finish()
+                except StorageError as exc:  # close still publishes what is complete
+                    self.fatal = self.fatal or exc
             try:
                 self.writer.close()
             except StorageError as exc:
