@@ -105,6 +105,11 @@ class CaptureBurst:
         finally:
             deadline.cancel()
             self._name_empty_symbols()
+            for cap in self.symbols.values():  # records still waiting for a book: written now
+                try:
+                    cap.finish()
+                except StorageError as exc:  # close still publishes what is complete
+                    self.fatal = self.fatal or exc
             try:
                 self.writer.close()
             except StorageError as exc:

@@ -54,6 +54,10 @@ class BurstMetrics:
     deep_snapshot_interval_s: float | None = None
     cross_checks: Counter[str] = field(default_factory=Counter)
     book_mismatches: Counter[str] = field(default_factory=Counter)
+    # Records still waiting for the book when the burst ended, by lane, written then without a
+    # comparison (bookTicker and partial depth `unchecked`, deep snapshots `not_compared`);
+    # they are counted in cross_checks / deep_snapshots as well.
+    waiting_at_end: Counter[str] = field(default_factory=Counter)
     # Exchange time minus local time (ms), each measured at the midpoint of a time request,
     # with the request's round trip (ms).
     clock_offsets_ms: list[float] = field(default_factory=list)
@@ -171,6 +175,7 @@ class BurstMetrics:
                 "deep_snapshot_interval_s": self.deep_snapshot_interval_s,
                 "cross_checks": dict(self.cross_checks),
                 "book_mismatches": dict(self.book_mismatches),
+                "waiting_at_end": dict(self.waiting_at_end),
             },
             "clock": self.clock_summary(),
         }

@@ -313,6 +313,11 @@ class SymbolCapture:
         ]
         return self._l2_files
 
+    def finish(self) -> None:
+        """The burst ends: write what the verifier still holds for the book (raises
+        StorageError once everything was tried)."""
+        self.verifier.finish()
+
     # --- snapshots ----------------------------------------------------------------------
     @property
     def wants_snapshot(self) -> bool:

@@ -6,6 +6,8 @@
   whenever the ids line up; the verdict goes into their own records (`book_check`). The exchange's
   view may arrive before the local book reaches its id (another connection), so it waits for it;
   if the book passes the id without landing on it (or is not in sync) it stays `unchecked`.
+- When the burst ends (finish), whatever still waits for the book is written as it is: exchange
+  views `unchecked`, a deep snapshot `not_compared`.
 - Any difference is a `book_mismatches` record (the differing levels, and the last state this
   burst verified as equal) and a resync of the book, which the records then flag.
 """
@@ -31,6 +33,7 @@ from orderbook_pipeline.core.verify import (
     snapshot_range,
 )
 from orderbook_pipeline.storage.layout import partition_for
+from orderbook_pipeline.storage.store import StorageError
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
@@ -114,6 +117,36 @@ class BookVerifier:
         for update_id in sorted(self._waiting):
             for view in self._waiting.pop(update_id):
                 self._store_view(view, "unchecked")
+
+    def finish(self) -> None:
+        """The burst ends: what still waits for the book will never be compared. Write it now,
+        exchange views `unchecked` and a deep snapshot `not_compared`, or it is lost with the
+        process (the last seconds' bookTicker and partial depth frames of every burst).
+
+        Every record is tried even after a StorageError (another lane's stream may still be
+        fine); the first error is raised at the end."""
+        self._pending = None  # a deep snapshot still in flight never answers now
+        error: StorageError | None = None
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            self.metrics.waiting_at_end["deep_snapshots"] += 1
+            note = "the burst ended before the book got there"
+            try:
+                self._store_deep(*answer, "not_compared", note)
+            except StorageError as exc:
+                error = exc
+        # By update id, as on_reset: the order the book would have reached them in, which is
+        # the order each lane is written in anyway (each lane's ids only rise as it arrives).
+        waiting, self._waiting = self._waiting, {}
+        for update_id in sorted(waiting):
+            for view in waiting[update_id]:
+                self.metrics.waiting_at_end[view.lane] += 1
+                try:
+                    self._store_view(view, "unchecked")
+                except StorageError as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
 
     # --- per applied event ----------------------------------------------------------------
     def on_applied(self, ev: DiffEvent, top: Top | None) -> None:

@@ -5,12 +5,13 @@ local book on a clean run, and a corrupted stream is caught, recorded and resync
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import orjson
 import pytest
 
+from orderbook_pipeline.capture.stream_lanes import StreamLanes
 from orderbook_pipeline.storage.reader import iter_lane_records
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM, Venue
@@ -256,6 +257,59 @@ def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(simul
     checks = {r["book_check"] for r in _records(root, "partial_depth", "BTCUSDT")}
     checks |= {r["book_check"] for r in _records(root, "book_ticker", "BTCUSDT")}
     assert "mismatch" in checks and "match" in checks
+
+
+def test_frames_still_waiting_for_the_book_when_the_burst_ends_are_written(
+    simulator, tmp_path, monkeypatch
+):
+    """From 2 s on the exchange sends no depth event (all dropped) while bookTicker, partial
+    depth and deep snapshots go on: each of those waits for a book that never gets there, until
+    the burst ends. Every frame delivered still gets exactly one record, `unchecked`."""
+    sim = simulator(BINANCE_SPOT, SYMBOLS, interval_ms=50)  # at most ~80 views wait per symbol
+    root = str(tmp_path)
+    delivered: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    real_on_data = StreamLanes.on_data
+
+    def on_data(self: StreamLanes, lane: str, data: Any, *args: Any) -> None:
+        real_on_data(self, lane, data, *args)  # what raises BadEvent was never a record
+        if lane in ("book_ticker", "partial_depth"):
+            update_id = data["u" if lane == "book_ticker" else "lastUpdateId"]
+            delivered[(self.symbol, lane)][update_id] += 1
+
+    monkeypatch.setattr(StreamLanes, "on_data", on_data)
+    drops = tuple((2.0, "drop", {"symbol": s, "count": 1_000_000}) for s in SYMBOLS)
+    summary = capture(
+        sim,
+        root,
+        BINANCE_SPOT,
+        SYMBOLS,
+        duration_s=4.0,
+        lanes=("l2", "book_ticker", "partial_depth", "deep_snapshots"),
+        partial_depth_levels=10,
+        deep_snapshot_interval_s=1.0,
+        deep_snapshot_limit=100,
+        stale_after_s=10.0,  # the silent depth connection is not replaced meanwhile
+        faults=drops,
+    )
+    assert summary["resyncs"] == 0, summary  # nothing but the burst's end left them waiting
+    verification = summary["verification"]
+    beyond: Counter[str] = Counter()
+    for symbol in SYMBOLS:
+        book_id = max(r["last_update_id"] for r in _records(root, "l2", symbol))
+        for lane, id_field in (("book_ticker", "update_id"), ("partial_depth", "last_update_id")):
+            recs = _records(root, lane, symbol)
+            assert Counter(r[id_field] for r in recs) == delivered[(symbol, lane)], lane
+            late = [r for r in recs if r[id_field] > book_id]
+            assert late, f"{symbol} {lane}: no frame was left waiting at the end"
+            assert {r["book_check"] for r in late} == {"unchecked"}
+            beyond[lane] += len(late)
+        deep = _records(root, "deep_snapshots", symbol)
+        ended = [r for r in deep if r["verify_note"] == "the burst ended before the book got there"]
+        assert ended, f"{symbol}: no deep snapshot was left waiting at the end"
+        assert all(r["last_update_id"] > book_id for r in ended)
+        assert all(r["last_update_id"] <= book_id for r in deep if r not in ended)
+        beyond["deep_snapshots"] += len(ended)
+    assert verification["waiting_at_end"] == dict(+beyond)
 
 
 class _Conn:

@@ -11,9 +11,10 @@ import fastavro
 import pytest
 
 from orderbook_pipeline.capture.burst import CaptureError
+from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import TEMP_MARK
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.store import StorageError, open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM
 
 from .conftest import capture
@@ -65,6 +66,25 @@ def test_full_disk_stops_the_burst_and_keeps_what_was_captured(simulator, tmp_pa
     disk_full.clear()  # space freed: the next burst salvages the leftovers
     summary = capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=1.5)
     assert summary["salvaged"]["files"] >= 1
+    assert not [p for p in root.rglob("*") if TEMP_MARK in p.name]
+    verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
+
+
+def test_a_storage_error_while_finishing_still_publishes_what_is_complete(
+    simulator, tmp_path, monkeypatch
+):
+    """The records written at the burst's end (capture/verification.py, finish) may fail on a
+    full disk: the burst still closes its files, and says what failed."""
+    sim = simulator(BINANCE_SPOT, SYMBOLS)
+    root = tmp_path / "data"
+
+    def finish(self: SymbolCapture) -> None:
+        raise StorageError(f"disk full while finishing {self.symbol}")
+
+    monkeypatch.setattr(SymbolCapture, "finish", finish)
+    with pytest.raises(CaptureError, match="disk full while finishing BTCUSDT"):
+        capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=1.5)
+    assert sorted(root.rglob("*.avro")), "every file was closed and published"
     assert not [p for p in root.rglob("*") if TEMP_MARK in p.name]
     verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
 
