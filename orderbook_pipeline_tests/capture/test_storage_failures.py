@@ -69,8 +69,7 @@ def test_full_disk_stops_the_burst_and_keeps_what_was_captured(simulator, tmp_pa
     verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
 
 
-def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the spool of temporaries
+def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, private_runtime_dir):
     sim = simulator(BINANCE_USDM, SYMBOLS)
     summary = capture(
         sim,
