@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,14 @@ def s3_root(s3_endpoint: str) -> str:
     client.create_bucket(Bucket=bucket)
     client.close()
     return f"s3://{bucket}/prefix"
+
+
+@pytest.fixture
+def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG_RUNTIME_DIR inside tmp_path: default S3 spools land there, not in the
+    machine's own runtime or temporary folder."""
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    return run

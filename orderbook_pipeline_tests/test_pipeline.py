@@ -51,10 +51,10 @@ def _mart_rows(db: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture(params=["local", "s3"])
-def data_root(request, tmp_path, monkeypatch) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def data_root(request, tmp_path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     if request.param == "local":
         return str(tmp_path / "lake"), ""
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    request.getfixturevalue("private_runtime_dir")  # the S3 spool of temporaries
     endpoint = request.getfixturevalue("s3_endpoint")
     return request.getfixturevalue("s3_root"), endpoint
 

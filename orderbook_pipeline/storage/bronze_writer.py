@@ -165,12 +165,14 @@ class BronzeWriter:
         self.records_written: dict[str, int] = dict.fromkeys(BRONZE_LANES, 0)
         self.bytes_published = 0
         self._closed = False
-        self._abandoned = 0  # files given up after a write failure, left for salvage
+        # Temporaries created and not yet published or removed. The lock file stays while any is
+        # left: salvage takes only temporaries whose burst has a lock file as ours.
+        self._temps: set[str] = set()
         # Streams whose file failed, with that file: their records after it are refused, since
         # a later file would follow the failed one's lost tail with nothing to say so.
         self._broken: dict[tuple[str, str, str, int | None], str] = {}
         self._lock = BurstLock(store.lock_path(burst_id))
-        self._lock.acquire()
+        self._lock.acquire()  # before any temporary exists (see _temps)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -276,14 +278,11 @@ class BronzeWriter:
             return list(self.published)
         try:
             self._each(self._all_open(), self._publish)
-        except StorageError:
+        finally:
             self._closed = True
-            self._lock.release(remove=False)  # temporaries remain: salvage finds the free lock
-            raise
-        self._closed = True
-        # Temporaries abandoned after a failure stay for salvage, and salvage tells a dead
-        # writer's temporaries by the lock file that outlives it.
-        self._lock.release(remove=not self._abandoned)
+            # Temporaries left by a failure (now or earlier in the burst) stay for salvage, which
+            # takes them as a dead writer's by the lock file that outlives it.
+            self._lock.release(remove=not any(os.path.exists(t) for t in self._temps))
         return list(self.published)
 
     def __enter__(self) -> BronzeWriter:
@@ -320,6 +319,7 @@ class BronzeWriter:
         rel = partition.bronze_file(self.burst_id, self._seq)
         self._seq += 1
         temp = self.store.temp_path_for(rel)
+        self._temps.add(temp)
         fh: BinaryIO | None = None
         try:
             fh = open(temp, "xb")  # noqa: SIM115 - lives until the file is published
@@ -329,6 +329,7 @@ class BronzeWriter:
             if fh is not None:
                 with contextlib.suppress(OSError):
                     fh.close()
+            self._remove_temp(temp)  # no record in it yet
             raise StorageError(
                 f"cannot create bronze temporary {temp} for {rel}: {describe_os_error(exc)}"
             ) from exc
@@ -374,7 +375,6 @@ class BronzeWriter:
         # burst's resync marks the seam (a later file here would hide the hole).
         self._forget(f)
         self._broken[_stream_key(f.partition)] = f.rel_path
-        self._abandoned += 1
         with contextlib.suppress(OSError):
             f.fh.close()
         raise StorageError(
@@ -387,8 +387,7 @@ class BronzeWriter:
         if f.records == 0:
             with contextlib.suppress(OSError):
                 f.fh.close()
-            with contextlib.suppress(OSError):
-                os.remove(f.temp_path)
+            self._remove_temp(f.temp_path)
             return
         self._dump(f)
         try:
@@ -396,6 +395,16 @@ class BronzeWriter:
         except OSError as exc:
             self._fail(f, exc)
         self.store.publish(f.temp_path, f.rel_path)  # StorageError leaves the temporary
+        self._temps.discard(f.temp_path)
         self.published.append(f.rel_path)
         self.bytes_published += f.file_bytes
         log.debug("published %s (%d records, %d bytes)", f.rel_path, f.records, f.file_bytes)
+
+    def _remove_temp(self, temp: str) -> None:
+        try:
+            os.remove(temp)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # still there: it keeps the lock file (see _temps)
+        self._temps.discard(temp)

@@ -3,7 +3,8 @@
 Every file becomes visible under its final name only once complete (design.md, "Storage
 layout"): writers produce a LOCAL temporary (`temp_path_for`) and then `publish` it. Locally that
 is a rename in the same directory; on S3 the temporary sits in a local spool directory and is
-uploaded with one PUT. Paths given to a store are relative to its root, '/'-separated.
+uploaded with one PUT. The spool is private to the user (`private_dir`): salvage uploads what it
+finds there. Paths given to a store are relative to its root, '/'-separated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import errno
 import hashlib
 import os
 import secrets
+import stat
 import tempfile
 from typing import Any
 
@@ -26,6 +28,7 @@ from orderbook_pipeline.storage.layout import (
 
 DEFAULT_ROOT = "./data"
 LOCK_DIR = ".locks"  # burst liveness locks (see bronze_writer.BurstLock); never a final file
+SPOOL_NAME = "orderbook-spool"
 
 
 class StorageError(Exception):
@@ -41,6 +44,55 @@ def describe_os_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} (errno {exc.errno})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def private_dir(path: str, *, create: bool = True) -> str:
+    """`path`, checked to be a directory only we can use: created with mode 0700 if missing
+    (with create), else it must be a real directory (no symlink) owned by us with no group or
+    other permission bits. StorageError names the path and what is wrong.
+
+    Salvage uploads what it finds in the S3 spool, so nobody else may be able to put files there.
+    Someone else's directory is refused, never chmod-ed.
+    """
+    if create:
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # ours, just made: whatever the umask left, exactly 0700
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create private directory {path}: {describe_os_error(exc)}"
+            ) from exc
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise StorageError(f"cannot use directory {path}: {describe_os_error(exc)}") from exc
+    uid = os.getuid()
+    if stat.S_ISLNK(st.st_mode):
+        problem = "it is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "it is not a directory"
+    elif st.st_uid != uid:
+        problem = f"owned by uid {st.st_uid}, not {uid}"
+    elif st.st_mode & 0o077:
+        problem = f"mode {stat.S_IMODE(st.st_mode):04o}, must be 0700 (no group or other access)"
+    else:
+        return path
+    raise StorageError(f"refusing directory {path}: {problem}")
+
+
+def default_spool_base() -> str:
+    """Per-user private base of the S3 spools: $XDG_RUNTIME_DIR/orderbook-spool when that is
+    set and private (as the XDG spec promises), else <tmp>/orderbook-spool-<uid>."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        try:
+            private_dir(runtime, create=False)
+            return os.path.join(runtime, SPOOL_NAME)
+        except StorageError:
+            pass  # unusable (missing, shared): the temporary folder below, checked the same way
+    return os.path.join(tempfile.gettempdir(), f"{SPOOL_NAME}-{os.getuid()}")
 
 
 def _check_rel(rel_path: str) -> str:
@@ -261,10 +313,20 @@ class S3Store(Store):
             client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region_name)
         self.client = client
         if spool_dir is None:
-            # Stable per root, so a restarted process finds (and salvages) its predecessor's spool.
+            # Stable per root, so a restarted process finds (and salvages) its predecessor's spool,
+            # in a base private to this user: salvage uploads whatever lies in the spool.
             digest = hashlib.sha256(f"{endpoint_url or ''}|{self.root}".encode()).hexdigest()[:16]
-            spool_dir = os.path.join(tempfile.gettempdir(), "orderbook-spool", digest)
-        self.spool_dir = os.path.abspath(spool_dir)
+            spool_dir = os.path.join(private_dir(default_spool_base()), digest)
+        else:
+            spool_dir = os.path.abspath(spool_dir)
+            try:
+                os.makedirs(os.path.dirname(spool_dir), exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot create the parent of spool directory {spool_dir}: "
+                    f"{describe_os_error(exc)}"
+                ) from exc
+        self.spool_dir = private_dir(spool_dir)
 
     def _key(self, rel_path: str) -> str:
         rel = _check_rel(rel_path)

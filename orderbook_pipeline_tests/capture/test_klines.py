@@ -135,13 +135,11 @@ def test_rerun_leaves_every_file_byte_for_byte(sim_factory, tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"])
-def test_a_partial_hour_is_completed_by_replacing_its_file(
-    sim_factory, tmp_path, backend, request, monkeypatch
-):
+def test_a_partial_hour_is_completed_by_replacing_its_file(sim_factory, tmp_path, backend, request):
     """An earlier run stored 25 klines (the hour was in progress): the re-run replaces the file
     with all 60, keeping when the first 25 were fetched; the store holds one file, not two."""
     if backend == "s3":
-        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        request.getfixturevalue("private_runtime_dir")  # the spool of temporaries
         store = open_store(
             request.getfixturevalue("s3_root"),
             s3_endpoint_url=request.getfixturevalue("s3_endpoint"),

@@ -89,8 +89,7 @@ def test_a_storage_error_while_finishing_still_publishes_what_is_complete(
     verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
 
 
-def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the spool of temporaries
+def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, private_runtime_dir):
     sim = simulator(BINANCE_USDM, SYMBOLS)
     summary = capture(
         sim,

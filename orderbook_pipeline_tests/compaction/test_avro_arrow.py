@@ -225,7 +225,7 @@ def test_salvaged_files_decode_as_fastavro_does(tmp_path: Path) -> None:
     lock = BurstLock(store.lock_path("dead"))
     assert lock.try_acquire()
     lock.release(remove=False)
-    assert recover_temporaries(store, idle_grace_s=0).files_recovered == 1
+    assert recover_temporaries(store).files_recovered == 1
     salvaged = store.read_bytes(final)
     assert salvaged != data
     # The complete blocks only: fewer records than written, decoded as fastavro decodes them.

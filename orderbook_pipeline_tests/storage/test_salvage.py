@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import fastavro
 import pytest
 
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
+from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.reader import read_avro
 from orderbook_pipeline.storage.salvage import recover_temporaries
-from orderbook_pipeline.storage.store import S3Store, Store
+from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
+from orderbook_pipeline.storage.store import S3Store, StorageError, Store
 from orderbook_pipeline_tests.storage.test_bronze_writer import (
+    T0,
     FakeClock,
     as_micros,
     part,
@@ -50,11 +57,11 @@ def _two_block_file(store: Store) -> tuple[bytes, int, list[dict]]:
     return data, first_block_end, recs
 
 
-def _leave_dead_temp(store: Store, final: str, data: bytes) -> str:
+def _leave_dead_temp(store: Store, final: str, data: bytes, burst: str = "dead") -> str:
     """A temporary as a SIGKILLed writer leaves it: lock file present but not held."""
     temp = store.temp_path_for(final)
     Path(temp).write_bytes(data)
-    lock = BurstLock(store.lock_path("dead"))
+    lock = BurstLock(store.lock_path(burst))
     assert lock.try_acquire()
     lock.release(remove=False)
     return temp
@@ -117,16 +124,91 @@ def test_leaves_temporaries_of_a_live_writer_alone(store: Store) -> None:
     assert [r["last_update_id"] for r in read_avro(store, w.published[0])] == [1001, 1003]
 
 
-def test_without_lock_file_only_idle_temporaries_are_taken(tmp_path: Path) -> None:
-    store = make_store("local", tmp_path)
-    data, _, _ = _two_block_file(store)
-    temp = store.temp_path_for(part().bronze_file("dead", 0))
+def test_temporary_without_burst_lock_is_not_published(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    data, _, _ = _two_block_file(store)  # a valid file of ours; only its burst lock is missing
+    temp = store.temp_path_for(part().bronze_file("planted", 0))
     Path(temp).write_bytes(data)
-    assert not os.path.exists(store.lock_path("dead"))
-    report = recover_temporaries(store)  # just modified: maybe a writer elsewhere
-    assert report.skipped_live == 1 and os.path.exists(temp)
-    report = recover_temporaries(store, idle_grace_s=0)
-    assert report.records_recovered == 10 and not os.path.exists(temp)
+    idle = time.time() - 3600
+    os.utime(temp, (idle, idle))  # long untouched, as a planted file would be
+    assert not os.path.exists(store.lock_path("planted"))
+    with caplog.at_level(logging.WARNING, logger="orderbook_pipeline.storage"):
+        report = recover_temporaries(store)
+    assert store.list_files("") == [] and os.path.exists(temp)  # not uploaded, left in place
+    assert (report.files_foreign, report.files_recovered, report.skipped_live) == (1, 0, 0)
+    assert report.foreign_paths == [temp]
+    assert not os.path.exists(store.lock_path("planted"))
+    assert temp in caplog.text and "no burst lock" in caplog.text
+
+
+def _avro(schema: Any, records: list[dict[str, Any]]) -> bytes:
+    buf = io.BytesIO()
+    fastavro.writer(buf, schema, records, codec="null")
+    return buf.getvalue()
+
+
+_PLANTED = fastavro.parse_schema(
+    {"type": "record", "name": "Planted", "fields": [{"name": "x", "type": "string"}]}
+)
+
+
+@pytest.mark.parametrize("kind", ["foreign_schema", "other_lane", "symlink"])
+def test_planted_file_in_a_locked_burst_is_not_published(
+    store: Store, kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data, _, recs = _two_block_file(store)
+    planted = part().bronze_file("dead", 0)
+    if kind == "symlink":  # to a valid file of ours elsewhere: our writer makes plain files
+        target = tmp_path / "elsewhere.avro"
+        target.write_bytes(data)
+        temp = _leave_dead_temp(store, planted, b"")
+        os.remove(temp)
+        os.symlink(target, temp)
+        why = "a symbolic link"
+    elif kind == "other_lane":  # the diffs schema under an l2 path
+        temp = _leave_dead_temp(
+            store, planted, _avro(PARSED_SCHEMAS["diffs"], [sample_record("diffs")])
+        )
+        why = "is not the l2 lane's"
+    else:
+        temp = _leave_dead_temp(store, planted, _avro(_PLANTED, [{"x": "evil"}] * 3))
+        why = "Avro schema 'Planted' is not the l2 lane's"
+    genuine = part().bronze_file("dead", 1)
+    _leave_dead_temp(store, genuine, data)  # a killed writer's file in the same burst
+    with caplog.at_level(logging.WARNING, logger="orderbook_pipeline.storage"):
+        report = recover_temporaries(store)
+    assert store.list_files("") == [genuine]  # the planted one is never uploaded
+    assert (report.files_foreign, report.foreign_paths) == (1, [temp])
+    assert (report.files_recovered, report.recovered_paths) == (1, [genuine])
+    assert [as_micros(r) for r in read_avro(store, genuine)] == recs
+    assert os.path.lexists(temp)  # not ours to delete either
+    assert os.path.exists(store.lock_path("dead"))  # kept while a temporary of the burst is left
+    assert temp in caplog.text and why in caplog.text
+
+
+def test_failed_publish_at_the_hour_roll_is_salvaged(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = BronzeWriter(store, "b1")
+    w.write(part(ts=T0), sample_record("l2", 0))
+    real_publish = store.publish
+
+    def full_publish(temp: str, rel: str, durable: bool = True) -> None:
+        raise StorageError(f"cannot publish {temp} as {rel}: disk full (ENOSPC)")
+
+    monkeypatch.setattr(store, "publish", full_publish)
+    with pytest.raises(StorageError, match="disk full"):
+        w.write(part(ts=T0 + HOUR_US), sample_record("l2", 1, T0 + HOUR_US))
+    monkeypatch.setattr(store, "publish", real_publish)
+    w.write(part(ts=T0 + HOUR_US), sample_record("l2", 1, T0 + HOUR_US))
+    assert w.close() == [part(ts=T0 + HOUR_US).bronze_file("b1", 1)]
+    # Its lock file outlives the clean close: the failed file's temporary is still ours.
+    assert os.path.exists(store.lock_path("b1"))
+    report = recover_temporaries(store)
+    assert report.recovered_paths == [part(ts=T0).bronze_file("b1", 0)]
+    assert report.files_foreign == 0 and store.stray_temporaries() == []
+    assert not os.path.exists(store.lock_path("b1"))
 
 
 def test_interrupted_salvage_keeps_the_longer_copy(tmp_path: Path) -> None:

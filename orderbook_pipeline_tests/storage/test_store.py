@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,7 +36,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return make_store(request.param, tmp_path, request)
 
 
-def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str) -> None:
+@pytest.fixture
+def runtime_dir(private_runtime_dir: Path) -> Path:
+    return private_runtime_dir
+
+
+def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str, runtime_dir: Path) -> None:
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     s3 = open_store("s3://bucket/some/prefix/", s3_endpoint_url=s3_endpoint)
     assert isinstance(s3, S3Store)
@@ -44,11 +52,88 @@ def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str) -> None:
     assert isinstance(again, S3Store) and again.spool_dir == s3.spool_dir
 
 
-def test_endpoint_from_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str) -> None:
+def test_endpoint_from_env(
+    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, runtime_dir: Path
+) -> None:
     monkeypatch.setenv("OBP_S3_ENDPOINT_URL", s3_endpoint)
     s = open_store(s3_root)
     s.write_bytes("a/b.avro", b"x")
     assert s.read_bytes("a/b.avro") == b"x"
+
+
+def _private(path: Path | str) -> bool:
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
+
+
+def test_default_spool_is_private_per_user(runtime_dir: Path, s3_endpoint: str) -> None:
+    s3 = open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
+    assert isinstance(s3, S3Store)
+    base = runtime_dir / "orderbook-spool"
+    assert Path(s3.spool_dir).parent == base
+    assert _private(base) and _private(s3.spool_dir)  # created 0700, whatever the umask
+    other = open_store("s3://bucket/b", s3_endpoint_url=s3_endpoint)
+    assert isinstance(other, S3Store) and Path(other.spool_dir).parent == base
+    assert other.spool_dir != s3.spool_dir
+
+
+def test_spool_base_in_temp_folder_when_runtime_dir_unusable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))  # not private: not used
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    s3 = open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
+    assert isinstance(s3, S3Store)
+    base = tmp_path / f"orderbook-spool-{os.getuid()}"
+    assert Path(s3.spool_dir).parent == base and _private(base) and _private(s3.spool_dir)
+    assert os.listdir(shared) == []
+
+
+@pytest.mark.parametrize("problem", ["mode", "owner", "symlink", "file"])
+def test_unsafe_spool_is_refused(
+    problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    spool = tmp_path / "spool"
+    uid = os.getuid()
+    if problem == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        spool.symlink_to(tmp_path / "elsewhere")
+        expected = "it is a symbolic link"
+    elif problem == "file":
+        spool.write_bytes(b"")
+        expected = "it is not a directory"
+    else:
+        spool.mkdir()
+        spool.chmod(0o777 if problem == "mode" else 0o700)
+        expected = "mode 0777, must be 0700"
+    if problem == "owner":  # as if another user had made it
+        monkeypatch.setattr(os, "getuid", lambda: uid + 1)
+        expected = f"owned by uid {uid}, not {uid + 1}"
+    with pytest.raises(StorageError, match=re.escape(f"{spool}: {expected}")):
+        open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint, spool_dir=str(spool))
+    if problem == "mode":
+        assert stat.S_IMODE(os.lstat(spool).st_mode) == 0o777  # refused, not chmod-ed
+
+
+def test_shared_default_spool_base_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    base = tmp_path / f"orderbook-spool-{os.getuid()}"
+    base.mkdir()
+    base.chmod(0o777)  # made by someone else beforehand, open to all
+    with pytest.raises(StorageError, match=re.escape(f"{base}: mode 0777")):
+        open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
+    base.chmod(0o700)
+    s3 = open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
+    assert isinstance(s3, S3Store)
+    os.chmod(s3.spool_dir, 0o750)  # the per-root directory is checked too
+    with pytest.raises(StorageError, match=re.escape(f"{s3.spool_dir}: mode 0750")):
+        open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
 
 
 def test_write_read_list_delete(store: Store) -> None:
