@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,11 +53,10 @@ def s3_root(s3_endpoint: str) -> str:
 
 
 @pytest.fixture
-def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private XDG_RUNTIME_DIR inside tmp_path: default S3 spools land there, not in the
-    machine's own runtime or temporary folder."""
-    run = tmp_path / "run"
+def private_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder of the test's own: default S3 spools land there, not in the
+    machine's."""
+    run = tmp_path / "tmp"
     run.mkdir()
-    run.chmod(0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.setattr(tempfile, "tempdir", str(run))  # what tempfile.gettempdir() answers
     return run

@@ -54,7 +54,7 @@ def _mart_rows(db: str) -> list[tuple[Any, ...]]:
 def data_root(request, tmp_path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     if request.param == "local":
         return str(tmp_path / "lake"), ""
-    request.getfixturevalue("private_runtime_dir")  # the S3 spool of temporaries
+    request.getfixturevalue("private_temp_dir")  # the S3 spool of temporaries
     endpoint = request.getfixturevalue("s3_endpoint")
     return request.getfixturevalue("s3_root"), endpoint
 

@@ -83,15 +83,9 @@ def private_dir(path: str, *, create: bool = True) -> str:
 
 
 def default_spool_base() -> str:
-    """Per-user private base of the S3 spools: $XDG_RUNTIME_DIR/orderbook-spool when that is
-    set and private (as the XDG spec promises), else <tmp>/orderbook-spool-<uid>."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isabs(runtime):
-        try:
-            private_dir(runtime, create=False)
-            return os.path.join(runtime, SPOOL_NAME)
-        except StorageError:
-            pass  # unusable (missing, shared): the temporary folder below, checked the same way
+    """Per-user private base of the S3 spools: <tmp>/orderbook-spool-<uid>. Not
+    $XDG_RUNTIME_DIR: that is a small tmpfs removed at logout, and a killed burst's spool must
+    survive until the next burst salvages it."""
     return os.path.join(tempfile.gettempdir(), f"{SPOOL_NAME}-{os.getuid()}")
 
 

@@ -139,7 +139,7 @@ def test_a_partial_hour_is_completed_by_replacing_its_file(sim_factory, tmp_path
     """An earlier run stored 25 klines (the hour was in progress): the re-run replaces the file
     with all 60, keeping when the first 25 were fetched; the store holds one file, not two."""
     if backend == "s3":
-        request.getfixturevalue("private_runtime_dir")  # the spool of temporaries
+        request.getfixturevalue("private_temp_dir")  # the spool of temporaries
         store = open_store(
             request.getfixturevalue("s3_root"),
             s3_endpoint_url=request.getfixturevalue("s3_endpoint"),

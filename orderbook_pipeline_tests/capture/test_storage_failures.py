@@ -89,7 +89,7 @@ def test_a_storage_error_while_finishing_still_publishes_what_is_complete(
     verify_capture(sim, open_store(str(root)), BINANCE_SPOT, SYMBOLS, DEPTHS)
 
 
-def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, private_runtime_dir):
+def test_capture_into_s3(simulator, s3_root, s3_endpoint, tmp_path, private_temp_dir):
     sim = simulator(BINANCE_USDM, SYMBOLS)
     summary = capture(
         sim,

@@ -37,11 +37,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 @pytest.fixture
-def runtime_dir(private_runtime_dir: Path) -> Path:
-    return private_runtime_dir
+def temp_dir(private_temp_dir: Path) -> Path:
+    return private_temp_dir
 
 
-def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str, runtime_dir: Path) -> None:
+def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str, temp_dir: Path) -> None:
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     s3 = open_store("s3://bucket/some/prefix/", s3_endpoint_url=s3_endpoint)
     assert isinstance(s3, S3Store)
@@ -53,7 +53,7 @@ def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str, runtime_
 
 
 def test_endpoint_from_env(
-    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, runtime_dir: Path
+    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, temp_dir: Path
 ) -> None:
     monkeypatch.setenv("OBP_S3_ENDPOINT_URL", s3_endpoint)
     s = open_store(s3_root)
@@ -66,10 +66,10 @@ def _private(path: Path | str) -> bool:
     return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
 
 
-def test_default_spool_is_private_per_user(runtime_dir: Path, s3_endpoint: str) -> None:
+def test_default_spool_is_private_per_user(temp_dir: Path, s3_endpoint: str) -> None:
     s3 = open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
     assert isinstance(s3, S3Store)
-    base = runtime_dir / "orderbook-spool"
+    base = temp_dir / f"orderbook-spool-{os.getuid()}"
     assert Path(s3.spool_dir).parent == base
     assert _private(base) and _private(s3.spool_dir)  # created 0700, whatever the umask
     other = open_store("s3://bucket/b", s3_endpoint_url=s3_endpoint)
@@ -77,19 +77,15 @@ def test_default_spool_is_private_per_user(runtime_dir: Path, s3_endpoint: str) 
     assert other.spool_dir != s3.spool_dir
 
 
-def test_spool_base_in_temp_folder_when_runtime_dir_unusable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+def test_the_spool_is_not_in_the_runtime_folder_that_a_logout_removes(
+    temp_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
 ) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o755)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))  # not private: not used
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     s3 = open_store("s3://bucket/a", s3_endpoint_url=s3_endpoint)
-    assert isinstance(s3, S3Store)
-    base = tmp_path / f"orderbook-spool-{os.getuid()}"
-    assert Path(s3.spool_dir).parent == base and _private(base) and _private(s3.spool_dir)
-    assert os.listdir(shared) == []
+    assert isinstance(s3, S3Store) and Path(s3.spool_dir).is_relative_to(temp_dir)
+    assert os.listdir(runtime) == []
 
 
 @pytest.mark.parametrize("problem", ["mode", "owner", "symlink", "file"])
@@ -121,7 +117,6 @@ def test_unsafe_spool_is_refused(
 def test_shared_default_spool_base_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
 ) -> None:
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     base = tmp_path / f"orderbook-spool-{os.getuid()}"
     base.mkdir()
