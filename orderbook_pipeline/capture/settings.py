@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
 from orderbook_pipeline.venues import (
@@ -48,6 +50,29 @@ WEIGHT_SAFETY = 0.8
 # Connections a burst may open at its start: half the per-IP attempt limit, so that every
 # connection can be replaced once within five minutes.
 MAX_CONNECTIONS = CONNECTION_ATTEMPTS_PER_5M // 2
+
+
+# Endpoints given as options: their schemes (a typo otherwise surfaces as a reconnect loop).
+URL_SCHEMES = {
+    "ws_url": ("ws", "wss"),
+    "rest_url": ("http", "https"),
+    "s3_endpoint_url": ("http", "https"),
+}
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def url_problem(url: str | None, schemes: tuple[str, ...]) -> str | None:
+    """Why `url` cannot be an endpoint with one of `schemes`, or None (also for no URL)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})"
+    if parts.scheme not in schemes or not parts.hostname:
+        return f"{url!r} is not a {'/'.join(schemes)}:// URL with a host"
+    return None
 
 
 def new_burst_id() -> str:
@@ -132,6 +157,16 @@ class CaptureSettings:
             raise ValueError("reconnect_cap_s must be at least reconnect_base_s")
         if self.max_file_bytes <= 0 or self.snapshot_concurrency < 1:
             raise ValueError("max_file_bytes and snapshot_concurrency must be positive")
+        for name, schemes in URL_SCHEMES.items():
+            if (problem := url_problem(getattr(self, name), schemes)) is not None:
+                raise ValueError(f"{name}: {problem}")
+        if self.data_root.startswith("s3://"):
+            bucket = self.data_root[len("s3://") :].partition("/")[0]
+            if not S3_BUCKET.fullmatch(bucket):
+                raise ValueError(
+                    f"data_root: {bucket!r} is not an S3 bucket name (3 to 63 lower-case "
+                    "letters, digits, dots and hyphens)"
+                )
         needed = len(self.connection_groups(self.symbols))
         if needed > MAX_CONNECTIONS:
             per_symbol = needed / len(self.symbols)

@@ -101,3 +101,19 @@ def test_the_dagster_capture_fails_visibly_when_a_symbol_captured_nothing(simula
             result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         )
         assert {e.dagster_event.asset_key.path[-1] for e in reported} >= {"l2", "diffs"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--ws-url", "localhost:9443", "ws_url: 'localhost:9443' is not a ws/wss:// URL"),
+        ("--ws-url", "ws://127.0.0.1:99999", "ws_url: 'ws://127.0.0.1:99999' is not a URL"),
+        ("--rest-url", "ftp://127.0.0.1", "rest_url: 'ftp://127.0.0.1' is not a http/https://"),
+        ("--s3-endpoint-url", "http://", "s3_endpoint_url: 'http://' is not a http/https://"),
+        ("--data-root", "s3://My_Bucket/x", "data_root: 'My_Bucket' is not an S3 bucket name"),
+    ],
+)
+def test_endpoints_that_cannot_work_are_refused_before_the_burst(capsys, option, value, named):
+    code = main(["capture", "--venue", "binance-spot", "--symbols", "BTCUSDT", option, value])
+    assert code == 2
+    assert named in capsys.readouterr().err
