@@ -111,9 +111,13 @@ class CaptureBurst:
                 except StorageError as exc:  # close still publishes what is complete
                     self.fatal = self.fatal or exc
             try:
+                # Blocks the loop for at most the writer's upload grace (S3), once nothing else
+                # runs on it: the connections and tasks are done.
                 self.writer.close()
             except StorageError as exc:
                 self.fatal = self.fatal or exc
+            self.metrics.files_left_for_salvage = self.writer.left_for_salvage
+            self.metrics.upload_retries = self.writer.upload_retries
             self.metrics.published = list(self.writer.published)
             self.metrics.files_published = len(self.metrics.published)
             self._report_published()

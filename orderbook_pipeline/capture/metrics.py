@@ -42,6 +42,10 @@ class BurstMetrics:
     salvaged_files: int = 0
     salvaged_records: int = 0
     files_published: int = 0
+    # S3: failed upload attempts that were retried, and complete files not uploaded within the
+    # writer's grace at the end, left in the spool for the next burst's salvage (not lost).
+    upload_retries: int = 0
+    files_left_for_salvage: int = 0
     # The stream lanes besides depth: records written per lane, items missing by id (trades and
     # aggregate trades whose ids jumped), repeats dropped (reconnect overlaps).
     lane_records: Counter[str] = field(default_factory=Counter)
@@ -166,6 +170,8 @@ class BurstMetrics:
             "empty_symbols": self.empty_symbols,
             "salvaged": {"files": self.salvaged_files, "records": self.salvaged_records},
             "files": self.files_published,
+            "files_left_for_salvage": self.files_left_for_salvage,
+            "upload_retries": self.upload_retries,
             "lanes": dict(self.lane_records),
             "missing_ids": dict(self.missing_ids),
             "lane_repeats": dict(self.lane_repeats),

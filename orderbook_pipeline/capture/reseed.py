@@ -42,5 +42,7 @@ async def take_snapshots(settings: CaptureSettings, reason: str = "reseed") -> B
                 metrics.snapshots += 1
     finally:
         metrics.published = writer.close()
+        metrics.files_left_for_salvage = writer.left_for_salvage
+        metrics.upload_retries = writer.upload_retries
         metrics.files_published = len(metrics.published)
     return metrics

@@ -5,6 +5,11 @@ Records go to a LOCAL temporary (store.temp_path_for) that is published under it
 bound, or at close(). maintain() writes buffered records out as Avro blocks about once a second,
 so a process killed with SIGKILL loses at most ~1 s of records: salvage.py recovers the complete
 blocks of its temporaries, and the burst lock held here tells salvage which writers are alive.
+
+On a remote store (S3) publishing is an upload: it runs on a thread of its own (uploader.py),
+never on the caller's (the capture's event loop), and a complete file waits in the local spool
+until it lands. close() gives the uploads a bounded grace; what is still not uploaded then stays
+in the spool, complete and locked, for the next burst's salvage (`left_for_salvage`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import fcntl
 import io
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,12 +32,16 @@ from fastavro.write import Writer
 from orderbook_pipeline.storage.layout import BRONZE_LANES, TEMP_MARK, Partition
 from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import StorageError, Store, describe_os_error
+from orderbook_pipeline.storage.uploader import Upload, Uploader
 
 log = logging.getLogger("orderbook_pipeline.storage")
 
 MiB = 1024 * 1024
 # Encoded bytes buffered before they are compressed into one Avro block (fastavro's default).
 BLOCK_BYTES = 16_000
+# How long close() waits for the remote uploads still queued: the burst must end on time even
+# when S3 is down (the files left are safe in the spool, for salvage).
+UPLOAD_GRACE_S = 20.0
 
 
 class BurstLock:
@@ -129,11 +139,18 @@ def _stream_key(p: Partition) -> tuple[str, str, str, int | None]:
 
 
 class BronzeWriter:
-    """Writes records of one capture burst into rolling bronze files. Not thread-safe.
+    """Writes records of one capture burst into rolling bronze files.
+
+    Not thread-safe: one caller thread. On a remote store its uploader thread publishes, and
+    is the one that appends to `published` and adds to `bytes_published`; the caller may read
+    them at any time (`published` only grows, by list.append, atomic in CPython: a slice of it
+    is a consistent prefix). A file is listed once it is final, not when it is complete.
 
     `published` lists the final paths written so far, `bytes_published` their total size, and
     `records_written` counts per lane the records accepted by write() (records of a file that
-    later fails are counted, though only its flushed blocks can be salvaged).
+    later fails are counted, though only its flushed blocks can be salvaged). Remote uploads
+    that failed and are retried are counted in `upload_retries`, files given up on in
+    `upload_failures` (raised as StorageError too); `left_for_salvage` is set by close().
     """
 
     def __init__(
@@ -146,6 +163,7 @@ class BronzeWriter:
         flush_interval_s: float = 1.0,
         codec: str = "snappy",
         clock: Callable[[], float] = time.monotonic,
+        upload_grace_s: float | None = None,
     ) -> None:
         if not burst_id or "/" in burst_id or burst_id.startswith(".") or TEMP_MARK in burst_id:
             raise ValueError(f"invalid burst id {burst_id!r}")
@@ -157,6 +175,7 @@ class BronzeWriter:
         self.flush_interval_s = flush_interval_s
         self.codec = codec
         self._clock = clock
+        self.upload_grace_s = UPLOAD_GRACE_S if upload_grace_s is None else upload_grace_s
         self._seq = 0
         # Open files by stream, then by partition hour: usually one per stream, two briefly when
         # a late record for the previous hour arrives.
@@ -165,14 +184,39 @@ class BronzeWriter:
         self.records_written: dict[str, int] = dict.fromkeys(BRONZE_LANES, 0)
         self.bytes_published = 0
         self._closed = False
+        # Complete files not uploaded within close()'s grace: in the spool, for salvage.
+        self.left_for_salvage = 0
         # Temporaries created and not yet published or removed. The lock file stays while any is
         # left: salvage takes only temporaries whose burst has a lock file as ours.
         self._temps: set[str] = set()
+        # Guards _temps, published and bytes_published, which the uploader thread updates.
+        self._mutex = threading.Lock()
         # Streams whose file failed, with that file: their records after it are refused, since
         # a later file would follow the failed one's lost tail with nothing to say so.
         self._broken: dict[tuple[str, str, str, int | None], str] = {}
         self._lock = BurstLock(store.lock_path(burst_id))
         self._lock.acquire()  # before any temporary exists (see _temps)
+        self._uploader: Uploader | None = None
+        if store.publishes_remotely:
+            self._uploader = Uploader(store, self._uploaded, name=f"bronze-upload-{burst_id}")
+
+    @property
+    def upload_retries(self) -> int:
+        return self._uploader.retries if self._uploader is not None else 0
+
+    @property
+    def upload_failures(self) -> int:
+        return self._uploader.failures if self._uploader is not None else 0
+
+    @property
+    def uploads_pending(self) -> int:
+        """Complete files waiting for their upload (always 0 on a local store)."""
+        return self._uploader.pending if self._uploader is not None else 0
+
+    def wait_uploaded(self, timeout_s: float) -> bool:
+        """Wait at most `timeout_s` until every complete file is published or given up on;
+        True if none is left waiting."""
+        return self._uploader is None or self._uploader.wait_idle(timeout_s)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -258,7 +302,7 @@ class BronzeWriter:
 
     def maintain(self) -> None:
         """Call often (~every 100 ms): flush blocks older than flush_interval_s, publish files
-        older than max_file_seconds."""
+        older than max_file_seconds; raise the uploads that failed for good since last time."""
         now = self._clock()
 
         def tend(f: _OpenFile) -> None:
@@ -268,21 +312,30 @@ class BronzeWriter:
                 self._flush(f, now)
 
         self._each(self._all_open(), tend)
+        if self._uploader is not None:
+            _raise_all([str(e) for e in self._uploader.take_errors()])
 
     def close(self) -> list[str]:
         """Publish every open file (empty ones are discarded); return all published paths.
 
-        Tries every file before raising one StorageError that lists the failures.
+        Tries every file before raising one StorageError that lists the failures. On a remote
+        store, waits at most `upload_grace_s` for the uploads; the files not uploaded by then
+        are not a failure: they stay in the spool for salvage, counted in `left_for_salvage`.
         """
         if self._closed:
             return list(self.published)
+        errors: list[str] = []
         try:
             self._each(self._all_open(), self._publish)
+        except StorageError as exc:
+            errors.append(str(exc))
         finally:
             self._closed = True
-            # Temporaries left by a failure (now or earlier in the burst) stay for salvage, which
-            # takes them as a dead writer's by the lock file that outlives it.
-            self._lock.release(remove=not any(os.path.exists(t) for t in self._temps))
+            if self._uploader is None:
+                self._release_lock()
+            else:
+                errors += self._finish_uploads(self._uploader)
+        _raise_all(errors)
         return list(self.published)
 
     def __enter__(self) -> BronzeWriter:
@@ -298,6 +351,34 @@ class BronzeWriter:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _finish_uploads(self, uploader: Uploader) -> list[str]:
+        # The lock is released by whoever is last: here, or the upload thread if an attempt is
+        # still in flight (it may yet publish, and salvage must not take its file meanwhile).
+        left = uploader.finish(self.upload_grace_s, on_exit=self._release_lock)
+        self.left_for_salvage = len(left)
+        if left:
+            log.warning(
+                "%d bronze file(s) not uploaded within %.0f s (%d failed attempts): left complete "
+                "in the spool %s for the next burst's salvage, e.g. %s",
+                len(left),
+                self.upload_grace_s,
+                uploader.retries,
+                self.store.local_base(),
+                left[0].rel_path,
+            )
+        return [str(e) for e in uploader.take_errors()]
+
+    def _release_lock(self) -> None:
+        # Temporaries left by a failure (now or earlier in the burst) or not uploaded in time
+        # stay for salvage, which takes them as a dead writer's by the lock file that outlives it.
+        with self._mutex:
+            temps = list(self._temps)
+        self._lock.release(remove=not any(os.path.exists(t) for t in temps))
+
+    def _uploaded(self, upload: Upload) -> None:
+        """On the upload thread: `upload` is final."""
+        self._published(upload.temp_path, upload.rel_path, upload.size, upload.records)
+
     def _all_open(self) -> list[_OpenFile]:
         return [f for hours in self._open.values() for f in hours.values()]
 
@@ -310,16 +391,14 @@ class BronzeWriter:
                 op(f)
             except StorageError as exc:
                 errors.append(str(exc))
-        if len(errors) == 1:
-            raise StorageError(errors[0])
-        if errors:
-            raise StorageError(f"{len(errors)} bronze files failed:\n  " + "\n  ".join(errors))
+        _raise_all(errors)
 
     def _open_file(self, partition: Partition) -> _OpenFile:
         rel = partition.bronze_file(self.burst_id, self._seq)
         self._seq += 1
         temp = self.store.temp_path_for(rel)
-        self._temps.add(temp)
+        with self._mutex:
+            self._temps.add(temp)
         fh: BinaryIO | None = None
         try:
             fh = open(temp, "xb")  # noqa: SIM115 - lives until the file is published
@@ -394,11 +473,19 @@ class BronzeWriter:
             f.fh.close()  # flushes; store.publish fsyncs before the file gets its final name
         except OSError as exc:
             self._fail(f, exc)
+        if self._uploader is not None:
+            # Complete: the upload thread fsyncs and uploads it, retrying as long as needed.
+            self._uploader.submit(Upload(f.temp_path, f.rel_path, f.file_bytes, f.records))
+            return
         self.store.publish(f.temp_path, f.rel_path)  # StorageError leaves the temporary
-        self._temps.discard(f.temp_path)
-        self.published.append(f.rel_path)
-        self.bytes_published += f.file_bytes
-        log.debug("published %s (%d records, %d bytes)", f.rel_path, f.records, f.file_bytes)
+        self._published(f.temp_path, f.rel_path, f.file_bytes, f.records)
+
+    def _published(self, temp: str, rel: str, size: int, records: int) -> None:
+        with self._mutex:
+            self._temps.discard(temp)
+            self.bytes_published += size
+            self.published.append(rel)  # last: readers see a file once its bytes are counted
+        log.debug("published %s (%d records, %d bytes)", rel, records, size)
 
     def _remove_temp(self, temp: str) -> None:
         try:
@@ -407,4 +494,13 @@ class BronzeWriter:
             pass
         except OSError:
             return  # still there: it keeps the lock file (see _temps)
-        self._temps.discard(temp)
+        with self._mutex:
+            self._temps.discard(temp)
+
+
+def _raise_all(errors: list[str]) -> None:
+    """Raise one StorageError naming every failure, if any."""
+    if len(errors) == 1:
+        raise StorageError(errors[0])
+    if errors:
+        raise StorageError(f"{len(errors)} bronze files failed:\n  " + "\n  ".join(errors))

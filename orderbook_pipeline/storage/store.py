@@ -29,6 +29,12 @@ from orderbook_pipeline.storage.layout import (
 DEFAULT_ROOT = "./data"
 LOCK_DIR = ".locks"  # burst liveness locks (see bronze_writer.BurstLock); never a final file
 SPOOL_NAME = "orderbook-spool"
+# One S3 request: botocore's own retries and timeouts (its defaults wait 60 s per read). Kept
+# short, because the bronze uploader (uploader.py) retries a failed publish itself, for as long
+# as the writer is open: botocore's are only the inner, quick loop.
+S3_MAX_ATTEMPTS = 3  # in all, the first one included
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_READ_TIMEOUT_S = 20.0
 
 
 class StorageError(Exception):
@@ -122,6 +128,10 @@ class Store(abc.ABC):
     """Folder-like storage of final files plus local temporaries that are published atomically."""
 
     root: str
+    # True when publish() goes over the network (S3): tens of ms per file, seconds when the
+    # service throttles. BronzeWriter then publishes from a thread of its own (uploader.py),
+    # never on its caller's (the capture's event loop). A local publish is a rename: in line.
+    publishes_remotely: bool = False
 
     @abc.abstractmethod
     def temp_path_for(self, rel_path: str) -> str:
@@ -285,6 +295,7 @@ class S3Store(Store):
     """Final files are S3 objects under s3://bucket/prefix; temporaries live in a local spool."""
 
     list_page_size: int | None = None  # None: the server's default (1000 keys per page)
+    publishes_remotely = True
 
     def __init__(
         self,
@@ -302,9 +313,18 @@ class S3Store(Store):
         if client is None:
             # Imported lazily: local-only users never pay for botocore.
             import boto3  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
 
+            config = Config(
+                # total_max_attempts counts the first try (botocore's max_attempts does not).
+                retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+                connect_timeout=S3_CONNECT_TIMEOUT_S,
+                read_timeout=S3_READ_TIMEOUT_S,
+            )
             # endpoint_url None lets boto3 apply AWS_ENDPOINT_URL itself.
-            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region_name)
+            client = boto3.client(
+                "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
+            )
         self.client = client
         if spool_dir is None:
             # Stable per root, so a restarted process finds (and salvages) its predecessor's spool,
@@ -339,8 +359,8 @@ class S3Store(Store):
             ) from exc
 
     def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
-        # Durable either way once S3 acknowledges. A single PutObject is atomic on S3: the object becomes visible only once complete, and
-        # a failed or interrupted PUT leaves no object. So no temporary key is needed; the local
+        # Durable either way once S3 acknowledges. A single PutObject is atomic on S3: the object
+        # becomes visible only once complete, and a failed or interrupted PUT leaves no object. So no temporary key is needed; the local
         # spool file stays on failure for a retry or salvage.
         try:
             with open(temp_path, "rb") as fh:

@@ -8,6 +8,7 @@ import io
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import fastavro
 import pytest
 
+from orderbook_pipeline.storage import bronze_writer
 from orderbook_pipeline.storage.layout import TEMP_MARK
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
@@ -119,6 +121,7 @@ def test_slow_downs_and_cut_off_puts_are_retried_and_every_object_lands_once(
         max_file_seconds=0.5,
     )
     assert (failing_s3.answered_503, failing_s3.cut_off) == (3, 2), "the faults happened"
+    assert summary["upload_retries"] >= 1 and summary["files_left_for_salvage"] == 0
     store = open_store(s3_root, s3_endpoint_url=s3_endpoint)  # read behind the proxy's back
     keys = store.list_files("bronze/")
     assert len(keys) == summary["files"] > 0  # each published file is one object
@@ -128,3 +131,46 @@ def test_slow_downs_and_cut_off_puts_are_retried_and_every_object_lands_once(
     # Exact books and no record twice (verify_capture's rules), nothing left in the spool.
     verify_capture(sim, store, BINANCE_SPOT, SYMBOLS, (5, 20))
     assert not list(Path(private_temp_dir).rglob(f"*{TEMP_MARK}*"))
+
+
+def _upload_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("bronze-upload-")]
+
+
+def test_s3_down_for_the_whole_burst_ends_on_time_and_the_next_burst_uploads_the_files(
+    simulator, s3_root, s3_endpoint, private_temp_dir, monkeypatch
+):
+    sim = simulator(BINANCE_SPOT, SYMBOLS)
+    monkeypatch.setattr(bronze_writer, "UPLOAD_GRACE_S", 1.0)
+    down = FailingProxy(s3_endpoint, slow_down=10**9, resets=0)  # every PUT: 503
+    try:
+        started = time.monotonic()
+        summary = capture(
+            sim,
+            s3_root,
+            BINANCE_SPOT,
+            SYMBOLS,
+            duration_s=2.0,
+            lanes=("l2", "diffs"),
+            s3_endpoint_url=down.url,
+            max_file_seconds=0.5,
+        )
+        # Not an error: the files are safe in the spool. The burst ends after its grace.
+        assert time.monotonic() - started < 2.0 + 1.0 + 5.0
+        assert summary["files"] == 0 and summary["upload_retries"] >= 1
+        left = summary["files_left_for_salvage"]
+        assert left > 0 and len(list(Path(private_temp_dir).rglob(f"*{TEMP_MARK}*"))) == left
+        deadline = time.monotonic() + 30  # an attempt in flight keeps the burst lock till it ends
+        while _upload_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _upload_threads()
+        down.slow_down = down.answered_503  # S3 is back (same endpoint: the spool is per endpoint)
+        again = capture(
+            sim, s3_root, BINANCE_SPOT, SYMBOLS, duration_s=1.5, s3_endpoint_url=down.url
+        )
+    finally:
+        down.close()
+    assert again["salvaged"]["files"] == left and again["files_left_for_salvage"] == 0
+    assert not list(Path(private_temp_dir).rglob(f"*{TEMP_MARK}*"))
+    store = open_store(s3_root, s3_endpoint_url=s3_endpoint)
+    verify_capture(sim, store, BINANCE_SPOT, SYMBOLS, (5, 20))

@@ -147,6 +147,8 @@ def test_names_files_per_layout_and_rolls_at_the_hour(store: Store) -> None:
     assert store.list_files("") == []  # nothing complete yet
     w.write(part(ts=h1), sample_record("l2", 3, h1))
     # The depth-10 stream moved on: its hour-0 file is final; depth 20 is another stream.
+    # (On S3 it is uploaded from the writer's own thread: final a moment later.)
+    assert w.wait_uploaded(10)
     assert store.list_files("") == [part(ts=h0).bronze_file("burst-7", 0)]
     assert store.list_files("")[0].endswith(
         "bronze/l2/market=binance-spot/symbol=BTCUSDT/dt=2026-01-01/hour=00/depth=10/burst-7-0.avro"
@@ -154,6 +156,7 @@ def test_names_files_per_layout_and_rolls_at_the_hour(store: Store) -> None:
     # A late record for the previous hour gets a new file, completed by the next newer record.
     w.write(part(ts=h0 + 9), sample_record("l2", 4, h0 + 9))
     w.write(part(ts=h1 + 1), sample_record("l2", 5, h1 + 1))
+    assert w.wait_uploaded(10)
     assert part(ts=h0).bronze_file("burst-7", 3) in store.list_files("")
     published = w.close()
     assert sorted(published) == sorted(
@@ -194,10 +197,12 @@ def test_rolls_at_time_bound(store: Store) -> None:
     assert store.list_files("") == []
     clock.t += 1
     w.maintain()  # past the bound: published without a new record
+    assert w.wait_uploaded(10)
     assert store.list_files("") == [part("snapshots").bronze_file("b1", 0)]
     w.write(part("snapshots"), sample_record("snapshots", 1))
     clock.t += 11
     w.write(part("snapshots"), sample_record("snapshots", 2))  # old file closes, new one opens
+    assert w.wait_uploaded(10)
     assert len(store.list_files("")) == 2
     assert w.close() == [part("snapshots").bronze_file("b1", s) for s in range(3)]
 
@@ -310,6 +315,7 @@ def test_disk_full_while_publishing_reports_all_failures(
     w = BronzeWriter(store, "b1")
     w.write(part("diffs"), sample_record("diffs", 0))
     w.write(part("diffs", T0 + HOUR_US), sample_record("diffs", 1, T0 + HOUR_US))
+    assert w.wait_uploaded(10)
     first = w.published[0]
     w.write(part("snapshots"), sample_record("snapshots", 0))
     real_publish = store.publish

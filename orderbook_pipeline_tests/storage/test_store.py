@@ -13,6 +13,9 @@ import pytest
 
 from orderbook_pipeline.storage.layout import TEMP_MARK, is_temporary
 from orderbook_pipeline.storage.store import (
+    S3_CONNECT_TIMEOUT_S,
+    S3_MAX_ATTEMPTS,
+    S3_READ_TIMEOUT_S,
     LocalStore,
     S3Store,
     StorageError,
@@ -50,6 +53,22 @@ def test_open_store_picks_the_backend(tmp_path: Path, s3_endpoint: str, temp_dir
     # The default spool is stable per root, so a restarted process finds its predecessor's.
     again = open_store("s3://bucket/some/prefix", s3_endpoint_url=s3_endpoint)
     assert isinstance(again, S3Store) and again.spool_dir == s3.spool_dir
+
+
+def test_s3_requests_are_bounded_and_publishing_is_remote(
+    tmp_path: Path, s3_endpoint: str, temp_dir: Path
+) -> None:
+    """botocore's defaults wait 60 s per read: one attempt must be short, as the bronze
+    uploader retries failed publishes itself."""
+    s3 = open_store("s3://bucket/p", s3_endpoint_url=s3_endpoint)
+    assert isinstance(s3, S3Store)
+    config = s3.client.meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS}
+    assert (config.connect_timeout, config.read_timeout) == (
+        S3_CONNECT_TIMEOUT_S,
+        S3_READ_TIMEOUT_S,
+    )
+    assert s3.publishes_remotely and not open_store(str(tmp_path)).publishes_remotely
 
 
 def test_endpoint_from_env(
