@@ -9,7 +9,6 @@ import pytest
 from fastavro import parse_schema
 from fastavro.validation import validate
 
-from orderbook_pipeline.core import deep
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import BookSide, OrderBook
 from orderbook_pipeline.core.deep import DeepLevels
@@ -57,17 +56,12 @@ def _bounds(rng: random.Random, levels: dict[float, float], is_bid: bool) -> lis
 
 @pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sums_match_a_naive_book_through_refills_trims_and_merges(
-    seed, exchange_order, monkeypatch
-):
+def test_sums_match_a_naive_book_through_refills_trims_and_merges(seed, exchange_order, small_book):
     # As test_book's random walk, with prices and quantities that are not small integers (so
     # that the sums round) and a band query every few events, on bounds that cut the region,
     # fall on its edge, reach into the deep levels, land exactly on levels or beyond the book.
-    monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
     rng = random.Random(seed)
-    book = OrderBook(max_depth=5)
-    for side in (book.bids, book.asks):
-        side.max_region = 24
+    book = small_book
     tick = 0.01
     mid = 1000
 

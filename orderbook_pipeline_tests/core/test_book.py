@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-from orderbook_pipeline.core import deep
 from orderbook_pipeline.core.book import BadLevel, BookSide, OrderBook
 from orderbook_pipeline_tests.core.random_walk import naive_apply, random_changes
 
@@ -34,15 +33,11 @@ def test_snapshot_with_bad_levels_is_refused():
 @pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(
-    seed, exchange_order, monkeypatch
+    seed, exchange_order, small_book
 ):
-    # Small region and pending log so that every path runs many times: changes behind the
-    # region, merges, refills after the region drains, trims after it overgrows.
-    monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
+    # small_book's region and pending log are small so that every path runs many times.
     rng = random.Random(seed)
-    book = OrderBook(max_depth=5)
-    for side in (book.bids, book.asks):
-        side.max_region = 24
+    book = small_book
     mid = 1000
     bids = {float(p): float(rng.randrange(1, 9)) for p in range(mid - 300, mid)}
     asks = {float(p): float(rng.randrange(1, 9)) for p in range(mid + 1, mid + 300)}
