@@ -124,18 +124,16 @@ class _Run:
         self.report.checks[key] = outcome
 
 
-def judge_stream(
+def _judge_gap_windows(
+    run: _Run,
     store: Store,
     hour: HourScope,
     venue: VenueScope,
-    report: StreamReport,
     selection: Selection,
     coverage_threshold: float,
-    marts: Callable[[], duckdb.DuckDBPyConnection] | None,
-    time_basis: str,
-) -> StreamReport:
-    """Every selected stage of one stream's hour after compaction (see the module doc)."""
-    run = _Run(report)
+) -> None:
+    """Stage 1 of judge_stream: the gap windows from bronze, and the two checks on them."""
+    report = run.report
     symbol = report.symbol
     h, cut = hour.hour_start_us, hour.cut_us
     wants = selection.checks
@@ -148,7 +146,6 @@ def judge_stream(
         (first is None and not hour.closed) or (first is not None and first > h)
     )
 
-    # 1. Gap windows from bronze (not silver): judged even if compaction fails below.
     if not_begun:
         for name in ("sequence_continuity", "coverage"):
             if (GAP_WINDOWS, name) in wants:
@@ -192,6 +189,25 @@ def judge_stream(
         else:
             for name in ("sequence_continuity", "coverage"):
                 run.judge((GAP_WINDOWS, name), ("gap windows",), _unreachable)
+
+
+def judge_stream(
+    store: Store,
+    hour: HourScope,
+    venue: VenueScope,
+    report: StreamReport,
+    selection: Selection,
+    coverage_threshold: float,
+    marts: Callable[[], duckdb.DuckDBPyConnection] | None,
+    time_basis: str,
+) -> StreamReport:
+    """Every selected stage of one stream's hour after compaction (see the module doc)."""
+    run = _Run(report)
+    symbol = report.symbol
+    h = hour.hour_start_us
+    wants = selection.checks
+    # 1. Gap windows from bronze (not silver): judged even if compaction fails below.
+    _judge_gap_windows(run, store, hour, venue, selection, coverage_threshold)
 
     # 3. The checks on silver.
     l2 = report.lanes.get("l2")
