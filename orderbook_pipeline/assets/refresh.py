@@ -112,7 +112,7 @@ def selection_of(
     )
 
 
-class RefreshConfig(dg.Config):  # type: ignore[misc]
+class RefreshConfig(dg.Config):
     """Up to when to compact and judge: by default what has settled (every copy landed);
     "hour_end" for the whole hour (when no capture writes into it any more, e.g. after a CLI
     capture), or a UTC time "YYYY-MM-DDTHH:MM:SSZ"."""
@@ -134,7 +134,7 @@ def build_refresh_asset(
 ) -> dg.AssetsDefinition:
     lanes = silver_lanes(config)
 
-    @dg.multi_asset(  # type: ignore[misc]
+    @dg.multi_asset(
         name=REFRESH_NAME,
         specs=refresh_specs(lanes, partitions),
         check_specs=check_specs(lanes, partitions),

@@ -238,7 +238,8 @@ class Bytes(Node):
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
         self.sink.put(keys, pos.copy())
         length, start = longs(buf, pos)
-        return start + length
+        end: np.ndarray = start + length
+        return end
 
     def arrow(self, src: Source, slots_of: Slots, size: int, rows: np.ndarray | None) -> pa.Array:
         return self.from_lengths_at(src, self.sink.ordered(slots_of, size)[0], rows)

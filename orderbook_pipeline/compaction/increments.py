@@ -331,7 +331,7 @@ def _distinct_keys(batch: _Batch, picks: list[np.ndarray], spec: Lane) -> int:
     tables = [batch.table(g, spec.key, rows) for g, rows in enumerate(picks) if len(rows)]
     if not tables:
         return 0
-    return pa.concat_tables(tables).group_by(list(spec.key)).aggregate([]).num_rows
+    return int(pa.concat_tables(tables).group_by(list(spec.key)).aggregate([]).num_rows)
 
 
 def _copies(batch: _Batch, picks: list[np.ndarray], columns: Sequence[str]) -> pa.Table:

@@ -32,11 +32,11 @@ def _requests(
     h, cut = scope.hour_start_us, scope.cut_us
     spec = LANES[lane]
     if not spec.per_depth:
-        copies = DIFF_COPIES if lane == "diffs" else ()
+        copies: tuple[str, ...] = DIFF_COPIES if lane == "diffs" else ()
         partition = Partition(lane, venue.venue, report.symbol, h)
         return [(None, Request(spec, partition, cut, copies=copies))]
     smallest = min(venue.depths) if venue.depths else None
-    out = []
+    out: list[tuple[int | None, Request]] = []
     for depth in l2_files_by_depth(store, venue.venue, report.symbol, h):
         partition = Partition(lane, venue.venue, report.symbol, h, depth)
         copies = L2_COPIES if depth == smallest else ()

@@ -10,6 +10,7 @@ judged"), never left out.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -124,6 +125,25 @@ class _Run:
         self.report.checks[key] = outcome
 
 
+def _trade_continuity(
+    store: Store, lane: str, venue: str, symbol: str, hour: int, id_column: str
+) -> CheckOutcome:
+    table = read_silver_lane(store, lane, venue, symbol, hour, [id_column, "missing_before"])
+    return logic.trade_continuity(table, id_column)
+
+
+def _build_mart(
+    mart: Mart,
+    marts: Callable[[], duckdb.DuckDBPyConnection],
+    store: Store,
+    venue: str,
+    symbol: str,
+    hour: int,
+    time_basis: str,
+) -> int:
+    return mart.build(marts(), store, venue, symbol, hour, time_basis, ensured=True)
+
+
 def _judge_gap_windows(
     run: _Run,
     store: Store,
@@ -231,9 +251,8 @@ def judge_stream(
             run.judge(
                 (lane, "trade_continuity"),
                 (f"silver {lane}",),
-                lambda lane=lane, col=id_column: logic.trade_continuity(
-                    read_silver_lane(store, lane, venue.venue, symbol, h, [col, "missing_before"]),
-                    col,
+                functools.partial(
+                    _trade_continuity, store, lane, venue.venue, symbol, h, id_column
                 ),
             )
 
@@ -244,8 +263,8 @@ def judge_stream(
             if mart.lane in venue.lanes and mart.lane in report.lanes:
                 rows = run.stage(
                     f"mart {table}",
-                    lambda mart=mart: mart.build(
-                        marts(), store, venue.venue, symbol, h, time_basis, ensured=True
+                    functools.partial(
+                        _build_mart, mart, marts, store, venue.venue, symbol, h, time_basis
                     ),
                 )
                 if rows is not None:

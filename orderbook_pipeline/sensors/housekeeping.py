@@ -88,7 +88,7 @@ def expired_runs(
 
 
 def build_housekeeping_sensor(refresh_job_name: str) -> dg.SensorDefinition:
-    @dg.sensor(  # type: ignore[misc]
+    @dg.sensor(
         minimum_interval_seconds=900,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Deletes runs finished more than orchestration.run_retention_hours ago "

@@ -186,7 +186,7 @@ def late_evaluation(hour: str, why: str) -> dg.AssetCheckEvaluation:
 def build_refresh_sensor(
     refresh_job: dg.UnresolvedAssetJobDefinition, first_hour: str, bronze_lanes: list[str]
 ) -> dg.SensorDefinition:
-    @dg.sensor(  # type: ignore[misc]
+    @dg.sensor(
         job=refresh_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,

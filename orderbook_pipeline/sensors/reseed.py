@@ -96,7 +96,7 @@ def _reseed_request(run_key: str, hour: str, venue: str, symbols: dict[str, str]
     )
 
 
-@dg.sensor(  # type: ignore[misc]
+@dg.sensor(
     jobs=[reseed_job, capture_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
