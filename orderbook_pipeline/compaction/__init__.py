@@ -8,7 +8,6 @@ from orderbook_pipeline.compaction.gaps import (
     read_gap_windows,
     write_gap_windows,
 )
-from orderbook_pipeline.compaction.lanes import LANES, Lane
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
     L2_SCHEMA,
@@ -20,6 +19,8 @@ from orderbook_pipeline.compaction.silver import (
     read_silver_l2,
     read_silver_lane,
 )
+from orderbook_pipeline.lanes.registry import LANES
+from orderbook_pipeline.lanes.spec import Lane
 
 __all__ = [
     "DIFF_SCHEMA",
