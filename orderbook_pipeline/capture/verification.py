@@ -62,7 +62,7 @@ class View(NamedTuple):
     ingest_us: int
     bids: list[Level]  # best first, the exchange's doubles
     asks: list[Level]
-    head: bytes  # core/avro_lanes.py encode_*_head
+    head: bytes  # the lane's encode_head (lanes/book_ticker.py, lanes/partial_depth.py)
 
 
 class BookVerifier:

@@ -1,4 +1,7 @@
-"""Silver layer: hourly bronze Avro compacted into deduplicated Parquet, and gap windows."""
+"""Silver layer: hourly bronze Avro compacted into deduplicated Parquet, and gap windows.
+
+What each lane's compaction does (key, preference, order, finish) is defined with the lane, in
+lanes/."""
 
 from orderbook_pipeline.compaction.gaps import (
     GAP_CAUSES,
@@ -19,17 +22,13 @@ from orderbook_pipeline.compaction.silver import (
     read_silver_l2,
     read_silver_lane,
 )
-from orderbook_pipeline.lanes.registry import LANES
-from orderbook_pipeline.lanes.spec import Lane
 
 __all__ = [
     "DIFF_SCHEMA",
     "GAP_CAUSES",
     "GAP_SCHEMA",
     "L2_SCHEMA",
-    "LANES",
     "CompactionResult",
-    "Lane",
     "compact_diffs",
     "compact_l2",
     "compact_lane",

@@ -69,7 +69,8 @@ class LaneCheck:
     reseeds: bool = False  # a failure starts fresh snapshots of the failed streams
 
 
-@dataclass(frozen=True)
+# eq=False: a lane is one object (its fields hold dicts, which would make it unhashable).
+@dataclass(frozen=True, eq=False)
 class Lane:
     name: str
     record: str  # the Avro record's name

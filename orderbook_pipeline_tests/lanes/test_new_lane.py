@@ -65,7 +65,9 @@ def store(tmp_path: Path) -> Store:
     return open_store(str(tmp_path / "data"))
 
 
-def _record(quote_id: int, ingest_us: int, burst: str, note: str | None = None) -> dict[str, object]:
+def _record(
+    quote_id: int, ingest_us: int, burst: str, note: str | None = None
+) -> dict[str, object]:
     return {
         "venue": VENUE,
         "symbol": SYMBOL,
