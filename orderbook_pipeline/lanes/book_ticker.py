@@ -8,12 +8,14 @@ burst id.
 
 from __future__ import annotations
 
+from typing import Any
+
 from orderbook_pipeline.core.avro_record import record_encoder
 from orderbook_pipeline.core.tickers import book_ticker_record
 from orderbook_pipeline.lanes.avro_types import BOOK_CHECK, OPT_TS, TS, TS_SOURCE
 from orderbook_pipeline.lanes.spec import FIRST_RECEIVED, Lane, asc
 
-FIELDS = (
+FIELDS: tuple[dict[str, Any], ...] = (
     {"name": "update_id", "type": "long"},
     {"name": "ts", "type": TS},
     {"name": "ts_source", "type": TS_SOURCE},

@@ -6,6 +6,8 @@ dict walk cost ~65 µs for a depth-20 record, most of this lane's cost).
 
 from __future__ import annotations
 
+from typing import Any
+
 from orderbook_pipeline.core.avro_record import record_encoder
 from orderbook_pipeline.core.tickers import PartialDepth, parse_partial_depth
 from orderbook_pipeline.lanes.avro_types import (
@@ -19,7 +21,7 @@ from orderbook_pipeline.lanes.avro_types import (
 )
 from orderbook_pipeline.lanes.spec import FIRST_RECEIVED, Lane, asc
 
-FIELDS = (
+FIELDS: tuple[dict[str, Any], ...] = (
     {"name": "levels", "type": "int"},  # N of <sym>@depth<N>
     {"name": "last_update_id", "type": "long"},
     {"name": "first_update_id", "type": OPT_LONG, "default": None},  # USD-M U

@@ -36,7 +36,9 @@ def _levels(n: int, start: float, step: float) -> list[list[str]]:
 @pytest.mark.parametrize("verdict", ["match", "mismatch", "unchecked"])
 @pytest.mark.parametrize("n_bids,n_asks", [(20, 20), (5, 3), (0, 2), (17, 0)])
 @pytest.mark.parametrize("futures", [False, True])
-def test_partial_depth_matches_fastavro(verdict, n_bids, n_asks, futures):
+def test_partial_depth_matches_fastavro(
+    verdict: str, n_bids: int, n_asks: int, futures: bool
+) -> None:
     bids, asks = _levels(n_bids, 64999.99, -0.01), _levels(n_asks, 65000.0, 0.01)
     if futures:
         data = {
@@ -63,7 +65,7 @@ def test_partial_depth_matches_fastavro(verdict, n_bids, n_asks, futures):
 
 @pytest.mark.parametrize("verdict", ["match", "mismatch", "unchecked"])
 @pytest.mark.parametrize("futures", [False, True])
-def test_book_ticker_matches_fastavro(verdict, futures):
+def test_book_ticker_matches_fastavro(verdict: str, futures: bool) -> None:
     data: dict[str, object] = {
         "u": 400_900_217,
         "s": "BTCUSDT",
