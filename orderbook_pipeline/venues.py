@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-# Lanes fed by a websocket stream, in the order a burst opens them. "l2" and "diffs" both come
-# from the diff-depth stream; "depth_bands" is computed from the same book.
-BOOK_LANES = ("l2", "diffs", "depth_bands")
-STREAM_LANES = ("trades", "agg_trades", "book_ticker", "partial_depth")
 PARTIAL_DEPTH_LEVELS = (5, 10, 20)  # the only sizes of <sym>@depth<N>@100ms
 
 # Binance refuses more than this many websocket connection attempts per 5 minutes per IP (every
@@ -123,23 +119,6 @@ class Venue:
     def depth_stream(self, symbol: str) -> str:
         """Stream name of the diff-depth stream: symbols are lower case in stream names."""
         return f"{symbol.lower()}{self.depth_stream_suffix}"
-
-    def lane_stream(self, lane: str, symbol: str, partial_levels: int = 20) -> str:
-        """Stream name that feeds a lane (symbols are lower case in stream names)."""
-        s = symbol.lower()
-        if lane in BOOK_LANES:
-            return f"{s}{self.depth_stream_suffix}"
-        if lane not in self.stream_lanes:
-            raise ValueError(f"{self.name} publishes no stream for lane {lane!r}")
-        if lane == "trades":
-            return f"{s}@trade"
-        if lane == "agg_trades":
-            return f"{s}@aggTrade"
-        if lane == "book_ticker":
-            return f"{s}@bookTicker"
-        if partial_levels not in PARTIAL_DEPTH_LEVELS:
-            raise ValueError(f"partial depth levels must be one of {PARTIAL_DEPTH_LEVELS}")
-        return f"{s}@depth{partial_levels}@100ms"
 
     def lane_path_prefix(self, lane: str) -> str:
         """Websocket path prefix of the connection that carries a lane's stream."""

@@ -22,8 +22,8 @@ import dagster as dg
 from orderbook_pipeline.assets.keys import GAP_WINDOWS_KEY, bronze_key, mart_key, silver_key
 from orderbook_pipeline.assets.refresh_events import hour_events
 from orderbook_pipeline.checks.specs import GAP_WINDOWS, checks_on
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.config import PipelineConfig
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.partitions import hour_start_of
 from orderbook_pipeline.refresh.hour import mart_session, refresh_hour, stop_on_signals
 from orderbook_pipeline.refresh.scope import hour_scope, silver_lanes

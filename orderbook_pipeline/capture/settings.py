@@ -8,19 +8,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.registry import CAPTURE_LANES, STREAM_LANES, stream_name
 from orderbook_pipeline.venues import (
-    BOOK_LANES,
     CONNECTION_ATTEMPTS_PER_5M,
     PARTIAL_DEPTH_LEVELS,
-    STREAM_LANES,
     Venue,
     symbol_problem,
 )
 
-# Lanes a burst can write ("snapshots" always: the snapshots books were built from; and
-# "book_mismatches" whenever a check finds the local book differs from the exchange's).
-CAPTURE_LANES = (*BOOK_LANES, *STREAM_LANES, "deep_snapshots")
+# CAPTURE_LANES: the lanes a burst can be asked for (the lane registry). It also writes
+# "snapshots" always, and "book_mismatches" whenever a check finds the local book differs.
 
 
 # Lanes whose records are compared with the local book: any of them can write book_mismatches.
@@ -185,7 +183,7 @@ class CaptureSettings:
             for lane in self.lanes or ():
                 if lane in STREAM_LANES:
                     levels = self.partial_depth_levels if lane == "partial_depth" else None
-                    name = self.venue.lane_stream(lane, symbol, self.partial_depth_levels)
+                    name = stream_name(self.venue, lane, symbol, self.partial_depth_levels)
                     out[name] = (symbol, lane, levels)
         return out
 

@@ -37,7 +37,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.mismatch_windows import BOOK_MISMATCH, Mismatches
 from orderbook_pipeline.compaction.silver import (
     TS,
@@ -49,6 +48,7 @@ from orderbook_pipeline.compaction.silver import (
     write_parquet,
 )
 from orderbook_pipeline.core.sync import chains
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
 from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import VENUES, SyncRule

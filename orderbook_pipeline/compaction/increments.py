@@ -33,7 +33,6 @@ from orderbook_pipeline.compaction.dedup import (
     narrow_columns,
     positions,
 )
-from orderbook_pipeline.compaction.lanes import Lane
 from orderbook_pipeline.compaction.parquet_io import read_parquet, write_parquet
 from orderbook_pipeline.compaction.parts import (
     PartsState,
@@ -46,6 +45,7 @@ from orderbook_pipeline.compaction.parts import (
     read_state,
     write_state,
 )
+from orderbook_pipeline.lanes.spec import Lane
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
 from orderbook_pipeline.storage.store import Store
 

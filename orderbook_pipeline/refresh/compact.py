@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.compaction.gap_inputs import DIFF_COPIES, L2_COPIES
 from orderbook_pipeline.compaction.increments import CompactionResult, Request, compact_batch
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.silver import l2_files_by_depth
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.refresh.scope import HourScope, VenueScope
 from orderbook_pipeline.refresh.stream import LaneResult, Selection, StreamReport
 from orderbook_pipeline.storage.layout import Partition

@@ -26,9 +26,9 @@ from orderbook_pipeline.checks.specs import GAP_WINDOWS
 from orderbook_pipeline.compaction.gap_inputs import inputs_from_parts
 from orderbook_pipeline.compaction.gaps import derive_gap_windows_and_chain, write_gap_windows
 from orderbook_pipeline.compaction.increments import CompactionResult
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import PartsState
 from orderbook_pipeline.compaction.silver import read_silver_lane
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
 from orderbook_pipeline.marts.l2_5s import L2_5S
 from orderbook_pipeline.marts.partition import Mart

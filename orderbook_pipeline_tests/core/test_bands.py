@@ -6,13 +6,13 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from fastavro import parse_schema
 from fastavro.validation import validate
 
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import BookSide, OrderBook
 from orderbook_pipeline.core.deep import DeepLevels
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS, DEPTH_BANDS_SCHEMA
+from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline_tests.core.random_walk import naive_apply, random_changes
 
 INF = float("inf")
@@ -236,7 +236,7 @@ def test_bands_fit_the_avro_record():
     result = compute_bands(_band_book(), DEFAULT_BAND_PCTS)
     assert result is not None
     mid, bands = result
-    band_fields = DEPTH_BANDS_SCHEMA["fields"][6]["type"]["items"]["fields"]
+    band_fields = LANES["depth_bands"].avro["fields"][6]["type"]["items"]["fields"]
     assert all(set(b) == {f["name"] for f in band_fields} for b in bands)
     record = {
         "venue": "binance_spot",
@@ -248,7 +248,7 @@ def test_bands_fit_the_avro_record():
         "bands": bands,
         "burst_id": "b",
     }
-    assert validate(record, parse_schema(DEPTH_BANDS_SCHEMA), raise_errors=True)
+    assert validate(record, LANES["depth_bands"].parsed, raise_errors=True)
 
 
 def test_no_bands_without_both_sides():
