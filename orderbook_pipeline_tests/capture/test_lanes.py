@@ -320,21 +320,20 @@ class _Conn:
 
 
 def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_path):
-    from orderbook_pipeline.capture.burst import CaptureBurst
-    from orderbook_pipeline.capture.settings import CaptureSettings
+    from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.routing import FrameRouter
     from orderbook_pipeline.capture.symbol import SymbolCapture
     from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 
-    settings = CaptureSettings(BINANCE_SPOT, ["BTCUSDT"], data_root=str(tmp_path), burst_id="b1")
-    burst = CaptureBurst(settings)
+    metrics = BurstMetrics("b1", BINANCE_SPOT.name, ["BTCUSDT"])
     writer = BronzeWriter(open_store(str(tmp_path)), "b1")
     cap = SymbolCapture(
-        BINANCE_SPOT, "BTCUSDT", (5,), "b1", writer, burst.metrics, lanes=("l2", "trades")
+        BINANCE_SPOT, "BTCUSDT", (5,), "b1", writer, metrics, lanes=("l2", "trades")
     )
-    burst._lane_streams = {
-        "btcusdt@trade": (cap, "trades", None),
-        "btcusdt@depth5@100ms": (cap, "partial_depth", 5),
-    }
+    failures: list[BaseException] = []
+    router = FrameRouter({"BTCUSDT": cap}, metrics, True, lambda cap: None, failures.append)
+    router.route_lane("btcusdt@trade", cap, "trades", None)
+    router.route_lane("btcusdt@depth5@100ms", cap, "partial_depth", 5)
     trade = {"e": "trade", "E": 1_763_700_000_000, "s": "BTCUSDT", "t": 7, "p": "65000.01"}
     trade |= {"q": "0.5", "T": 1_763_700_000_000, "m": True, "M": True}
     conn = _Conn()
@@ -348,16 +347,17 @@ def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_
         {"e": "serverShutdown", "E": 1},
     ]
     for frame in frames:
-        burst._on_lane_frame(orjson.dumps(frame), 1_763_700_000_001_000, conn)  # type: ignore[arg-type]
-    burst._on_lane_frame(b'{"stream": "btcusdt@trade", "data": {', 1, conn)  # type: ignore[arg-type]
+        router.on_lane_frame(orjson.dumps(frame), 1_763_700_000_001_000, conn)  # type: ignore[arg-type]
+    router.on_lane_frame(b'{"stream": "btcusdt@trade", "data": {', 1, conn)  # type: ignore[arg-type]
     writer.close()
-    assert dict(burst.metrics.bad_frames) == {
+    assert dict(metrics.bad_frames) == {
         "bad_number": 1,
         "wrong_types": 2,
         "unexpected": 1,
         "invalid_json": 1,
     }
     assert conn.shutdown_notices == 1
-    assert not burst.metrics.resyncs  # the book never depended on these frames
+    assert not metrics.resyncs  # the book never depended on these frames
+    assert not failures
     (kept,) = _records(str(tmp_path), "trades")
     assert (kept["trade_id"], kept["px_str"], kept["qty"]) == (7, "65000.01", 0.5)
