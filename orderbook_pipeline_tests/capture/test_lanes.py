@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -319,7 +320,7 @@ class _Conn:
         self.shutdown_notices += 1
 
 
-def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_path):
+def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_path: Path) -> None:
     from orderbook_pipeline.capture.metrics import BurstMetrics
     from orderbook_pipeline.capture.routing import FrameRouter
     from orderbook_pipeline.capture.symbol import SymbolCapture
