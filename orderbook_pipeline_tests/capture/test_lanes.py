@@ -79,7 +79,7 @@ def _naive_bands(
 
 
 @pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM, BINANCE_US], ids=lambda v: v.name)
-def test_every_lane_is_complete_and_exact(simulator, tmp_path, venue):
+def test_every_lane_is_complete_and_exact(simulator: Any, tmp_path: Path, venue: Venue) -> None:
     sim = simulator(venue, SYMBOLS)
     root = str(tmp_path)
     summary = capture(
@@ -148,7 +148,7 @@ def test_every_lane_is_complete_and_exact(simulator, tmp_path, venue):
     assert abs(summary["clock"]["offset_ms"]) < 1000
 
 
-def test_lost_trades_are_flagged_with_the_number_lost(simulator, tmp_path):
+def test_lost_trades_are_flagged_with_the_number_lost(simulator: Any, tmp_path: Path) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -170,7 +170,7 @@ def test_lost_trades_are_flagged_with_the_number_lost(simulator, tmp_path):
     assert summary["missing_ids"].get("agg_trades", 0) >= 1
 
 
-def test_clock_offset_is_measured_against_the_exchange(simulator, tmp_path):
+def test_clock_offset_is_measured_against_the_exchange(simulator: Any, tmp_path: Path) -> None:
     sim = simulator(BINANCE_USDM, ["BTCUSDT"], clock_offset_ms=5000)
     summary = capture(
         sim, str(tmp_path), BINANCE_USDM, ["BTCUSDT"], duration_s=2.5, clock_check_interval_s=0.5
@@ -182,7 +182,9 @@ def test_clock_offset_is_measured_against_the_exchange(simulator, tmp_path):
     assert abs(clock["offset_ms"] - 5000) <= clock["rtt_ms"] / 2 + 50
 
 
-def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(simulator, tmp_path):
+def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(
+    simulator: Any, tmp_path: Path
+) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -240,7 +242,9 @@ def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(simulator, t
     assert snaps["book_mismatch"], "the rebuild's snapshot says why it was taken"
 
 
-def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(simulator, tmp_path):
+def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(
+    simulator: Any, tmp_path: Path
+) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -261,8 +265,8 @@ def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(simul
 
 
 def test_frames_still_waiting_for_the_book_when_the_burst_ends_are_written(
-    simulator, tmp_path, monkeypatch
-):
+    simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From 2 s on the exchange sends no depth event (all dropped) while bookTicker, partial
     depth and deep snapshots go on: each of those waits for a book that never gets there, until
     the burst ends. Every frame delivered still gets exactly one record, `unchecked`."""
