@@ -24,7 +24,7 @@ from orderbook_pipeline.storage.layout import partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
-    from orderbook_pipeline.capture.symbol import RecordWriter
+    from orderbook_pipeline.capture.ports import AnyRecordWriter
     from orderbook_pipeline.capture.verification import BookVerifier
     from orderbook_pipeline.core.book import OrderBook
 
@@ -35,7 +35,7 @@ class StreamLanes:
         venue: str,
         symbol: str,
         burst_id: str,
-        writer: RecordWriter,
+        writer: AnyRecordWriter,
         metrics: BurstMetrics,
         verifier: BookVerifier,
     ) -> None:

@@ -37,8 +37,8 @@ from orderbook_pipeline.storage.store import StorageError
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.ports import AnyRecordWriter
     from orderbook_pipeline.capture.rest import SnapshotResponse
-    from orderbook_pipeline.capture.symbol import RecordWriter
 
 log = logging.getLogger("orderbook_pipeline.capture")
 
@@ -71,7 +71,7 @@ class BookVerifier:
         venue: str,
         symbol: str,
         burst_id: str,
-        writer: RecordWriter,
+        writer: AnyRecordWriter,
         metrics: BurstMetrics,
         top_levels: int,
         on_mismatch: MismatchHandler,
