@@ -73,6 +73,19 @@ class _Layers:
         return self.sources[below[-1]] if below else self.base_source
 
 
+def log_level(env: Mapping[str, str] | None = None) -> str:
+    """The CLI's default --log-level: $OBP_LOG_LEVEL, else INFO (logging starts before the
+    file is read, so it is a variable, not a field)."""
+    env = os.environ if env is None else env
+    return env.get("OBP_LOG_LEVEL") or "INFO"
+
+
+def dagster_home(env: Mapping[str, str] | None = None) -> str | None:
+    """$DAGSTER_HOME, Dagster's own variable: where the partitions' start is remembered."""
+    env = os.environ if env is None else env
+    return env.get("DAGSTER_HOME") or None
+
+
 # --------------------------------------------------------------------- parsing values
 def field_annotation(path: FieldPath) -> Any:
     """The type of the field at `path` (venue names are keys of `venues`), or None."""
