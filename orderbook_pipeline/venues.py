@@ -8,7 +8,8 @@ rule, this is the only file to edit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -36,6 +37,12 @@ def symbol_problem(symbol: str) -> str | None:
         f"{shown!r} is not a Binance symbol: upper-case letters and digits (and _), "
         "1 to 20 characters, e.g. BTCUSDT"
     )
+
+
+def normalised_symbols(symbols: Iterable[str]) -> list[str]:
+    """Symbols as Binance spells them: stripped, upper case, blanks and repeats dropped (in
+    order). The one rule the configuration, a burst's settings and the CLI all apply."""
+    return list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
 
 
 class SyncRule(StrEnum):
@@ -256,33 +263,19 @@ BINANCE_USDM = Venue(
     text_decimals=None,
 )
 
-BINANCE_US = Venue(
+# Binance.US runs spot's API on its own hosts: only what differs from spot is stated.
+BINANCE_US = replace(
+    BINANCE_SPOT,
     name="binance-us",
     rest_base="https://api.binance.us",
     ws_base="wss://stream.binance.us:9443",
-    ws_path_prefix="",
-    api_prefix="/api/v3",
-    depth_stream_suffix="@depth@100ms",
-    max_snapshot_limit=5000,
-    allowed_snapshot_limits=None,
     snapshot_weight_tiers=((100, 1), (500, 5), (1000, 10), (5000, 50)),
     weight_limit_1m=1200,
     server_ping_interval_s=180.0,
     server_pong_timeout_s=600.0,
-    max_client_messages_per_s=5,
-    max_streams_per_connection=1024,
     sync_rule=SyncRule.SPOT_LEGACY,
-    has_prev_update_id=False,
     sends_server_shutdown=False,
-    exchange_info_by_symbol=True,
     exchange_info_weight=10,
-    default_snapshot_limit=100,
-    stream_lanes=("trades", "agg_trades", "book_ticker", "partial_depth"),
-    market_path_prefix="",
-    klines_max_limit=1000,
-    klines_weight_tiers=((1000, 2),),
-    deep_snapshot_limit=5000,
-    text_decimals=8,
 )
 
 VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_USDM, BINANCE_US)}

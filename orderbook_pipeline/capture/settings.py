@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
 from orderbook_pipeline.lanes.registry import CAPTURE_LANES, STREAM_LANES, stream_name
+from orderbook_pipeline.storage.store import DEFAULT_ROOT
 from orderbook_pipeline.venues import (
     CONNECTION_ATTEMPTS_PER_5M,
     PARTIAL_DEPTH_LEVELS,
     Venue,
+    normalised_symbols,
     symbol_problem,
 )
 
@@ -94,7 +96,7 @@ class CaptureSettings:
     deep_snapshot_interval_s: float = 60.0
     deep_snapshot_limit: int | None = None  # default: the venue's deepest (5000 / 1000)
     clock_check_interval_s: float = 60.0  # local clock vs exchange time, measured this often
-    data_root: str = "./data"
+    data_root: str = DEFAULT_ROOT  # a local folder or s3://bucket/prefix
     ws_url: str | None = None  # default: the venue's real endpoint
     rest_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -116,13 +118,12 @@ class CaptureSettings:
     burst_id: str = field(default_factory=new_burst_id)
 
     def __post_init__(self) -> None:
-        symbols = [s.strip().upper() for s in self.symbols if s.strip()]
-        if not symbols:
+        self.symbols = normalised_symbols(self.symbols)
+        if not self.symbols:
             raise ValueError("at least one symbol is required")
-        for symbol in symbols:
+        for symbol in self.symbols:
             if (problem := symbol_problem(symbol)) is not None:
                 raise ValueError(problem)
-        self.symbols = list(dict.fromkeys(symbols))
         if not self.depths or any(d <= 0 for d in self.depths):
             raise ValueError(f"depths must be positive integers, got {self.depths}")
         self.depths = tuple(sorted(set(self.depths)))

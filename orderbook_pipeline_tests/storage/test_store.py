@@ -71,11 +71,13 @@ def test_s3_requests_are_bounded_and_publishing_is_remote(
     assert s3.publishes_remotely and not open_store(str(tmp_path)).publishes_remotely
 
 
-def test_endpoint_from_env(
-    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, temp_dir: Path
-) -> None:
-    monkeypatch.setenv("OBP_S3_ENDPOINT_URL", s3_endpoint)
-    s = open_store(s3_root)
+def test_endpoint_from_env(s3_endpoint: str, s3_root: str, temp_dir: Path) -> None:
+    # The variable is the configuration's (config/ reads the environment, the store does not).
+    from orderbook_pipeline.config import load_config
+
+    env = {"OBP_S3_ENDPOINT_URL": s3_endpoint, "OBP_DATA_ROOT": s3_root}
+    config = load_config(env=env, cwd=temp_dir)
+    s = config.store()
     s.write_bytes("a/b.avro", b"x")
     assert s.read_bytes("a/b.avro") == b"x"
 
