@@ -11,7 +11,7 @@ from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 from .capture.conftest import SIM_DEFAULTS
-from .capture.verify import verify_capture
+from .capture.truth import verify_capture
 
 
 def test_capture_job_runs_one_exact_burst_against_the_bundled_exchange(tmp_path):

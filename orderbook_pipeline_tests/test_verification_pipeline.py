@@ -23,7 +23,7 @@ from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 from .capture.conftest import SIM_DEFAULTS
-from .capture.verify import _us
+from .capture.truth import _us
 from .dagster_helpers import definitions, evaluations, materializations, pipeline_config, refresh
 
 SYMBOL = "BTCUSDT"

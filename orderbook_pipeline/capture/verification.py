@@ -1,4 +1,4 @@
-"""One symbol's book checked against the exchange while the burst runs (core/verify.py logic).
+"""One symbol's book checked against the exchange while the burst runs (core/book_comparison.py logic).
 
 - Periodic deep snapshots: compared with the book rolled to their lastUpdateId; every one is
   stored in the `deep_snapshots` lane with its verdict.
@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from orderbook_pipeline.core.avro_binary import encode_string
 from orderbook_pipeline.core.book import OrderBook
-from orderbook_pipeline.core.events import DiffEvent, Snapshot
-from orderbook_pipeline.core.records import string_levels
-from orderbook_pipeline.core.verify import (
+from orderbook_pipeline.core.book_comparison import (
     Comparison,
     KnownRange,
     PendingVerification,
@@ -31,6 +29,8 @@ from orderbook_pipeline.core.verify import (
     compare_top,
     snapshot_range,
 )
+from orderbook_pipeline.core.events import DiffEvent, Snapshot
+from orderbook_pipeline.core.records import string_levels
 from orderbook_pipeline.lanes.avro_types import BOOK_CHECK_BYTES
 from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.store import StorageError

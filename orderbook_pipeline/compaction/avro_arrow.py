@@ -1,14 +1,14 @@
 """Decode bronze Avro files straight into Arrow tables: numpy over the bytes, no object per row.
 
 Avro's binary encoding is sequential (where a record ends is known only once all its fields are
-read), but every container block starts on a record boundary at a known offset. So each block is
-a lane, and record k of every block is decoded at once: field by field, one vectorized numpy
-operation over all lanes' byte positions (avro_nodes.py). Arrays whose items have a fixed size
+read), but every container block starts on a record boundary at a known offset. So each block has
+a cursor, and record k of every block is decoded at once: field by field, one vectorized numpy
+operation over all cursors' byte positions (avro_nodes.py). Arrays whose items have a fixed size
 (the L2 levels: enum byte + two doubles) are stepped over in one go; arrays of variable-size
-items (the diff lane's string pairs) advance item by item, again across lanes. Values are cut
+items (the diff lane's string pairs) advance item by item, again across cursors. Values are cut
 out of the decompressed buffer only when a column is asked for, for any selection of records in
 any order: strings and level runs by laying an Arrow array over the buffer and taking from it.
-All files of a partition are decoded as one buffer (more lanes, fewer numpy calls).
+All files of a partition are decoded as one buffer (more cursors, fewer numpy calls).
 
 Why not polars.read_avro (2.1): it refuses a boolean with a default and named-type references
 (ComputeError "OutOfSpec": our L2 flags and the diff lane's `asks: "StringLevel"`) and panics
@@ -57,13 +57,13 @@ class Decoded:
         self.source = Source(pa.py_buffer(buf), buf)
         counts = container.block_counts
         ends = np.append(container.block_starts[1:], container.data_size)
-        # Lanes = blocks, longest first, so the blocks still holding a record k are a prefix.
+        # Cursors = blocks, longest first, so the blocks still holding a record k are a prefix.
         order = np.argsort(-counts, kind="stable")
         first_record = (np.cumsum(counts) - counts)[order]
         pos = container.block_starts[order].copy()
-        lane_counts = counts[order]
-        steps = int(lane_counts[0]) if self.num_rows else 0
-        active = len(order) - np.searchsorted(lane_counts[::-1], np.arange(steps), side="right")
+        cursor_counts = counts[order]
+        steps = int(cursor_counts[0]) if self.num_rows else 0
+        active = len(order) - np.searchsorted(cursor_counts[::-1], np.arange(steps), side="right")
         try:
             for k, m in enumerate(active.tolist()):
                 pos[:m] = root.decode(buf, pos[:m], first_record[:m] + k)

@@ -1,6 +1,6 @@
-"""The Avro types bronze uses, each as a node that decodes all lanes at once (see avro_arrow.py).
+"""The Avro types bronze uses, each as a node that decodes all cursors at once (see avro_arrow.py).
 
-A node's decode() steps every lane's byte position over one value and records where it went
+A node's decode() steps every cursor's byte position over one value and records where it went
 (a sink per leaf: the value or the byte position, keyed by record or item slot); arrow() later
 builds the Arrow column for any selection of records, in any order, straight from the
 decompressed buffer. So a caller can sort and deduplicate on a few narrow columns and build the
@@ -33,7 +33,7 @@ class Source:
     buf: np.ndarray
 
 
-# -- vectorized primitives over lanes -----------------------------------------------------------
+# -- vectorized primitives over cursors -----------------------------------------------------------
 
 
 _HIGH_BITS = np.uint64(0x8080808080808080)
@@ -158,7 +158,7 @@ def _enum_strings(symbols: list[str], index: np.ndarray) -> pa.Array:
 
 class Sink:
     """Values of one leaf in decode order, with the key (slot) of each: keys + step, so a
-    loop over items can hand in a view of its lanes' keys and the item index."""
+    loop over items can hand in a view of its cursors' keys and the item index."""
 
     def __init__(self) -> None:
         self.keys: list[np.ndarray] = []
@@ -194,7 +194,7 @@ class Sink:
 
 
 class Node:
-    """One Avro type: decode() steps all lanes over it; arrow() builds the column of the slots
+    """One Avro type: decode() steps all cursors over it; arrow() builds the column of the slots
     `rows` (all slots 0..size-1 in order when None)."""
 
     fixed_size: int | None = None  # bytes, when every value has the same encoded size
@@ -359,37 +359,37 @@ class Array(Node):
 
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
         pos = pos.copy()
-        lanes = np.arange(len(pos))  # lanes still inside their array
-        done = np.zeros(len(pos), np.int64)  # items read so far per lane
-        while lanes.size:
-            count, at = longs(buf, pos[lanes])
+        cursors = np.arange(len(pos))  # cursors still inside their array
+        done = np.zeros(len(pos), np.int64)  # items read so far per cursor
+        while cursors.size:
+            count, at = longs(buf, pos[cursors])
             negative = count < 0
             if negative.any():  # a negative count is followed by the block's byte size
                 count = np.abs(count)
                 _, at[negative] = longs(buf, at[negative])
-            pos[lanes] = at  # lanes whose count was 0 have ended their array here
+            pos[cursors] = at  # cursors whose count was 0 have ended their array here
             more = count > 0
-            lanes, at, count = lanes[more], at[more], count[more]
-            if not lanes.size:
+            cursors, at, count = cursors[more], at[more], count[more]
+            if not cursors.size:
                 break
-            first = (keys[lanes] << _ITEM) | done[lanes]
-            self.counts.put(keys[lanes], count)
+            first = (keys[cursors] << _ITEM) | done[cursors]
+            self.counts.put(keys[cursors], count)
             if self.items.fixed_size is not None:
                 self.runs.put(first, at, count)
                 at = at + count * self.items.fixed_size
             else:
                 at = self._items(buf, at, first, count)
-            done[lanes] += count
-            pos[lanes] = at
+            done[cursors] += count
+            pos[cursors] = at
         return pos
 
     def _items(
         self, buf: np.ndarray, at: np.ndarray, first: np.ndarray, count: np.ndarray
     ) -> np.ndarray:
-        """Step variable-size items: item j of every lane at once, longest lanes first."""
+        """Step variable-size items: item j of every cursor at once, longest cursors first."""
         order = np.argsort(-count, kind="stable")
         pos, keys, cnt = at[order], first[order], count[order]
-        # active[j]: lanes with more than j items (a prefix, as lanes are sorted by count).
+        # active[j]: cursors with more than j items (a prefix, as cursors are sorted by count).
         active = len(cnt) - np.searchsorted(cnt[::-1], np.arange(int(cnt[0])), side="right")
         if self.string_fields:
             pos = _string_items(buf, pos, keys, active, self.strings, len(self.string_fields))

@@ -14,7 +14,7 @@ positive, so the relative error is below (levels - 1) * 2**-53, about 1e-12 at 1
 *Complete.* A REST snapshot truncated at its limit says nothing about the levels behind its
 worst price: until a diff event changes such a level, the book does not hold it. A band whose
 bid bound lies below the snapshot's worst bid (or whose ask bound lies above its worst ask) may
-miss liquidity, so its `complete` is False and its sums are a floor. `core/verify.py snapshot_range` gives the
+miss liquidity, so its `complete` is False and its sums are a floor. `core/book_comparison.py snapshot_range` gives the
 floor and ceiling for a snapshot; a snapshot that lists fewer levels than its limit held the
 whole side, whose floor is 0 (ceiling +inf). A snapshot listing exactly `limit` levels is taken
 as truncated (the exchange does not say). The limits hold until the book is loaded again.
@@ -53,7 +53,7 @@ def compute_bands(
     """(mid, one Band per pct, in the order of `pcts`), or None when either side is empty.
 
     A band is `complete` when its bid bound >= known_bid_floor and its ask bound <=
-    known_ask_ceiling (see the module docstring and core/verify.py snapshot_range). Read-only on the book's
+    known_ask_ceiling (see the module docstring and core/book_comparison.py snapshot_range). Read-only on the book's
     levels (pending deep changes are merged)."""
     best_bid = book.bids.best()
     best_ask = book.asks.best()

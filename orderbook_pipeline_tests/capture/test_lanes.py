@@ -18,7 +18,7 @@ from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM, Venue
 
 from .conftest import capture
-from .verify import _us
+from .truth import _us
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 ALL = (

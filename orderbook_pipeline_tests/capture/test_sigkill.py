@@ -15,7 +15,7 @@ from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.cli_capture import sim_capture_command, temporaries
 
 from .conftest import capture
-from .verify import verify_capture
+from .truth import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTHS = (5, 20)

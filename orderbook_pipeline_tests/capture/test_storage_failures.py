@@ -18,7 +18,7 @@ from orderbook_pipeline.storage.store import StorageError, open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM
 
 from .conftest import capture
-from .verify import verify_capture
+from .truth import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTHS = (5, 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.capture.conftest import capture
-from orderbook_pipeline_tests.capture.verify import verify_capture
+from orderbook_pipeline_tests.capture.truth import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTHS = (5, 20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from orderbook_pipeline.core.verify import (
+from orderbook_pipeline.core.book_comparison import (
     INF,
     KnownRange,
     PendingVerification,
