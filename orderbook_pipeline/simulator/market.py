@@ -20,6 +20,7 @@ import random
 from array import array
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -208,17 +209,7 @@ class Market:
             fills = self._taker.fills(buy, takes)
 
         if rng.random() < 0.3:
-            # Touch random walk: take out the best level on one side and, if room is left,
-            # add a level inside the spread on the other side.
-            up = rng.random() < 0.5
-            if len(self._apx if up else self._bpx) > _MIN_LEVELS:
-                bb, ba = self._bpx[-1], self._apx[0]
-                if (ba if up else bb) not in touched:
-                    change(not up, ba if up else bb, 0)
-                if ba - bb >= 2:
-                    inside = rng.randint(bb + 1, ba - 1)
-                    if inside not in touched:  # a level a trade just removed
-                        change(up, inside, self._draw_qty())
+            self._walk_touch(touched, change)
 
         attempts = 0
         while len(touched) < k and attempts < 4 * k + 10:
@@ -243,30 +234,46 @@ class Market:
                     qty = self._draw_qty()
                     change(is_bid, price, qty if qty != old else qty + 1)
             else:
-                # New level: from a candidate distance, walk away from the touch to the nearest
-                # hole (most near-touch prices are occupied, so a blind pick would usually fail).
-                d = self._distance(n)
-                book = self._bq if is_bid else self._aq
-                if is_bid:
-                    price = min(self._bpx[-1] + 1 - d, self._apx[0] - 1)
-                    stop = price - 16  # bounded walk keeps step() cheap in full regions
-                    while (price in book or price in touched) and price > stop:
-                        price -= 1
-                    ok = price > stop and price >= 1
-                else:
-                    price = max(self._apx[0] - 1 + d, self._bpx[-1] + 1)
-                    stop = price + 16
-                    while (price in book or price in touched) and price < stop:
-                        price += 1
-                    ok = price < stop
-                if ok:
-                    change(is_bid, price, self._draw_qty())
+                hole = self._hole_near(is_bid, self._distance(n), touched)
+                if hole is not None:
+                    change(is_bid, hole, self._draw_qty())
 
         if not touched:  # every event changes at least one level
             price = self._bpx[-1]
             change(True, price, self._bq[price] + 1)
 
         return self._record(now_ms, bids, asks, fills)
+
+    def _walk_touch(self, touched: set[int], change: Callable[[bool, int, int], None]) -> None:
+        """Touch random walk: take out the best level on one side and, if room is left, add a
+        level inside the spread on the other side."""
+        rng = self._rng
+        up = rng.random() < 0.5
+        if len(self._apx if up else self._bpx) > _MIN_LEVELS:
+            bb, ba = self._bpx[-1], self._apx[0]
+            if (ba if up else bb) not in touched:
+                change(not up, ba if up else bb, 0)
+            if ba - bb >= 2:
+                inside = rng.randint(bb + 1, ba - 1)
+                if inside not in touched:  # a level a trade just removed
+                    change(up, inside, self._draw_qty())
+
+    def _hole_near(self, is_bid: bool, d: int, touched: set[int]) -> int | None:
+        """A free price for a new level: from a candidate distance `d`, walk away from the touch
+        to the nearest hole (most near-touch prices are occupied, so a blind pick would usually
+        fail); None when 16 steps find none (a bounded walk keeps step() cheap)."""
+        book = self._bq if is_bid else self._aq
+        if is_bid:
+            price = min(self._bpx[-1] + 1 - d, self._apx[0] - 1)
+            stop = price - 16
+            while (price in book or price in touched) and price > stop:
+                price -= 1
+            return price if price > stop and price >= 1 else None
+        price = max(self._apx[0] - 1 + d, self._bpx[-1] + 1)
+        stop = price + 16
+        while (price in book or price in touched) and price < stop:
+            price += 1
+        return price if price < stop else None
 
     def _record(
         self,
