@@ -23,7 +23,7 @@ from orderbook_pipeline.assets.keys import GAP_WINDOWS_KEY, bronze_key, mart_key
 from orderbook_pipeline.assets.refresh_events import hour_events
 from orderbook_pipeline.checks.specs import GAP_WINDOWS, checks_on
 from orderbook_pipeline.config import PipelineConfig
-from orderbook_pipeline.lanes.registry import LANES
+from orderbook_pipeline.lanes.registry import GAP_INPUT_LANES, LANES
 from orderbook_pipeline.partitions import hour_start_of
 from orderbook_pipeline.refresh.hour import mart_session, refresh_hour, stop_on_signals
 from orderbook_pipeline.refresh.scope import hour_scope, silver_lanes
@@ -32,7 +32,6 @@ from orderbook_pipeline.resources import CaptureTarget, MartDuckDB
 
 DUCKDB_POOL = "duckdb"  # every writer of the mart database: one at a time (dagster.yaml)
 REFRESH_NAME = "hourly_refresh"
-GAP_INPUT_LANES = ("l2", "diffs", "snapshots", "book_mismatches")  # gap windows read their bronze
 
 
 def marts_for(lanes: tuple[str, ...]) -> list[str]:

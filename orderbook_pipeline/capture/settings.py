@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
-from orderbook_pipeline.lanes.registry import CAPTURE_LANES, STREAM_LANES, stream_name
+from orderbook_pipeline.lanes.registry import (
+    CAPTURE_LANES,
+    STREAM_LANES,
+    VERIFYING_LANES,
+    stream_name,
+)
 from orderbook_pipeline.storage.store import DEFAULT_ROOT
 from orderbook_pipeline.venues import (
     CONNECTION_ATTEMPTS_PER_5M,
@@ -21,10 +26,6 @@ from orderbook_pipeline.venues import (
 
 # CAPTURE_LANES: the lanes a burst can be asked for (the lane registry). It also writes
 # "snapshots" always, and "book_mismatches" whenever a check finds the local book differs.
-
-
-# Lanes whose records are compared with the local book: any of them can write book_mismatches.
-VERIFYING_LANES = ("deep_snapshots", "partial_depth", "book_ticker")
 
 
 def written_lanes(lanes: tuple[str, ...] | list[str]) -> tuple[str, ...]:

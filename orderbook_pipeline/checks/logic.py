@@ -27,8 +27,6 @@ from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.store import Store
 
 MetaValue = int | float | str | None
-# The silver lanes book_verified reads (the exchange's views of the book, and the differences).
-VERIFIED_LANES = ("book_mismatches", "deep_snapshots", "partial_depth", "book_ticker")
 
 
 @dataclass(frozen=True)

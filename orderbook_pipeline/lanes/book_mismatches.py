@@ -11,6 +11,7 @@ from orderbook_pipeline.lanes.spec import Lane, LaneCheck, asc
 MISMATCH_SOURCES = ("deep_snapshot", "partial_depth", "book_ticker")
 
 LANE = Lane(
+    gap_input=True,
     name="book_mismatches",
     record="BookMismatchRecord",
     fields=(

@@ -38,6 +38,7 @@ encode_head = record_encoder(
 )
 
 LANE = Lane(
+    checks_book=True,
     name="book_ticker",
     record="BookTickerRecord",
     fields=FIELDS,

@@ -11,6 +11,7 @@ from orderbook_pipeline.lanes.spec import Lane, asc
 VERIFY_RESULTS = ("match", "mismatch", "not_compared")
 
 LANE = Lane(
+    checks_book=True,
     name="deep_snapshots",
     record="DeepSnapshotRecord",
     fields=(

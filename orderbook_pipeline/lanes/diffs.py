@@ -16,6 +16,7 @@ from orderbook_pipeline.lanes.avro_types import (
 from orderbook_pipeline.lanes.spec import EVENT_ORDER, FIRST_RECEIVED, Lane
 
 LANE = Lane(
+    gap_input=True,
     name="diffs",
     record="DiffRecord",
     fields=(

@@ -11,6 +11,7 @@ from orderbook_pipeline.lanes.avro_types import OPT_LONG, SIDE, TS
 from orderbook_pipeline.lanes.spec import EVENT_ORDER, UNBROKEN_FIRST, Lane, LaneCheck
 
 LANE = Lane(
+    gap_input=True,
     name="l2",
     record="L2Record",
     fields=(

@@ -61,6 +61,7 @@ def encode_head(prefix: bytes, levels: int, p: PartialDepth, ingest_us: int) -> 
 
 
 LANE = Lane(
+    checks_book=True,
     name="partial_depth",
     record="PartialDepthRecord",
     fields=FIELDS,

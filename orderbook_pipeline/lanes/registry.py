@@ -58,6 +58,12 @@ def lane(name: str) -> Lane:
 BOOK_LANES = tuple(n for n, spec in LANES.items() if spec.feed == "book")
 STREAM_LANES = tuple(n for n, spec in LANES.items() if spec.feed == "stream")
 CAPTURE_LANES = (*BOOK_LANES, *STREAM_LANES, *(n for n, s in LANES.items() if s.feed == "rest"))
+# Lanes whose records are compared with the local book: any of them can write book_mismatches.
+VERIFYING_LANES = tuple(n for n, spec in LANES.items() if spec.checks_book)
+# What book_verified reads: the exchange's views of the book, and the differences found.
+VERIFIED_LANES = ("book_mismatches", *VERIFYING_LANES)
+# The bronze the gap windows are derived from.
+GAP_INPUT_LANES = tuple(n for n, spec in LANES.items() if spec.gap_input)
 
 
 def stream_name(venue: Venue, lane_name: str, symbol: str, partial_levels: int = 20) -> str:

@@ -13,6 +13,7 @@ from orderbook_pipeline.lanes.spec import Lane, asc
 SNAPSHOT_REASONS = ("bootstrap", "gap", "reconnect", "verify", "reseed", "book_mismatch")
 
 LANE = Lane(
+    gap_input=True,
     name="snapshots",
     record="SnapshotRecord",
     fields=(

@@ -94,6 +94,11 @@ class Lane:
     # True: its bronze is written by a Dagster asset of its own (klines), not by capture bursts.
     own_asset: bool = False
     checks: tuple[LaneCheck, ...] = ()
+    # True: its records are compared with the local book (a difference is a book_mismatches
+    # record, and book_verified reads the lane).
+    checks_book: bool = False
+    # True: the gap windows are derived from it (its bronze is an input of the refresh).
+    gap_input: bool = False
     # What turns the exchange's input into the lane's record (or its parts), and what encodes
     # it to Avro binary when not written as a dict by the bronze writer's fastavro path.
     parse: Callable[..., Any] | None = None

@@ -28,7 +28,7 @@ from orderbook_pipeline.compaction.gaps import derive_gap_windows_and_chain, wri
 from orderbook_pipeline.compaction.increments import CompactionResult
 from orderbook_pipeline.compaction.parts import PartsState
 from orderbook_pipeline.compaction.silver import read_silver_lane
-from orderbook_pipeline.lanes.registry import LANES
+from orderbook_pipeline.lanes.registry import LANES, VERIFIED_LANES
 from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
 from orderbook_pipeline.marts.l2_5s import L2_5S
 from orderbook_pipeline.marts.partition import Mart
@@ -242,7 +242,7 @@ def judge_stream(
     if ("book_mismatches", "book_verified") in wants:
         run.judge(
             ("book_mismatches", "book_verified"),
-            tuple(f"silver {lane}" for lane in logic.VERIFIED_LANES),
+            tuple(f"silver {lane}" for lane in VERIFIED_LANES),
             lambda: _book_verified(store, venue.venue, symbol, h),
         )
     for lane in ("trades", "agg_trades"):

@@ -10,12 +10,12 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from orderbook_pipeline.checks.logic import VERIFIED_LANES, mismatch_signature, trade_continuity
 from orderbook_pipeline.checks.logic import book_verified as verdict
+from orderbook_pipeline.checks.logic import mismatch_signature, trade_continuity
 from orderbook_pipeline.checks.specs import CHECKS, RESEED_CHECKS
 from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.config import PipelineConfig
-from orderbook_pipeline.lanes.registry import LANES
+from orderbook_pipeline.lanes.registry import GAP_INPUT_LANES, LANES, VERIFIED_LANES
 from orderbook_pipeline.partitions import hour_key
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline_tests.bronze_factory import (
@@ -147,6 +147,8 @@ def test_the_checks_are_registered_and_book_verified_reseeds(tmp_path: Path) -> 
         "partial_depth",
         "book_ticker",
     }
+    # The gap windows are derived from the book lanes' bronze and the differences found.
+    assert set(GAP_INPUT_LANES) == {"l2", "diffs", "snapshots", "book_mismatches"}
 
     # In the definitions: only on lanes the configured venues write.
     graph = definitions(_config(tmp_path)).resolve_asset_graph()
