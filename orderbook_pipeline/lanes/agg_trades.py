@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from orderbook_pipeline.core.trades import agg_trade_record
-from orderbook_pipeline.lanes.avro_types import TS
 from orderbook_pipeline.lanes.finish import recount_missing
 from orderbook_pipeline.lanes.spec import FIRST_RECEIVED, Lane, LaneCheck, asc
+from orderbook_pipeline.lanes.trades import TIME_FIELDS, TRADE_FIELDS
 
 LANE = Lane(
     name="agg_trades",
     record="AggTradeRecord",
     fields=(
-        {"name": "event_ts", "type": TS},
-        {"name": "trade_ts", "type": TS},
-        {"name": "ingest_ts", "type": TS},
+        *TIME_FIELDS,
         {"name": "agg_id", "type": "long"},
         {"name": "first_trade_id", "type": "long"},
         {"name": "last_trade_id", "type": "long"},
-        {"name": "px", "type": "double"},
-        {"name": "qty", "type": "double"},
-        {"name": "px_str", "type": "string"},
-        {"name": "qty_str", "type": "string"},
-        {"name": "is_buyer_maker", "type": "boolean"},
-        {"name": "is_best_match", "type": ["null", "boolean"], "default": None},
+        *TRADE_FIELDS,
         # Aggregate ids skipped since the previous one this burst received.
         {"name": "missing_before", "type": "long", "default": 0},
     ),

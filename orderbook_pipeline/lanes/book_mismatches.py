@@ -11,8 +11,8 @@ from orderbook_pipeline.lanes.spec import Lane, LaneCheck, asc
 MISMATCH_SOURCES = ("deep_snapshot", "partial_depth", "book_ticker")
 
 LANE = Lane(
-    gap_input=True,
     name="book_mismatches",
+    gap_input=True,
     record="BookMismatchRecord",
     fields=(
         {

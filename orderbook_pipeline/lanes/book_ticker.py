@@ -38,8 +38,8 @@ encode_head = record_encoder(
 )
 
 LANE = Lane(
-    checks_book=True,
     name="book_ticker",
+    checks_book=True,
     record="BookTickerRecord",
     fields=FIELDS,
     partition_ts="ts",

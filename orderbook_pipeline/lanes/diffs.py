@@ -16,8 +16,8 @@ from orderbook_pipeline.lanes.avro_types import (
 from orderbook_pipeline.lanes.spec import EVENT_ORDER, FIRST_RECEIVED, Lane
 
 LANE = Lane(
-    gap_input=True,
     name="diffs",
+    gap_input=True,
     record="DiffRecord",
     fields=(
         {"name": "event_ts", "type": TS},

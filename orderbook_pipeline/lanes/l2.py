@@ -11,8 +11,8 @@ from orderbook_pipeline.lanes.avro_types import OPT_LONG, SIDE, TS
 from orderbook_pipeline.lanes.spec import EVENT_ORDER, UNBROKEN_FIRST, Lane, LaneCheck
 
 LANE = Lane(
-    gap_input=True,
     name="l2",
+    gap_input=True,
     record="L2Record",
     fields=(
         {"name": "event_ts", "type": TS},

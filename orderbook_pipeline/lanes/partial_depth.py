@@ -61,8 +61,8 @@ def encode_head(prefix: bytes, levels: int, p: PartialDepth, ingest_us: int) -> 
 
 
 LANE = Lane(
-    checks_book=True,
     name="partial_depth",
+    checks_book=True,
     record="PartialDepthRecord",
     fields=FIELDS,
     partition_ts="ts",

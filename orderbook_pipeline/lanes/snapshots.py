@@ -5,25 +5,31 @@ burst: copies of one key are the same record written twice (a salvaged file), id
 
 from __future__ import annotations
 
+from typing import Any
+
 from orderbook_pipeline.core.events import parse_snapshot
 from orderbook_pipeline.core.records import build_snapshot_record
 from orderbook_pipeline.lanes.avro_types import STRING_LEVELS, STRING_LEVELS_AGAIN, TS
 from orderbook_pipeline.lanes.spec import Lane, asc
 
 SNAPSHOT_REASONS = ("bootstrap", "gap", "reconnect", "verify", "reseed", "book_mismatch")
+# A REST depth snapshot as requested and answered (deep_snapshots.py adds its comparison).
+SNAPSHOT_FIELDS: tuple[dict[str, Any], ...] = (
+    {"name": "last_update_id", "type": "long"},
+    {"name": "request_ts", "type": TS},
+    {"name": "response_ts", "type": TS},
+    {"name": "limit", "type": "int"},
+    {"name": "used_weight_1m", "type": ["null", "int"], "default": None},
+    {"name": "bids", "type": STRING_LEVELS},
+    {"name": "asks", "type": STRING_LEVELS_AGAIN},
+)
 
 LANE = Lane(
-    gap_input=True,
     name="snapshots",
+    gap_input=True,
     record="SnapshotRecord",
     fields=(
-        {"name": "last_update_id", "type": "long"},
-        {"name": "request_ts", "type": TS},
-        {"name": "response_ts", "type": TS},
-        {"name": "limit", "type": "int"},
-        {"name": "used_weight_1m", "type": ["null", "int"], "default": None},
-        {"name": "bids", "type": STRING_LEVELS},
-        {"name": "asks", "type": STRING_LEVELS_AGAIN},
+        *SNAPSHOT_FIELDS,
         {
             "name": "reason",
             "type": {"type": "enum", "name": "SnapshotReason", "symbols": list(SNAPSHOT_REASONS)},

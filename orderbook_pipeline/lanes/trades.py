@@ -6,25 +6,36 @@ Prices and quantities appear twice: `px`/`qty` are doubles, float() of the excha
 
 from __future__ import annotations
 
+from typing import Any
+
 from orderbook_pipeline.core.trades import trade_record
 from orderbook_pipeline.lanes.avro_types import TS
 from orderbook_pipeline.lanes.finish import recount_missing
 from orderbook_pipeline.lanes.spec import FIRST_RECEIVED, Lane, LaneCheck, asc
 
+# When the trade happened, was published and was received (before its ids), and the trade
+# itself (after them): agg_trades.py shares both.
+TIME_FIELDS: tuple[dict[str, Any], ...] = (
+    {"name": "event_ts", "type": TS},
+    {"name": "trade_ts", "type": TS},
+    {"name": "ingest_ts", "type": TS},
+)
+TRADE_FIELDS: tuple[dict[str, Any], ...] = (
+    {"name": "px", "type": "double"},
+    {"name": "qty", "type": "double"},
+    {"name": "px_str", "type": "string"},
+    {"name": "qty_str", "type": "string"},
+    {"name": "is_buyer_maker", "type": "boolean"},
+    {"name": "is_best_match", "type": ["null", "boolean"], "default": None},
+)
+
 LANE = Lane(
     name="trades",
     record="TradeRecord",
     fields=(
-        {"name": "event_ts", "type": TS},
-        {"name": "trade_ts", "type": TS},
-        {"name": "ingest_ts", "type": TS},
+        *TIME_FIELDS,
         {"name": "trade_id", "type": "long"},
-        {"name": "px", "type": "double"},
-        {"name": "qty", "type": "double"},
-        {"name": "px_str", "type": "string"},
-        {"name": "qty_str", "type": "string"},
-        {"name": "is_buyer_maker", "type": "boolean"},
-        {"name": "is_best_match", "type": ["null", "boolean"], "default": None},
+        *TRADE_FIELDS,
         # Trade ids skipped since the previous trade this burst received (0: continuous, and
         # for a burst's first trade, which has nothing to continue).
         {"name": "missing_before", "type": "long", "default": 0},
