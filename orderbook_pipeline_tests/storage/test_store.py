@@ -68,16 +68,31 @@ def test_s3_requests_are_bounded_and_publishing_is_remote(
         S3_CONNECT_TIMEOUT_S,
         S3_READ_TIMEOUT_S,
     )
+    # The pyarrow filesystem that lists and reads: same endpoint, same bounds.
+    options = s3.filesystem.__reduce__()[1][0]
+    assert options["endpoint_override"] == s3_endpoint.removeprefix("http://")
+    assert options["scheme"] == "http" and options["region"] == "us-east-1"
+    assert (options["connect_timeout"], options["request_timeout"]) == (
+        S3_CONNECT_TIMEOUT_S,
+        S3_READ_TIMEOUT_S,
+    )
+    assert options["access_key"] == "testing"  # boto3's credentials (from the environment)
     assert s3.publishes_remotely and not open_store(str(tmp_path)).publishes_remotely
 
 
+@pytest.mark.parametrize("variable", ["OBP_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"])
 def test_endpoint_from_env(
-    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, temp_dir: Path
+    variable: str,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_endpoint: str,
+    s3_root: str,
+    temp_dir: Path,
 ) -> None:
-    monkeypatch.setenv("OBP_S3_ENDPOINT_URL", s3_endpoint)
+    # pyarrow reads no AWS_ENDPOINT_URL itself: it gets the endpoint boto3 resolved.
+    monkeypatch.setenv(variable, s3_endpoint)
     s = open_store(s3_root)
     s.write_bytes("a/b.avro", b"x")
-    assert s.read_bytes("a/b.avro") == b"x"
+    assert s.read_bytes("a/b.avro") == b"x" and s.list_files("a/") == ["a/b.avro"]
 
 
 def _private(path: Path | str) -> bool:
@@ -201,14 +216,27 @@ def test_paths_cannot_escape_the_root(store: Store) -> None:
             store.write_bytes(bad, b"x")
 
 
-def test_s3_listing_paginates(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_s3_listing_pages_past_the_first_thousand_keys(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     s = make_store("s3", tmp_path, request)
     assert isinstance(s, S3Store)
-    s.list_page_size = 2
-    names = [f"bronze/l2/f{i}.avro" for i in range(5)]
+    names = sorted(f"bronze/l2/d{i % 3}/f{i:04d}.avro" for i in range(1005))  # 1000 a page
     for n in names:
-        s.write_bytes(n, b"x")
+        s.client.put_object(Bucket=s.bucket, Key=s._key(n), Body=b"x")
     assert s.list_files("bronze/") == names
+    assert s.first_file("bronze/l2/d2") == names[-335]
+
+
+def test_s3_delete_leaves_no_directory_marker(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """pyarrow's delete_file would put an empty 'dir/' object back: boto3 deletes."""
+    s = make_store("s3", tmp_path, request)
+    assert isinstance(s, S3Store)
+    s.write_bytes("silver/l2/a/part-00000.parquet", b"x")
+    s.delete("silver/l2/a/part-00000.parquet")
+    assert "Contents" not in s.client.list_objects_v2(Bucket=s.bucket)
 
 
 def test_local_publish_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
