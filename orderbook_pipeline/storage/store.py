@@ -5,6 +5,9 @@ layout"): writers produce a LOCAL temporary (`temp_path_for`) and then `publish`
 is a rename in the same directory; on S3 the temporary sits in a local spool directory and is
 uploaded with one PUT. The spool is private to the user (`private_dir`): salvage uploads what it
 finds there. Paths given to a store are relative to its root, '/'-separated.
+
+Listing, reading and stat-ing final files go through one `pyarrow.fs` filesystem for both
+backends (LocalFileSystem, S3FileSystem); publishing and S3 deletes do not (see S3Store).
 """
 
 from __future__ import annotations
@@ -193,6 +196,12 @@ class Store(abc.ABC):
     def local_base(self) -> str:
         """Local directory holding this store's temporaries (root, or the S3 spool)."""
 
+    def _root_missing(self) -> str | None:
+        """Why the root itself is unusable (an S3 bucket that does not exist), else None.
+        pyarrow answers "not found" for a missing bucket as for a missing key, where a wrong
+        bucket name must be an error, not an empty lake."""
+        return None
+
     def read_bytes(self, rel_path: str) -> bytes:
         """Content of a final file; FileNotFoundError if it does not exist."""
         path = self.fs_path(rel_path)
@@ -200,6 +209,8 @@ class Store(abc.ABC):
             with self.filesystem.open_input_stream(path) as fh:
                 return bytes(fh.readall())
         except FileNotFoundError:
+            if why := self._root_missing():
+                raise StorageError(f"cannot read {self.uri(rel_path)}: {why}") from None
             raise FileNotFoundError(errno.ENOENT, "no such file", self.uri(rel_path)) from None
         except OSError as exc:
             raise StorageError(
@@ -216,14 +227,18 @@ class Store(abc.ABC):
         return bool(info.type == pafs.FileType.File)
 
     def _list_dir(self, rel_dir: str, *, recursive: bool) -> list[pafs.FileInfo]:
-        selector = pafs.FileSelector(self._join(rel_dir), allow_not_found=True, recursive=recursive)
+        base = self._join(_check_rel(rel_dir)) if rel_dir else self.fs_base
+        selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
+        where = f"{self.root}/{rel_dir}" if rel_dir else self.root
         try:
-            return list(self.filesystem.get_file_info(selector))
+            infos = list(self.filesystem.get_file_info(selector))
         except NotADirectoryError:
             return []
         except OSError as exc:
-            where = f"{self.root}/{rel_dir}" if rel_dir else self.root
             raise StorageError(f"cannot list {where}: {describe_os_error(exc)}") from exc
+        if not infos and (why := self._root_missing()):
+            raise StorageError(f"cannot list {where}: {why}")
+        return infos
 
     def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
         """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
@@ -255,10 +270,9 @@ class Store(abc.ABC):
             if rel.rsplit("/", 1)[-1].startswith("."):
                 continue
             if path in dirs:
-                if (rel + "/").startswith(prefix) or prefix.startswith(rel + "/"):
-                    found = self._first_in(rel, prefix)
-                    if found is not None:
-                        return found
+                found = self._first_in(rel, prefix) if (rel + "/").startswith(prefix) else None
+                if found is not None:
+                    return found
             elif rel.startswith(prefix) and _visible(rel):
                 return rel
         return None
@@ -377,6 +391,7 @@ class S3Store(Store):
             client, self._credentials = _boto3_client(endpoint_url, region_name)
         self.client = client
         self._filesystem: pafs.S3FileSystem | None = None
+        self._bucket_found = False
         if spool_dir is None:
             # Stable per root, so a restarted process finds (and salvages) its predecessor's spool,
             # in a base private to this user: salvage uploads whatever lies in the spool.
@@ -404,6 +419,18 @@ class S3Store(Store):
     @property
     def fs_base(self) -> str:
         return f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+
+    def _root_missing(self) -> str | None:
+        if self._bucket_found:  # asked once per store: a bucket is not deleted under a lake
+            return None
+        try:
+            info = self.filesystem.get_file_info(self.bucket)
+        except OSError:
+            return None  # not known to be missing: the empty answer stands
+        if info.type == pafs.FileType.NotFound:
+            return f"no such bucket: {self.bucket}"
+        self._bucket_found = True
+        return None
 
     def _key(self, rel_path: str) -> str:
         rel = _check_rel(rel_path)

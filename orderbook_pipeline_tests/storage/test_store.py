@@ -292,3 +292,20 @@ def test_first_file_is_the_oldest_partition(store: Store) -> None:
     expected = f"{prefix}dt=2026-11-20/hour=23/depth=10/b-2.avro"
     assert store.first_file(prefix) == expected
     assert store.first_file(prefix) == store.list_files(prefix)[0]
+
+
+def test_listing_order_and_hidden_directories(store: Store) -> None:
+    """A file sorts before a directory of its stem ('a.avro' < 'a/...', as S3 orders keys);
+    nothing under a hidden directory is listed."""
+    for rel in ("x/a/b.avro", "x/a.avro", "x/.hidden/c.avro", "x/b/.d.avro"):
+        store.write_bytes(rel, b"x")
+    assert store.list_files("x/") == ["x/a.avro", "x/a/b.avro"]
+    assert store.first_file("x/") == "x/a.avro" and store.first_file("x/a/") == "x/a/b.avro"
+    assert store.first_file("x/b") is None and store.first_file("nothing/") is None
+
+
+def test_a_missing_bucket_is_an_error_not_an_empty_lake(tmp_path: Path, s3_endpoint: str) -> None:
+    s = open_store("s3://no-such-bucket/p", s3_endpoint_url=s3_endpoint, spool_dir=str(tmp_path))
+    for call in (lambda: s.list_files("bronze/"), lambda: s.read_bytes("bronze/a.avro")):
+        with pytest.raises(StorageError, match="no such bucket: no-such-bucket"):
+            call()
