@@ -206,7 +206,8 @@ class Store(abc.ABC):
         """Content of a final file; FileNotFoundError if it does not exist."""
         path = self.fs_path(rel_path)
         try:
-            with self.filesystem.open_input_stream(path) as fh:
+            # compression=None: bytes as stored, never guessed from the name (".gz" and such).
+            with self.filesystem.open_input_stream(path, compression=None) as fh:
                 return bytes(fh.readall())
         except FileNotFoundError:
             if why := self._root_missing():

@@ -171,6 +171,8 @@ def test_write_read_list_delete(store: Store) -> None:
     store.write_bytes("bronze/diffs/c/3.avro", b"three")
     store.write_bytes("silver/l2/d/data.parquet", b"pq")
     assert store.read_bytes("bronze/l2/b/2.avro") == b"two"
+    store.write_bytes("state/x.json.gz", b"not gzip")  # read as stored, not decompressed
+    assert store.read_bytes("state/x.json.gz") == b"not gzip"
     assert store.list_files("bronze/") == [
         "bronze/diffs/c/3.avro",
         "bronze/l2/a/1.avro",
