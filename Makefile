@@ -26,7 +26,7 @@ format: install         ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: install      ## mypy (strict) on the pure core
+typecheck: install      ## mypy (strict) on the whole package
 	$(VENV)/bin/mypy
 
 check-defs: install     ## the Dagster definitions load as `dg dev` loads them

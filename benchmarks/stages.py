@@ -1,7 +1,7 @@
 """The stages after capture: silver compaction of one symbol-hour, and the 5 s mart of a day.
 
 Input: one realistic symbol-hour of bronze (BTCUSDT, spot, 10 events/s: 36,000 events), written
-here with fastavro and the lane schemas of storage/schemas.py (not through the capture code):
+here with fastavro and the lane schemas of lanes/ (not through the capture code):
 the diffs come from the bundled exchange's market model (`simulator.market.Market`, median 30
 changes an event, ~40 [px, qty] pairs), and the L2 records of depths 10, 20 and 50 are the
 model's true book after each event. Files roll every 15 minutes and hold one Avro block per

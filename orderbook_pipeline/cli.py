@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
@@ -19,9 +18,16 @@ import orjson
 import yaml  # type: ignore[import-untyped]
 
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.config import ConfigError, PipelineConfig, Problem, load_config
+from orderbook_pipeline.config import (
+    SIM_HOST,
+    ConfigError,
+    PipelineConfig,
+    Problem,
+    load_config,
+    log_level,
+)
 from orderbook_pipeline.log_redaction import install_redaction
-from orderbook_pipeline.venues import VENUES
+from orderbook_pipeline.venues import VENUES, normalised_symbols
 
 EXIT_EMPTY_SYMBOLS = 3
 
@@ -71,7 +77,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderbook-pipeline", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("OBP_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=log_level())
     sub = parser.add_subparsers(dest="command", required=True)
 
     cap = sub.add_parser("capture", help="run one bounded capture burst")
@@ -111,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one exchange per configured venue, each on its sim_port, in this process",
     )
-    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--host", default=SIM_HOST)  # where `exchange: embedded` connects
     sim.add_argument("--port", type=int, help="default: the venue's sim_port")
     sim.add_argument("--symbols", help="default: the venue's configured symbols")
     sim.add_argument("--seed", type=int, default=1)
@@ -197,7 +203,7 @@ def simulated_venues(args: argparse.Namespace) -> list[tuple[str, int, list[str]
         return [(n, s.sim_port or 0, s.symbols) for n, s in config.venues.items()]
     venue = args.venue or next(iter(config.venues))
     section = config.venues[venue]
-    symbols = [s.strip().upper() for s in (args.symbols or "").split(",") if s.strip()]
+    symbols = normalised_symbols((args.symbols or "").split(","))
     port = args.port if args.port is not None else section.sim_port or 0
     return [(venue, port, symbols or section.symbols)]
 

@@ -6,7 +6,6 @@ configured venue writes), so the UI shows what this deployment captures and noth
 
 from __future__ import annotations
 
-import os
 import time
 
 import dagster as dg
@@ -14,7 +13,7 @@ import dagster as dg
 from orderbook_pipeline.assets.bronze import bronze_specs
 from orderbook_pipeline.assets.klines import build_klines_asset
 from orderbook_pipeline.assets.refresh import build_refresh_asset
-from orderbook_pipeline.config import PipelineConfig, load_config
+from orderbook_pipeline.config import PipelineConfig, dagster_home, load_config
 from orderbook_pipeline.jobs import capture_job, reseed_job
 from orderbook_pipeline.partitions import hourly_partitions, partitions_start
 from orderbook_pipeline.refresh.scope import silver_lanes
@@ -57,4 +56,4 @@ def build_definitions(config: PipelineConfig, dagster_home: str | None = None) -
     )
 
 
-defs = build_definitions(load_config(), os.environ.get("DAGSTER_HOME"))
+defs = build_definitions(load_config(), dagster_home())

@@ -28,7 +28,7 @@ RESEED_ROLE_TAG = {"orderbook/role": "reseed"}
 REPORTED_METRICS = ("burst_id", "events", "reconnects")
 
 
-class CaptureConfig(dg.Config):  # type: ignore[misc]
+class CaptureConfig(dg.Config):
     """Empty or zero fields fall back to the capture target's settings of the venue."""
 
     venue: str = ""  # "" -> the target's only venue
@@ -94,7 +94,7 @@ def _run(
     return summary
 
 
-@dg.op  # type: ignore[misc]
+@dg.op
 def capture_burst(
     context: dg.OpExecutionContext, config: CaptureConfig, capture_target: CaptureTarget
 ) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def capture_burst(
     return summary
 
 
-class ReseedConfig(dg.Config):  # type: ignore[misc]
+class ReseedConfig(dg.Config):
     symbols: list[str]
     venue: str = ""  # "" -> the target's only venue
     failed_partition: str = ""  # the hour whose check failed
@@ -142,7 +142,7 @@ async def _snapshots(
     return metrics
 
 
-@dg.op  # type: ignore[misc]
+@dg.op
 def reseed_snapshots(
     context: dg.OpExecutionContext, config: ReseedConfig, capture_target: CaptureTarget
 ) -> dict[str, Any]:
@@ -164,11 +164,11 @@ def reseed_snapshots(
 
 
 # In process: a burst is one op, and a step process of its own would cost seconds of start-up.
-@dg.job(tags=CAPTURE_ROLE_TAG, executor_def=dg.in_process_executor)  # type: ignore[misc]
+@dg.job(tags=CAPTURE_ROLE_TAG, executor_def=dg.in_process_executor)
 def capture_job() -> None:
     capture_burst()
 
 
-@dg.job(tags=RESEED_ROLE_TAG, executor_def=dg.in_process_executor)  # type: ignore[misc]
+@dg.job(tags=RESEED_ROLE_TAG, executor_def=dg.in_process_executor)
 def reseed_job() -> None:
     reseed_snapshots()

@@ -10,46 +10,93 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import BaseModel
 
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.config import PipelineConfig, VenueSection, validated
-from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store, open_store
+from orderbook_pipeline.storage.store import Store
+
+FieldPath = tuple[str, ...]
+
+# Configuration fields that are not the capture target's, and whose they are instead.
+NOT_TARGET_FIELDS: dict[FieldPath, str] = {
+    ("duckdb_path",): "the mart_db resource's database",
+    ("orchestration", "partitions_start"): "the partitions definition, fixed at load",
+}
 
 
-class VenueTarget(dg.Config, VenueSection):  # type: ignore[misc]
+def _target_fields() -> dict[str, FieldPath]:
+    """Resource field -> configuration path: the top-level fields and those of each section
+    under their own (unique) names; `venues` stays a mapping of its own."""
+    paths: dict[str, FieldPath] = {}
+    for name, field in PipelineConfig.model_fields.items():
+        section = field.annotation
+        if name == "venues":
+            continue
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            paths.update({leaf: (name, leaf) for leaf in section.model_fields})
+        else:
+            paths[name] = (name,)
+    return {name: path for name, path in paths.items() if path not in NOT_TARGET_FIELDS}
+
+
+# The one mapping between the resource and the configuration: both directions use it, and
+# the resource's defaults are read through it, so a new configuration field cannot be half
+# mapped (orderbook_pipeline_tests/test_resources.py fails until the resource declares it).
+TARGET_FIELDS = _target_fields()
+_CONFIG_DEFAULTS = PipelineConfig()
+_DEFAULT_VENUE = next(iter(_CONFIG_DEFAULTS.venues))  # the venue of the shorthand
+
+
+def _at(config: BaseModel, path: FieldPath) -> Any:
+    value: Any = config
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+def config_default(name: str) -> Any:
+    """The configuration model's default of resource field `name`."""
+    return _at(_CONFIG_DEFAULTS, TARGET_FIELDS[name])
+
+
+class VenueTarget(dg.Config, VenueSection):
     """One venue's streams and lanes: config.VenueSection (its fields, defaults and checks) as
     a Dagster config type. None means the venue's own default."""
 
 
-class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
-    """The venues and streams to capture, the exchange endpoints and the storage root.
+class CaptureTarget(dg.ConfigurableResource["CaptureTarget"]):  # ops get the target itself
+    """The venues and streams to capture, the exchange endpoints and the storage root: the
+    configuration (config/schema.py) flattened for Dagster, defaults and checks included.
 
     `CaptureTarget(venue="binance-usdm", symbols=[...], depths=[...])` is shorthand for a target
     of one venue. Every per-venue answer is checked by the configuration's rules first.
     """
 
-    exchange: str = "embedded"  # "embedded" (the bundled exchange) or "binance" (the real venue)
-    data_root: str = DEFAULT_ROOT
-    s3_endpoint_url: str = ""
-    burst_seconds: float = 300.0
-    # The next burst starts this long before the previous one ends, so scheduling never leaves a
-    # hole: covers the sensor interval, run start-up and the new burst's snapshot bootstrap.
-    overlap_seconds: float = 60.0
-    file_seconds: float = 60.0  # short bronze rolls: partitions appear within a minute
-    coverage_threshold: float = 0.99  # the coverage check fails below this in-sync share
-    allow_empty_symbols: bool = False  # a symbol a burst captured nothing of fails its run
-    time_basis: str = "exchange"  # which clock buckets the marts: exchange | receive
-    # How Dagster keeps derived data current and its history bounded (config: orchestration).
-    refresh_interval_seconds: float = 300.0
-    report_interval_seconds: float = 180.0
-    run_retention_hours: float = 24.0
-    # A plain mapping as the default: Dagster refuses Config instances as a field default.
-    venues: dict[str, VenueTarget] = {"binance-spot": {}}
+    # Types as Dagster's config system takes them (Literal fields as str); the values are
+    # the configuration's, validated by `pipeline_config`. See config/schema.py for meanings.
+    data_root: str = config_default("data_root")  # "": ./data
+    s3_endpoint_url: str = config_default("s3_endpoint_url")
+    exchange: str = config_default("exchange")  # embedded | binance
+    burst_seconds: float = config_default("burst_seconds")
+    overlap_seconds: float = config_default("overlap_seconds")
+    file_seconds: float = config_default("file_seconds")
+    coverage_threshold: float = config_default("coverage_threshold")
+    allow_empty_symbols: bool = config_default("allow_empty_symbols")
+    time_basis: str = config_default("time_basis")  # exchange | receive
+    refresh_interval_seconds: float = config_default("refresh_interval_seconds")
+    report_interval_seconds: float = config_default("report_interval_seconds")
+    run_retention_hours: float = config_default("run_retention_hours")
+    # A plain mapping as the default: Dagster refuses Config instances as a field default (and
+    # validates this one into VenueTargets).
+    venues: dict[str, VenueTarget] = cast(
+        "dict[str, VenueTarget]", {name: {} for name in _CONFIG_DEFAULTS.venues}
+    )
 
     def __init__(self, **data: Any) -> None:
         shorthand = {k: data.pop(k) for k in list(data) if k in VenueTarget.model_fields}
@@ -57,51 +104,27 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
         if shorthand or venue:
             if "venues" in data:
                 raise ValueError("give either `venues` or one venue's fields, not both")
-            data["venues"] = {venue or "binance-spot": VenueTarget(**shorthand)}
-        data.setdefault("venues", {"binance-spot": VenueTarget()})
+            data["venues"] = {venue or _DEFAULT_VENUE: VenueTarget(**shorthand)}
+        data.setdefault("venues", {name: VenueTarget() for name in _CONFIG_DEFAULTS.venues})
         super().__init__(**data)
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> CaptureTarget:
-        return cls(
-            exchange=config.exchange,
-            data_root=config.data_root,
-            s3_endpoint_url=config.s3_endpoint_url,
-            burst_seconds=config.capture.burst_seconds,
-            overlap_seconds=config.capture.overlap_seconds,
-            file_seconds=config.capture.file_seconds,
-            coverage_threshold=config.capture.coverage_threshold,
-            allow_empty_symbols=config.capture.allow_empty_symbols,
-            time_basis=config.mart.time_basis,
-            refresh_interval_seconds=config.orchestration.refresh_interval_seconds,
-            report_interval_seconds=config.orchestration.report_interval_seconds,
-            run_retention_hours=config.orchestration.run_retention_hours,
-            venues={n: VenueTarget(**s.model_dump()) for n, s in config.venues.items()},
-        )
+        values = {name: _at(config, path) for name, path in TARGET_FIELDS.items()}
+        venues = {n: VenueTarget(**s.model_dump()) for n, s in config.venues.items()}
+        return cls(**values, venues=venues)
 
     @functools.cached_property
     def pipeline_config(self) -> PipelineConfig:
         """This target as a validated configuration, built on first use and kept (the resource
         is immutable); raises ConfigError naming the field."""
-        raw = {
-            "exchange": self.exchange,
-            "data_root": self.data_root,
-            "s3_endpoint_url": self.s3_endpoint_url,
-            "capture": {
-                "burst_seconds": self.burst_seconds,
-                "overlap_seconds": self.overlap_seconds,
-                "file_seconds": self.file_seconds,
-                "coverage_threshold": self.coverage_threshold,
-                "allow_empty_symbols": self.allow_empty_symbols,
-            },
-            "mart": {"time_basis": self.time_basis},
-            "orchestration": {
-                "refresh_interval_seconds": self.refresh_interval_seconds,
-                "report_interval_seconds": self.report_interval_seconds,
-                "run_retention_hours": self.run_retention_hours,
-            },
-            "venues": {name: section.model_dump() for name, section in self.venues.items()},
-        }
+        raw: dict[str, Any] = {}
+        for name, path in TARGET_FIELDS.items():
+            node = raw
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = getattr(self, name)
+        raw["venues"] = {name: section.model_dump() for name, section in self.venues.items()}
         return validated(raw, source="the capture_target resource")
 
     # ------------------------------------------------------------------ per venue
@@ -140,10 +163,10 @@ class CaptureTarget(dg.ConfigurableResource):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ all venues
     def store(self) -> Store:
-        return open_store(self.data_root, s3_endpoint_url=self.s3_endpoint_url or None)
+        return self.pipeline_config.store()
 
 
-class MartDuckDB(DuckDBResource):  # type: ignore[misc]
+class MartDuckDB(DuckDBResource):
     """DuckDBResource whose connection is closed even when a statement fails.
 
     The upstream resource closes only on success, leaving the file lock held after an error

@@ -8,14 +8,11 @@ rule, this is the only file to edit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-# Lanes fed by a websocket stream, in the order a burst opens them. "l2" and "diffs" both come
-# from the diff-depth stream; "depth_bands" is computed from the same book.
-BOOK_LANES = ("l2", "diffs", "depth_bands")
-STREAM_LANES = ("trades", "agg_trades", "book_ticker", "partial_depth")
 PARTIAL_DEPTH_LEVELS = (5, 10, 20)  # the only sizes of <sym>@depth<N>@100ms
 
 # Binance refuses more than this many websocket connection attempts per 5 minutes per IP (every
@@ -40,6 +37,12 @@ def symbol_problem(symbol: str) -> str | None:
         f"{shown!r} is not a Binance symbol: upper-case letters and digits (and _), "
         "1 to 20 characters, e.g. BTCUSDT"
     )
+
+
+def normalised_symbols(symbols: Iterable[str]) -> list[str]:
+    """Symbols as Binance spells them: stripped, upper case, blanks and repeats dropped (in
+    order). The one rule the configuration, a burst's settings and the CLI all apply."""
+    return list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
 
 
 class SyncRule(StrEnum):
@@ -123,23 +126,6 @@ class Venue:
     def depth_stream(self, symbol: str) -> str:
         """Stream name of the diff-depth stream: symbols are lower case in stream names."""
         return f"{symbol.lower()}{self.depth_stream_suffix}"
-
-    def lane_stream(self, lane: str, symbol: str, partial_levels: int = 20) -> str:
-        """Stream name that feeds a lane (symbols are lower case in stream names)."""
-        s = symbol.lower()
-        if lane in BOOK_LANES:
-            return f"{s}{self.depth_stream_suffix}"
-        if lane not in self.stream_lanes:
-            raise ValueError(f"{self.name} publishes no stream for lane {lane!r}")
-        if lane == "trades":
-            return f"{s}@trade"
-        if lane == "agg_trades":
-            return f"{s}@aggTrade"
-        if lane == "book_ticker":
-            return f"{s}@bookTicker"
-        if partial_levels not in PARTIAL_DEPTH_LEVELS:
-            raise ValueError(f"partial depth levels must be one of {PARTIAL_DEPTH_LEVELS}")
-        return f"{s}@depth{partial_levels}@100ms"
 
     def lane_path_prefix(self, lane: str) -> str:
         """Websocket path prefix of the connection that carries a lane's stream."""
@@ -277,33 +263,19 @@ BINANCE_USDM = Venue(
     text_decimals=None,
 )
 
-BINANCE_US = Venue(
+# Binance.US runs spot's API on its own hosts: only what differs from spot is stated.
+BINANCE_US = replace(
+    BINANCE_SPOT,
     name="binance-us",
     rest_base="https://api.binance.us",
     ws_base="wss://stream.binance.us:9443",
-    ws_path_prefix="",
-    api_prefix="/api/v3",
-    depth_stream_suffix="@depth@100ms",
-    max_snapshot_limit=5000,
-    allowed_snapshot_limits=None,
     snapshot_weight_tiers=((100, 1), (500, 5), (1000, 10), (5000, 50)),
     weight_limit_1m=1200,
     server_ping_interval_s=180.0,
     server_pong_timeout_s=600.0,
-    max_client_messages_per_s=5,
-    max_streams_per_connection=1024,
     sync_rule=SyncRule.SPOT_LEGACY,
-    has_prev_update_id=False,
     sends_server_shutdown=False,
-    exchange_info_by_symbol=True,
     exchange_info_weight=10,
-    default_snapshot_limit=100,
-    stream_lanes=("trades", "agg_trades", "book_ticker", "partial_depth"),
-    market_path_prefix="",
-    klines_max_limit=1000,
-    klines_weight_tiers=((1000, 2),),
-    deep_snapshot_limit=5000,
-    text_decimals=8,
 )
 
 VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_USDM, BINANCE_US)}

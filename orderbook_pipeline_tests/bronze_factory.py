@@ -16,7 +16,7 @@ import fastavro
 import pyarrow as pa
 
 from orderbook_pipeline.compaction.gaps import GAP_SCHEMA, write_gap_windows
-from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, partition_for
 from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS

@@ -51,6 +51,25 @@ def test_capture_help_lists_every_configuration_option(capsys):
     assert "% from mid" in out
 
 
+def test_capture_options_default_to_the_configuration_fields_they_override() -> None:
+    """No option restates a default: unset, each leaves its configuration field to decide."""
+    from orderbook_pipeline.cli import CAPTURE_OPTIONS
+    from orderbook_pipeline.config.loader import field_annotation
+
+    args = build_parser().parse_args(["capture"])
+    for option, path, _help in CAPTURE_OPTIONS:
+        assert field_annotation(tuple(path.format(venue="binance-spot").split("."))), option
+        assert getattr(args, option.removeprefix("--").replace("-", "_")) is None, option
+    assert args.allow_empty_symbols is None
+
+
+def test_the_log_level_default_is_the_configurations_variable() -> None:
+    from orderbook_pipeline.config import log_level
+
+    assert log_level({}) == "INFO"
+    assert log_level({"OBP_LOG_LEVEL": "DEBUG"}) == "DEBUG"
+
+
 def test_bad_arguments_are_refused_with_a_message_naming_the_field(capsys):
     assert (
         main(["capture", "--venue", "binance-spot", "--symbols", "BTCUSDT", "--depths", "0"]) == 2

@@ -59,7 +59,9 @@ def test_capture_target_refuses_an_unknown_exchange_setting():
         CaptureTarget(exchange="elsewhere").endpoints("binance-spot")
     assert info.value.path == "exchange"
     assert CaptureTarget(exchange="binance").endpoints("binance-spot") == (None, None)
-    assert CaptureTarget(sim_port=1234).endpoints("binance-spot") == (
+    # Built in, as without a file: the real venues (orderbook_pipeline.yaml says embedded).
+    assert CaptureTarget().endpoints("binance-spot") == (None, None)
+    assert CaptureTarget(exchange="embedded", sim_port=1234).endpoints("binance-spot") == (
         "ws://127.0.0.1:1234",
         "http://127.0.0.1:1234",
     )

@@ -105,6 +105,7 @@ def test_reseed_job_writes_reseed_snapshots_and_reports_them(tmp_path):
     with SimulatorThread(venue=BINANCE_SPOT, symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
         # Two venues: the op config's venue picks the section (and so the exchange's port).
         target = CaptureTarget(
+            exchange="embedded",
             data_root=str(tmp_path),
             venues={
                 "binance-usdm": VenueTarget(sim_port=9),  # nothing listens there

@@ -2,7 +2,7 @@
 
 orjson parse -> Binance sequence check -> sortedcontainers.SortedDict per side (bids keyed by
 -price so both sides iterate best first; float px/qty) -> the project's L2 record (a dict
-matching storage.schemas.L2_SCHEMA) per configured depth -> fastavro Writer(codec="snappy"), one
+matching the l2 lane's schema) per configured depth -> fastavro Writer(codec="snappy"), one
 writer per depth as the bronze lanes are split by depth, into memory. This is anchors.py's G2 with
 the project's record, i.e. what the project's own hot path has to beat.
 """
@@ -14,13 +14,12 @@ import time
 from itertools import islice
 from typing import Any
 
-import fastavro
 import orjson
 from fastavro.write import Writer
 from sortedcontainers import SortedDict
 
 from benchmarks.contenders import Process, float_book, in_sequence, summary
-from orderbook_pipeline.storage.schemas import L2_SCHEMA
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 _BURST_ID = "bench"
@@ -35,7 +34,7 @@ def _setup(depths: tuple[int, ...]) -> Any:
         asks = SortedDict(a0)
         loads = orjson.loads
         venue = BINANCE_SPOT.name
-        parsed = fastavro.parse_schema(L2_SCHEMA)
+        parsed = LANES["l2"].parsed
         # Writer's default block size (16,000 B) is the bronze writer's BLOCK_BYTES.
         sinks = [(depth, io.BytesIO()) for depth in depths]
         writers = [(depth, Writer(buf, parsed, codec="snappy")) for depth, buf in sinks]

@@ -89,8 +89,7 @@ class RunPids:
         self._last = 0.0
 
     def refresh(self, active_only: bool = True) -> None:
-        from dagster import DagsterRunStatus, RunsFilter
-        from dagster._core.events import DagsterEventType
+        from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 
         self._last = time.monotonic()
         statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]

@@ -64,7 +64,7 @@ def _events(instance: Any, run_id: str, types: set[Any]) -> list[Any]:
 
 def capture_runs(instance: Any, runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each finished capture run's summary (its step output's metadata)."""
-    from dagster._core.events import DagsterEventType
+    from dagster import DagsterEventType
 
     out = []
     for run in runs:
@@ -80,7 +80,7 @@ def capture_runs(instance: Any, runs: Sequence[dict[str, Any]]) -> list[dict[str
 
 def refresh_runs(instance: Any, runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each refresh run with its events: per asset the judged_until, per check the verdict."""
-    from dagster._core.events import DagsterEventType
+    from dagster import DagsterEventType
 
     kinds = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
     out = []

@@ -1,8 +1,8 @@
 """The bronze lanes as external assets: written by capture bursts, which report them per lane
 and hour (capture/reporter.py), and once more by the final refresh of each hour.
 
-Every lane but klines, which is fetched over REST by an asset of its own (assets/klines.py).
-What one record of each lane is: the lane registry.
+Every lane but those with an asset of their own (klines: fetched over REST, assets/klines.py).
+What one record of each lane is: the lane registry (lanes/).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import dagster as dg
 
 from orderbook_pipeline.assets.keys import bronze_key
 from orderbook_pipeline.capture.reporter import Batch
-from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.partitions import hour_key
 
-MATERIALIZED_ELSEWHERE = ("klines",)  # a real asset, not an external spec
+# Lanes with a real asset of their own (klines), not an external spec.
+MATERIALIZED_ELSEWHERE = tuple(name for name, spec in LANES.items() if spec.own_asset)
 
 
 def bronze_specs(lanes: Iterable[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:

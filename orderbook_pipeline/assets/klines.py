@@ -73,7 +73,7 @@ def klines_metadata(report: KlinesReport) -> dict[str, Any]:
 
 
 def build_klines_asset(partitions: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(  # type: ignore[misc]
+    @dg.asset(
         key=BRONZE_KLINES,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -127,5 +127,7 @@ def _merged(before: Any, value: Any) -> Any:
         return before + value
     if isinstance(value, dg.JsonMetadataValue):
         a, b = before.data, value.data
-        return dg.MetadataValue.json({**a, **b} if isinstance(a, dict) else [*a, *b])
+        if isinstance(a, dict) and isinstance(b, dict):
+            return dg.MetadataValue.json({**a, **b})
+        return dg.MetadataValue.json([*(a or ()), *(b or ())])
     return value

@@ -22,8 +22,8 @@ import dagster as dg
 from orderbook_pipeline.assets.keys import GAP_WINDOWS_KEY, bronze_key, mart_key, silver_key
 from orderbook_pipeline.assets.refresh_events import hour_events
 from orderbook_pipeline.checks.specs import GAP_WINDOWS, checks_on
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.config import PipelineConfig
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.partitions import hour_start_of
 from orderbook_pipeline.refresh.hour import mart_session, refresh_hour, stop_on_signals
 from orderbook_pipeline.refresh.scope import hour_scope, silver_lanes
@@ -112,7 +112,7 @@ def selection_of(
     )
 
 
-class RefreshConfig(dg.Config):  # type: ignore[misc]
+class RefreshConfig(dg.Config):
     """Up to when to compact and judge: by default what has settled (every copy landed);
     "hour_end" for the whole hour (when no capture writes into it any more, e.g. after a CLI
     capture), or a UTC time "YYYY-MM-DDTHH:MM:SSZ"."""
@@ -134,7 +134,7 @@ def build_refresh_asset(
 ) -> dg.AssetsDefinition:
     lanes = silver_lanes(config)
 
-    @dg.multi_asset(  # type: ignore[misc]
+    @dg.multi_asset(
         name=REFRESH_NAME,
         specs=refresh_specs(lanes, partitions),
         check_specs=check_specs(lanes, partitions),

@@ -29,7 +29,7 @@ def hour_events(
     """The hour's materializations (one per selected asset) and check evaluations (one per
     selected check), each with its per-stream detail."""
     scope = report.scope
-    common = {"judged_until": _iso(scope.cut_us), "hour_closed": scope.closed}
+    common: dict[str, Any] = {"judged_until": _iso(scope.cut_us), "hour_closed": scope.closed}
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
     for lane in sorted(selection.lanes):
         events.append(
@@ -50,7 +50,7 @@ def hour_events(
         )
     for table in sorted(selection.marts):
         built = [s for s in report.streams if table in s.marts]
-        metadata = {
+        metadata: dict[str, Any] = {
             **common,
             "rows": sum(s.marts[table] for s in built),
             "streams": len(built),

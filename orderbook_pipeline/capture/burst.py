@@ -3,6 +3,9 @@
 Everything runs on one asyncio loop. Frames are handled synchronously as they arrive (parse,
 sync, record, Avro), snapshots are fetched by a few workers under the venue's weight budget, and
 a maintenance tick flushes Avro blocks so that a killed process loses at most about a second.
+
+This module is the burst's lifecycle (start-up, tasks, shutdown, publishing); frames are routed
+in routing.py, snapshots fetched in snapshots.py, the periodic REST work done in periodic.py.
 """
 
 from __future__ import annotations
@@ -16,23 +19,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
-import orjson
 
 from orderbook_pipeline.capture.clock import ClockWatch
 from orderbook_pipeline.capture.connection import StreamConnection
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.periodic import clock_checks, deep_snapshots
-from orderbook_pipeline.capture.rest import RestClient, RestError, UnknownSymbol, WeightBudget
+from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
+from orderbook_pipeline.capture.routing import FrameRouter
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.capture.symbol import SymbolCapture, write_snapshot
-from orderbook_pipeline.core.events import (
-    BadEvent,
-    NotDepth,
-    Scales,
-    classify_frame,
-    decode_depth_frame,
-)
-from orderbook_pipeline.core.sync import SnapshotOutcome, SyncState
+from orderbook_pipeline.capture.snapshots import SnapshotWorkers
+from orderbook_pipeline.capture.symbol import SymbolCapture
+from orderbook_pipeline.core.events import Scales
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.store import StorageError, open_store
@@ -40,8 +37,6 @@ from orderbook_pipeline.storage.store import StorageError, open_store
 log = logging.getLogger("orderbook_pipeline.capture")
 
 MAINTAIN_EVERY_S = 0.1
-_NOT_JSON = object()
-TOO_OLD_RETRY_S = 0.2
 
 
 class CaptureError(Exception):
@@ -63,16 +58,11 @@ class CaptureBurst:
         self.venue = settings.venue
         self.metrics = BurstMetrics(settings.burst_id, settings.venue.name, settings.symbols)
         self.symbols: dict[str, SymbolCapture] = {}
-        self._with_prev_id = self.venue.has_prev_update_id
         self.scales: dict[str, Scales] = {}
         self.stop = asyncio.Event()
         self.clock = ClockWatch(self.metrics)
         self._attempts: deque[float] = deque()  # connection attempts, shared (see connection.py)
         self.fatal: BaseException | None = None
-        self._snapshot_queue: asyncio.Queue[SymbolCapture] = asyncio.Queue()
-        self._streams: dict[str, SymbolCapture] = {}
-        # Other stream lanes: stream name -> (symbol, lane, partial depth levels)
-        self._lane_streams: dict[str, tuple[SymbolCapture, str, int | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
     async def run(self) -> BurstMetrics:
@@ -100,6 +90,7 @@ class CaptureBurst:
             async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
                 budget = WeightBudget(self.venue.weight_limit_1m, s.weight_safety)
                 self.rest = RestClient(self.venue, s.rest_base, http, self.metrics, budget)
+                self._wire()
                 if await self._until_stopped(self._start_symbols(), "start-up"):
                     await self._capture()
         finally:
@@ -124,6 +115,28 @@ class CaptureBurst:
         if self.fatal is not None:
             raise CaptureError(str(self.fatal)) from self.fatal
         return self.metrics
+
+    def _wire(self) -> None:
+        """The burst's parts, given what each uses: snapshot workers (REST, writer) and the
+        frame router (the books, and where to ask for their snapshots)."""
+        s = self.settings
+        assert s.snapshot_limit is not None  # settings fill it in
+        self.snapshots = SnapshotWorkers(
+            self.rest,
+            self.writer,
+            self.venue,
+            s.burst_id,
+            s.snapshot_limit,
+            self.metrics,
+            self._fail,
+        )
+        self.router = FrameRouter(
+            self.symbols,
+            self.metrics,
+            self.venue.has_prev_update_id,
+            self.snapshots.request,
+            self._fail,
+        )
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None], what: str) -> bool:
         """Run `work` unless the burst stops first (its end, SIGTERM): then cancel it, wherever
@@ -185,9 +198,9 @@ class CaptureBurst:
                 band_interval_s=s.band_interval_s,
             )
             self.symbols[symbol] = cap
-            self._streams[self.venue.depth_stream(symbol)] = cap
+            self.router.route_depth(self.venue.depth_stream(symbol), cap)
         for name, (symbol, lane, levels) in s.lane_streams(list(self.scales)).items():
-            self._lane_streams[name] = (self.symbols[symbol], lane, levels)
+            self.router.route_lane(name, self.symbols[symbol], lane, levels)
 
     async def _capture(self) -> None:
         s = self.settings
@@ -197,13 +210,25 @@ class CaptureBurst:
         ]
         tasks = [asyncio.create_task(c.run(self.stop), name=c.name) for c in connections]
         tasks += [
-            asyncio.create_task(self._snapshot_worker(), name=f"snapshots#{i}")
+            asyncio.create_task(self.snapshots.work(), name=f"snapshots#{i}")
             for i in range(s.snapshot_concurrency)
         ]
         tasks.append(asyncio.create_task(self._maintain(), name="maintain"))
-        tasks.append(asyncio.create_task(clock_checks(self), name="clock"))
+        checks = clock_checks(self.rest, self.clock, self.metrics, s.clock_check_interval_s)
+        tasks.append(asyncio.create_task(checks, name="clock"))
         if "deep_snapshots" in (s.lanes or ()):
-            tasks.append(asyncio.create_task(deep_snapshots(self), name="deep_snapshots"))
+            assert s.deep_snapshot_limit is not None
+            deep = deep_snapshots(
+                list(self.symbols.values()),
+                self.rest,
+                self.metrics,
+                venue=self.venue,
+                limit=s.deep_snapshot_limit,
+                configured_s=s.deep_snapshot_interval_s,
+                weight_safety=s.weight_safety,
+                on_storage_failure=self._fail,
+            )
+            tasks.append(asyncio.create_task(deep, name="deep_snapshots"))
         await self.stop.wait()  # the burst's end (set by run's deadline), a signal, a failure
         for task in tasks[len(connections) :]:
             task.cancel()
@@ -216,14 +241,18 @@ class CaptureBurst:
     def _connection(self, i: int, prefix: str | None, names: list[str]) -> StreamConnection:
         """The depth streams' connections (prefix None), and the other stream lanes' apart from
         them (their frames take another path; USD-M serves aggTrade on another URL path)."""
-        s = self.settings
-        stale_after_s, on_frame, on_reconnect = s.stale_after_s, self._on_frame, self._on_reconnect
+        s, router = self.settings, self.router
+        stale_after_s, on_frame, on_reconnect = (
+            s.stale_after_s,
+            router.on_frame,
+            router.on_reconnect,
+        )
         name = f"{self.venue.name}#{i}"
         if prefix is not None:
-            on_frame, on_reconnect = self._on_lane_frame, self._on_lane_reconnect
+            on_frame, on_reconnect = router.on_lane_frame, router.on_lane_reconnect
             name = f"{self.venue.name}{prefix}/lanes#{i}"
             # Trades alone can be quiet for minutes on a thin market: no early stale verdict.
-            lanes = {self._lane_streams[n][1] for n in names}
+            lanes = {router.lane_of(n) for n in names}
             if not lanes & {"partial_depth", "book_ticker"}:
                 stale_after_s = max(stale_after_s, 300.0)
         return StreamConnection(
@@ -250,146 +279,7 @@ class CaptureBurst:
         self.fatal = self.fatal or exc
         self.stop.set()
 
-    # --- frames -------------------------------------------------------------------------
-    def _on_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
-        try:
-            # The fast path: a depth frame decoded and validated in one pass (core/events.py).
-            ev = decode_depth_frame(frame, self.symbols, recv_us, self._with_prev_id)
-        except NotDepth:
-            self._on_other_frame(frame, conn)
-            return
-        except BadEvent as exc:
-            self._on_bad_event(exc)
-            return
-        cap = self.symbols[ev.symbol]
-        self.metrics.events += 1
-        try:
-            cap.on_event(ev)
-        except StorageError as exc:
-            self._fail(exc)
-            return
-        if cap.sync.state is not SyncState.SYNCED:
-            self._maybe_queue_snapshot(cap)
-
-    def _loads(self, frame: str | bytes) -> Any:
-        """The frame's JSON, or _NOT_JSON (counted as invalid_json)."""
-        try:
-            return orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            self.metrics.bad_frame("invalid_json", f"{exc}: {frame[:200]!r}")
-            return _NOT_JSON
-
-    @staticmethod
-    def _is_control(msg: Any, conn: StreamConnection) -> bool:
-        """A frame about the connection, not the market: serverShutdown (acted on) or a
-        SUBSCRIBE acknowledgement."""
-        data = msg.get("data", msg) if type(msg) is dict else msg
-        if type(data) is dict and data.get("e") == "serverShutdown":
-            conn.server_shutdown_notice()
-            return True
-        return type(msg) is dict and "id" in msg and "result" in msg
-
-    def _on_other_frame(self, frame: str | bytes, conn: StreamConnection) -> None:
-        msg = self._loads(frame)
-        if msg is _NOT_JSON or self._is_control(msg, conn):
-            return
-        problem = classify_frame(msg.get("data", msg) if type(msg) is dict else msg)
-        if problem is None:
-            self.metrics.bad_frame("unexpected", repr(frame[:200]))
-        else:
-            self._on_bad_event(problem)
-
-    def _on_bad_event(self, exc: BadEvent) -> None:
-        self.metrics.bad_frame(exc.reason, str(exc))
-        cap = self.symbols.get(exc.symbol) if exc.symbol else None
-        if cap is not None:
-            cap.on_bad_event(exc.reason)
-            self._maybe_queue_snapshot(cap)
-
-    def _on_lane_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
-        """A frame of the other stream lanes: a bad one is counted by reason and dropped (it
-        never touches a book)."""
-        msg = self._loads(frame)
-        if msg is _NOT_JSON:
-            return
-        route = self._lane_streams.get(msg.get("stream")) if type(msg) is dict else None
-        if route is None:
-            if not self._is_control(msg, conn):
-                self.metrics.bad_frame("unexpected", repr(frame[:200]))
-            return
-        cap, lane, levels = route
-        try:
-            cap.streams.on_data(lane, msg.get("data"), recv_us, levels, cap.sync.book)
-            cap.received += 1
-        except BadEvent as exc:
-            self.metrics.bad_frame(exc.reason, f"{lane}: {exc}")
-        except StorageError as exc:
-            self._fail(exc)
-
-    def _on_lane_reconnect(self, conn: StreamConnection, cause: str) -> None:
-        # The books do not depend on these streams; a trade lost meanwhile shows in its ids.
-        self.metrics.lane_reconnects += 1
-
-    def _on_reconnect(self, conn: StreamConnection, cause: str) -> None:
-        self.metrics.reconnects += 1
-        for name in conn.streams:
-            self._streams[name].on_transport_break(cause)
-
-    # --- snapshots ----------------------------------------------------------------------
-    def _maybe_queue_snapshot(self, cap: SymbolCapture) -> None:
-        if cap.wants_snapshot and not cap.snapshot_queued:
-            cap.snapshot_queued = True
-            self._snapshot_queue.put_nowait(cap)
-
-    async def _snapshot_worker(self) -> None:
-        while True:
-            cap = await self._snapshot_queue.get()
-            try:
-                await self._snapshot(cap)
-            finally:
-                cap.snapshot_queued = False
-            self._maybe_queue_snapshot(cap)
-
-    async def _snapshot(self, cap: SymbolCapture) -> None:
-        if not cap.wants_snapshot:
-            return
-        try:
-            await self._snapshot_for(cap)
-        finally:
-            cap.sync.snapshot_in_flight = False
-
-    async def _snapshot_for(self, cap: SymbolCapture) -> None:
-        limit = self.settings.snapshot_limit
-        assert limit is not None
-
-        def sent() -> None:  # from now on every buffered event may be needed to bridge
-            cap.sync.snapshot_in_flight = True
-
-        try:
-            resp = await self.rest.depth(cap.symbol, limit, before_send=sent)
-            snap = resp.snapshot
-        except UnknownSymbol as exc:
-            log.error("%s: snapshot refused (%s)", cap.symbol, exc)
-            return
-        except RestError as exc:
-            self.metrics.rest_error("snapshot", f"{cap.symbol}: {exc}")
-            await asyncio.sleep(1.0)
-            return
-        self.metrics.snapshots += 1
-        reason = cap.snapshot_reason
-        outcome = cap.on_snapshot(snap, limit, resp.response_us)
-        if outcome is SnapshotOutcome.TOO_OLD:
-            await asyncio.sleep(TOO_OLD_RETRY_S)
-            return
-        if outcome is SnapshotOutcome.NOT_WANTED:
-            return
-        try:
-            write_snapshot(
-                self.writer, self.venue, cap.symbol, snap, resp, reason, self.settings.burst_id
-            )
-        except StorageError as exc:
-            self._fail(exc)
-
+    # --- maintenance ----------------------------------------------------------------------
     async def _maintain(self) -> None:
         while True:
             await asyncio.sleep(MAINTAIN_EVERY_S)

@@ -3,6 +3,8 @@ and the local clock's offset from the exchange's.
 
 Both go through the same RestClient, so the same request-weight budget paces them; bootstrap and
 resync snapshots come first (no deep snapshot is asked for while any book waits for one).
+Each task gets what it uses (the books, a REST port, the metrics, a callback for storage
+failures), not the burst.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from orderbook_pipeline.capture.rest import RestError, UnknownSymbol, server_time
+from orderbook_pipeline.capture.rest import RestError, UnknownSymbol
 from orderbook_pipeline.core.sync import SyncState
 from orderbook_pipeline.storage.store import StorageError
 
 if TYPE_CHECKING:
-    from orderbook_pipeline.capture.burst import CaptureBurst
+    from orderbook_pipeline.capture.clock import ClockWatch
+    from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.ports import ServerClock, SnapshotFetcher, StorageFailureHandler
     from orderbook_pipeline.capture.symbol import SymbolCapture
+    from orderbook_pipeline.venues import Venue
 
 log = logging.getLogger("orderbook_pipeline.capture")
 
@@ -28,32 +34,41 @@ DEEP_SHARE = 0.5
 POLL_S = 0.25
 
 
-def deep_interval_s(burst: CaptureBurst) -> float:
+def deep_interval_s(
+    venue: Venue, limit: int, configured_s: float, weight_safety: float, symbols: int
+) -> float:
     """The configured interval, stretched so every symbol's deep snapshots fit DEEP_SHARE of the
     per-minute budget."""
-    s = burst.settings
-    assert s.deep_snapshot_limit is not None
-    weight = burst.venue.snapshot_weight(s.deep_snapshot_limit)
-    per_minute = burst.venue.weight_limit_1m * s.weight_safety * DEEP_SHARE
-    affordable = 60.0 * weight * len(burst.symbols) / per_minute
-    return max(s.deep_snapshot_interval_s, affordable)
+    weight = venue.snapshot_weight(limit)
+    per_minute = venue.weight_limit_1m * weight_safety * DEEP_SHARE
+    affordable = 60.0 * weight * symbols / per_minute
+    return max(configured_s, affordable)
 
 
-async def deep_snapshots(burst: CaptureBurst) -> None:
+async def deep_snapshots(
+    caps: Sequence[SymbolCapture],
+    fetcher: SnapshotFetcher,
+    metrics: BurstMetrics,
+    *,
+    venue: Venue,
+    limit: int,
+    configured_s: float,
+    weight_safety: float,
+    on_storage_failure: StorageFailureHandler,
+) -> None:
     """Every interval, one deep snapshot per in-sync symbol, staggered over the interval."""
-    interval = deep_interval_s(burst)
-    burst.metrics.deep_snapshot_interval_s = round(interval, 3)
-    if interval > burst.settings.deep_snapshot_interval_s:
+    interval = deep_interval_s(venue, limit, configured_s, weight_safety, len(caps))
+    metrics.deep_snapshot_interval_s = round(interval, 3)
+    if interval > configured_s:
         log.warning(
             "deep snapshots every %.0f s instead of %.0f s: %d symbols at %d levels would exceed "
             "%.0f%% of the weight budget",
             interval,
-            burst.settings.deep_snapshot_interval_s,
-            len(burst.symbols),
-            burst.settings.deep_snapshot_limit,
+            configured_s,
+            len(caps),
+            limit,
             DEEP_SHARE * 100,
         )
-    caps = list(burst.symbols.values())
     start = time.monotonic()
     # The first one for symbol i is due i/n of an interval after the start (once in sync).
     due = {cap.symbol: start + interval * (i + 1) / len(caps) for i, cap in enumerate(caps)}
@@ -67,14 +82,18 @@ async def deep_snapshots(burst: CaptureBurst) -> None:
             ready = cap.sync.state is SyncState.SYNCED and not cap.verifier.verifying
             if now >= due[cap.symbol] and ready:
                 due[cap.symbol] = now + interval
-                await _deep_snapshot(burst, cap)
+                await _deep_snapshot(cap, fetcher, metrics, limit, on_storage_failure)
 
 
-async def _deep_snapshot(burst: CaptureBurst, cap: SymbolCapture) -> None:
-    limit = burst.settings.deep_snapshot_limit
-    assert limit is not None
+async def _deep_snapshot(
+    cap: SymbolCapture,
+    fetcher: SnapshotFetcher,
+    metrics: BurstMetrics,
+    limit: int,
+    on_storage_failure: StorageFailureHandler,
+) -> None:
     try:
-        resp = await burst.rest.depth(
+        resp = await fetcher.depth(
             cap.symbol, limit, before_send=lambda: cap.verifier.start_deep(cap.sync.book)
         )
         snap = resp.snapshot
@@ -82,21 +101,21 @@ async def _deep_snapshot(burst: CaptureBurst, cap: SymbolCapture) -> None:
         log.error("%s: deep snapshot refused (%s)", cap.symbol, exc)
         return
     except RestError as exc:
-        burst.metrics.rest_error("deep_snapshot", f"{cap.symbol}: {exc}")
+        metrics.rest_error("deep_snapshot", f"{cap.symbol}: {exc}")
         cap.verifier.cancel_deep()
         return
     try:
         cap.verifier.on_deep_snapshot(snap, resp)
     except StorageError as exc:
-        burst._fail(exc)
+        on_storage_failure(exc)
 
 
-async def clock_checks(burst: CaptureBurst) -> None:
-    """Measure exchange time minus local time every clock_check_interval_s, and at once when
-    the local clock steps (NTP-style: against the midpoint of the request), into the burst
-    metrics. Receive times stay local; this says how far off they are."""
-    interval = burst.settings.clock_check_interval_s
-    clock = burst.clock
+async def clock_checks(
+    exchange: ServerClock, clock: ClockWatch, metrics: BurstMetrics, interval_s: float
+) -> None:
+    """Measure exchange time minus local time every interval_s, and at once when the local
+    clock steps (NTP-style: against the midpoint of the request), into the burst metrics.
+    Receive times stay local; this says how far off they are."""
     sent = [0]  # when the last attempt was sent (a retried request counts from its last)
 
     def stamp() -> None:
@@ -104,12 +123,10 @@ async def clock_checks(burst: CaptureBurst) -> None:
 
     while True:
         try:
-            _, server_ms = await burst.rest.fetch(
-                burst.venue.time_path, {}, 1, server_time, before_send=stamp
-            )
+            server_ms = await exchange.server_time_ms(before_send=stamp)
             t1 = time.time_ns()
         except RestError as exc:
-            burst.metrics.rest_error("time", repr(exc))
+            metrics.rest_error("time", repr(exc))
         else:
             clock.on_offset(server_ms - (sent[0] + t1) / 2 / 1e6, (t1 - sent[0]) / 1e6)
-        await clock.wait_for_check(interval)
+        await clock.wait_for_check(interval_s)

@@ -10,7 +10,7 @@ import httpx
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.capture.symbol import write_snapshot
+from orderbook_pipeline.capture.snapshots import write_snapshot
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.store import open_store
 

@@ -53,7 +53,7 @@ class UnknownSymbol(RestError):
 class WeightBudget:
     """Request weight used in the current UTC minute, and any server-imposed pause."""
 
-    def __init__(self, limit: int, safety: float, clock: Any = time.time) -> None:
+    def __init__(self, limit: int, safety: float, clock: Callable[[], float] = time.time) -> None:
         self.cap = max(1, int(limit * safety))
         self.clock = clock
         self.used = 0
@@ -227,9 +227,9 @@ class RestClient:
         weight = int(used) if used and used.isdigit() else None
         return SnapshotResponse(snapshot, request_us, response_us, weight, limit)
 
-    async def server_time_ms(self) -> int:
+    async def server_time_ms(self, before_send: Callable[[], None] | None = None) -> int:
         """The exchange's clock (GET time: weight 1)."""
-        return (await self.fetch(self.venue.time_path, {}, 1, server_time))[1]
+        return (await self.fetch(self.venue.time_path, {}, 1, server_time, before_send))[1]
 
 
 # Symbols per spot exchangeInfo call: ~20 characters each once URL-encoded, so a call's URL

@@ -8,19 +8,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.registry import CAPTURE_LANES, STREAM_LANES, stream_name
+from orderbook_pipeline.storage.store import DEFAULT_ROOT
 from orderbook_pipeline.venues import (
-    BOOK_LANES,
     CONNECTION_ATTEMPTS_PER_5M,
     PARTIAL_DEPTH_LEVELS,
-    STREAM_LANES,
     Venue,
+    normalised_symbols,
     symbol_problem,
 )
 
-# Lanes a burst can write ("snapshots" always: the snapshots books were built from; and
-# "book_mismatches" whenever a check finds the local book differs from the exchange's).
-CAPTURE_LANES = (*BOOK_LANES, *STREAM_LANES, "deep_snapshots")
+# CAPTURE_LANES: the lanes a burst can be asked for (the lane registry). It also writes
+# "snapshots" always, and "book_mismatches" whenever a check finds the local book differs.
 
 
 # Lanes whose records are compared with the local book: any of them can write book_mismatches.
@@ -96,7 +96,7 @@ class CaptureSettings:
     deep_snapshot_interval_s: float = 60.0
     deep_snapshot_limit: int | None = None  # default: the venue's deepest (5000 / 1000)
     clock_check_interval_s: float = 60.0  # local clock vs exchange time, measured this often
-    data_root: str = "./data"
+    data_root: str = DEFAULT_ROOT  # a local folder or s3://bucket/prefix
     ws_url: str | None = None  # default: the venue's real endpoint
     rest_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -118,13 +118,12 @@ class CaptureSettings:
     burst_id: str = field(default_factory=new_burst_id)
 
     def __post_init__(self) -> None:
-        symbols = [s.strip().upper() for s in self.symbols if s.strip()]
-        if not symbols:
+        self.symbols = normalised_symbols(self.symbols)
+        if not self.symbols:
             raise ValueError("at least one symbol is required")
-        for symbol in symbols:
+        for symbol in self.symbols:
             if (problem := symbol_problem(symbol)) is not None:
                 raise ValueError(problem)
-        self.symbols = list(dict.fromkeys(symbols))
         if not self.depths or any(d <= 0 for d in self.depths):
             raise ValueError(f"depths must be positive integers, got {self.depths}")
         self.depths = tuple(sorted(set(self.depths)))
@@ -185,7 +184,7 @@ class CaptureSettings:
             for lane in self.lanes or ():
                 if lane in STREAM_LANES:
                     levels = self.partial_depth_levels if lane == "partial_depth" else None
-                    name = self.venue.lane_stream(lane, symbol, self.partial_depth_levels)
+                    name = stream_name(self.venue, lane, symbol, self.partial_depth_levels)
                     out[name] = (symbol, lane, levels)
         return out
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from orderbook_pipeline.capture.verification import View
 from orderbook_pipeline.core.avro_binary import encode_string
-from orderbook_pipeline.core.avro_lanes import encode_book_ticker_head, encode_partial_depth_head
 from orderbook_pipeline.core.tickers import book_ticker_record, parse_partial_depth
 from orderbook_pipeline.core.trades import (
     AggTradeContinuity,
@@ -20,11 +19,12 @@ from orderbook_pipeline.core.trades import (
     agg_trade_record,
     trade_record,
 )
+from orderbook_pipeline.lanes import book_ticker, partial_depth
 from orderbook_pipeline.storage.layout import partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
-    from orderbook_pipeline.capture.symbol import RecordWriter
+    from orderbook_pipeline.capture.ports import AnyRecordWriter
     from orderbook_pipeline.capture.verification import BookVerifier
     from orderbook_pipeline.core.book import OrderBook
 
@@ -35,7 +35,7 @@ class StreamLanes:
         venue: str,
         symbol: str,
         burst_id: str,
-        writer: RecordWriter,
+        writer: AnyRecordWriter,
         metrics: BurstMetrics,
         verifier: BookVerifier,
     ) -> None:
@@ -64,16 +64,22 @@ class StreamLanes:
         elif lane == "book_ticker":
             r = book_ticker_record(data, v, s, ingest_us, b)
             bid, ask = (r["bid_px"], r["bid_qty"]), (r["ask_px"], r["ask_qty"])
-            head = encode_book_ticker_head(
+            head = book_ticker.encode_head(
                 self._prefix,
-                r["update_id"],
-                r["ts"],
-                r["ts_source"],
-                r["event_ts"],
-                r["transaction_ts"],
-                ingest_us,
-                (*bid, *ask),
-                (r["bid_px_str"], r["bid_qty_str"], r["ask_px_str"], r["ask_qty_str"]),
+                update_id=r["update_id"],
+                ts=r["ts"],
+                ts_source=r["ts_source"],
+                event_ts=r["event_ts"],
+                transaction_ts=r["transaction_ts"],
+                ingest_ts=ingest_us,
+                bid_px=r["bid_px"],
+                bid_qty=r["bid_qty"],
+                ask_px=r["ask_px"],
+                ask_qty=r["ask_qty"],
+                bid_px_str=r["bid_px_str"],
+                bid_qty_str=r["bid_qty_str"],
+                ask_px_str=r["ask_px_str"],
+                ask_qty_str=r["ask_qty_str"],
             )
             view = View(lane, r["update_id"], r["ts"], ingest_us, [bid], [ask], head)
             self.verifier.check_view(view, book)
@@ -81,7 +87,7 @@ class StreamLanes:
             n = levels or 20
             p = parse_partial_depth(data, s, n)
             ts = ingest_us if p.event_us is None else p.event_us
-            head = encode_partial_depth_head(self._prefix, n, p, ingest_us)
+            head = partial_depth.encode_head(self._prefix, n, p, ingest_us)
             view = View(lane, p.last_id, ts, ingest_us, p.bids, p.asks, head)
             self.verifier.check_view(view, book)
         else:

@@ -5,7 +5,7 @@ bands, snapshots), its book verifier (capture/verification.py) and its other str
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from orderbook_pipeline.capture.clock import BACKWARDS_TOLERANCE_MS, event_time_went_back
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
@@ -14,13 +14,12 @@ from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_s
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
-from orderbook_pipeline.core.records import build_snapshot_record
 from orderbook_pipeline.core.sync import BookSync, Outcome, SnapshotOutcome, SyncState
-from orderbook_pipeline.storage.layout import HOUR_US, Partition, partition_for
+from orderbook_pipeline.storage.layout import HOUR_US, partition_for
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
-    from orderbook_pipeline.capture.rest import SnapshotResponse
+    from orderbook_pipeline.capture.ports import AnyRecordWriter, OpenFile
     from orderbook_pipeline.venues import Venue
 
 # How many recent events are remembered to drop exact repeats: overlapping connections deliver
@@ -34,50 +33,6 @@ _SEEN_WINDOW = 256
 TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")
 
 
-class OpenFile(Protocol):
-    """A bronze file open for appending (BronzeWriter.handle); replaced once not `live`."""
-
-    live: bool
-    partition: Partition
-
-
-class RecordWriter(Protocol):
-    def write(self, partition: Partition, record: dict[str, object]) -> None: ...
-
-    def handle(self, partition: Partition) -> OpenFile: ...
-
-    def append(self, f: OpenFile, data: bytes) -> None: ...
-
-
-def write_snapshot(
-    writer: RecordWriter,
-    venue: Venue,
-    symbol: str,
-    snap: Snapshot,
-    resp: SnapshotResponse,
-    reason: str,
-    burst_id: str,
-) -> None:
-    """File a snapshot the book was built from (by response time: spot snapshots carry no
-    exchange time)."""
-    writer.write(
-        partition_for("snapshots", venue.name, symbol, resp.response_us),
-        build_snapshot_record(
-            venue.name,
-            symbol,
-            snap.last_update_id,
-            snap.raw_bids,
-            snap.raw_asks,
-            resp.request_us,
-            resp.response_us,
-            resp.limit,
-            resp.used_weight_1m,
-            reason,
-            burst_id,
-        ),
-    )
-
-
 class SymbolCapture:
     """Feeds one symbol's events to its BookSync and writes the lanes: the diff lane for each
     distinct event, the L2 lane (one record per depth) for each event applied in sync."""
@@ -88,7 +43,7 @@ class SymbolCapture:
         symbol: str,
         depths: tuple[int, ...],
         burst_id: str,
-        writer: RecordWriter,
+        writer: AnyRecordWriter,
         metrics: BurstMetrics,
         lanes: tuple[str, ...] = ("l2", "diffs"),
         partial_levels: int = 20,

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from orderbook_pipeline.core.avro_binary import encode_string
-from orderbook_pipeline.core.avro_lanes import BOOK_CHECK
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
 from orderbook_pipeline.core.records import string_levels
@@ -32,13 +31,14 @@ from orderbook_pipeline.core.verify import (
     compare_top,
     snapshot_range,
 )
+from orderbook_pipeline.lanes.avro_types import BOOK_CHECK_BYTES
 from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.store import StorageError
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.ports import AnyRecordWriter
     from orderbook_pipeline.capture.rest import SnapshotResponse
-    from orderbook_pipeline.capture.symbol import RecordWriter
 
 log = logging.getLogger("orderbook_pipeline.capture")
 
@@ -62,7 +62,7 @@ class View(NamedTuple):
     ingest_us: int
     bids: list[Level]  # best first, the exchange's doubles
     asks: list[Level]
-    head: bytes  # core/avro_lanes.py encode_*_head
+    head: bytes  # the lane's encode_head (lanes/book_ticker.py, lanes/partial_depth.py)
 
 
 class BookVerifier:
@@ -71,7 +71,7 @@ class BookVerifier:
         venue: str,
         symbol: str,
         burst_id: str,
-        writer: RecordWriter,
+        writer: AnyRecordWriter,
         metrics: BurstMetrics,
         top_levels: int,
         on_mismatch: MismatchHandler,
@@ -289,7 +289,7 @@ class BookVerifier:
         self.metrics.lane_records[view.lane] += 1
         writer = self.writer
         f = writer.handle(partition_for(view.lane, self.venue, self.symbol, view.ts_us))
-        writer.append(f, b"".join((view.head, BOOK_CHECK[verdict], self._suffix)))
+        writer.append(f, b"".join((view.head, BOOK_CHECK_BYTES[verdict], self._suffix)))
 
     # --- mismatches -----------------------------------------------------------------------
     def _mismatch(self, source: str, update_id: int, detected_us: int, result: Comparison) -> None:

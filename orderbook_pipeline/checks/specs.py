@@ -1,10 +1,12 @@
 """Every hourly check: its name, the silver asset it judges, what it says, whether a failure
-starts a reseed. Judged per stream by the refresh (refresh/stream.py), reported per hour with
+starts a reseed: the gap windows' here, each lane's with the lane (lanes/). Judged per stream by the refresh (refresh/stream.py), reported per hour with
 the failing streams named (assets/refresh.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from orderbook_pipeline.lanes.registry import LANES
 
 GAP_WINDOWS = "gap_windows"  # the silver asset of the hour's gap windows (not a bronze lane)
 
@@ -43,33 +45,11 @@ CHECKS = (
         "refresh intervals while the hour runs, within five minutes once it has closed. Fails "
         "when a refresh is overdue or a stream could not be judged (the error is named).",
     ),
-    CheckSpec(
-        "no_crossed_book",
-        "l2",
-        "No L2 record has its best bid at or above its best ask (read from the levels).",
-    ),
-    CheckSpec(
-        "silver_reconciles_with_bronze",
-        "l2",
-        "Silver L2 holds exactly one row per distinct bronze update id, per depth, over the "
-        "settled part of the hour (counted apart from the deduplication).",
-    ),
-    CheckSpec(
-        "book_verified",
-        "book_mismatches",
-        "The local book matched every view the exchange gave of it in the hour: deep "
-        "snapshots, partial depth, bookTicker. A mismatch starts a reseed.",
-        reseeds=True,
-    ),
-    CheckSpec(
-        "trade_continuity",
-        "trades",
-        "No trade id missing in the hour (recounted over the union of bursts).",
-    ),
-    CheckSpec(
-        "trade_continuity",
-        "agg_trades",
-        "No aggregate trade id missing in the hour (recounted over the union of bursts).",
+    # The checks of the lanes' silver, each defined with its lane (lanes/).
+    *(
+        CheckSpec(check.name, spec.name, check.description, check.reseeds)
+        for spec in LANES.values()
+        for check in spec.checks
     ),
 )
 RESEED_CHECKS = tuple(c for c in CHECKS if c.reseeds)

@@ -238,7 +238,8 @@ class Bytes(Node):
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
         self.sink.put(keys, pos.copy())
         length, start = longs(buf, pos)
-        return start + length
+        end: np.ndarray = start + length
+        return end
 
     def arrow(self, src: Source, slots_of: Slots, size: int, rows: np.ndarray | None) -> pa.Array:
         return self.from_lengths_at(src, self.sink.ordered(slots_of, size)[0], rows)
@@ -560,16 +561,7 @@ def _compile(schema: Any, names: dict[str, Any], namespace: str | None, nested: 
         inner = _compile(branches[0], names, namespace, nested)
         return Nullable(inner, schema.index("null"))
     if isinstance(schema, str):
-        if schema in ("long", "int"):
-            return Long(pa.int64() if schema == "long" else pa.int32())
-        if schema in ("string", "bytes"):
-            return Bytes(pa.string() if schema == "string" else pa.binary())
-        if schema in ("double", "float", "boolean"):
-            return Fixed(schema)
-        named = names.get(_fullname(schema, namespace)) or names.get(schema)
-        if named is None:
-            raise NotImplementedError(f"Avro type {schema!r} is not supported")
-        return _compile(named, names, namespace, nested)
+        return _compile_name(schema, names, namespace, nested)
     kind = schema["type"]
     if kind in ("record", "enum", "fixed"):
         full = _fullname(schema["name"], schema.get("namespace", namespace))
@@ -594,3 +586,17 @@ def _compile(schema: Any, names: dict[str, Any], namespace: str | None, nested: 
             raise NotImplementedError("Avro arrays inside arrays are not supported")
         return Array(_compile(schema["items"], names, namespace, True))
     raise NotImplementedError(f"Avro type {kind!r} is not supported")
+
+
+def _compile_name(schema: str, names: dict[str, Any], namespace: str | None, nested: bool) -> Node:
+    """A primitive type's name, or the name of a type the schema defined before."""
+    if schema in ("long", "int"):
+        return Long(pa.int64() if schema == "long" else pa.int32())
+    if schema in ("string", "bytes"):
+        return Bytes(pa.string() if schema == "string" else pa.binary())
+    if schema in ("double", "float", "boolean"):
+        return Fixed(schema)
+    named = names.get(_fullname(schema, namespace)) or names.get(schema)
+    if named is None:
+        raise NotImplementedError(f"Avro type {schema!r} is not supported")
+    return _compile(named, names, namespace, nested)

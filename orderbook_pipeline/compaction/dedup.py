@@ -9,17 +9,14 @@ files, then record order), so the result depends only on the set of files read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Direction = Literal["ascending", "descending"]
-SortKey = tuple[str, Direction]
+# EVENT_ORDER, the exchange order of the book lanes, is the default order of deduplicate().
+from orderbook_pipeline.lanes.spec import EVENT_ORDER, SortKey
 
-# Exchange order of the book lanes: the default order of deduplicate().
-EVENT_ORDER: tuple[SortKey, ...] = (("event_ts", "ascending"), ("last_update_id", "ascending"))
 SRC = "__src"  # input position (path order, then record order): the last tie-break
 
 

@@ -3,7 +3,7 @@
 The L2 chain is the union over all bursts of the deduplicated L2 records (each burst's smallest
 depth: every depth of a burst carries the same update ids), sorted by last_update_id. Wherever two
 consecutive records do not continue each other by the venue's sync rule (the same test the
-capture applies, core/sync.py `continues`), the book is unknown between them: that is a window.
+capture applies, core/sync.py `chains`), the book is unknown between them: that is a window.
 
 The cause comes from what the other lanes saw (the raw diffs of every burst, and the snapshots):
 
@@ -37,7 +37,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.mismatch_windows import BOOK_MISMATCH, Mismatches
 from orderbook_pipeline.compaction.silver import (
     TS,
@@ -48,6 +47,8 @@ from orderbook_pipeline.compaction.silver import (
     read_with_positions,
     write_parquet,
 )
+from orderbook_pipeline.core.sync import chains
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
 from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import VENUES, SyncRule
@@ -152,31 +153,7 @@ class _Chain:
 
     def links(self, rule: SyncRule) -> np.ndarray:
         """links[k]: does record k + 1 continue record k?"""
-        return continues_all(rule, self.last[:-1], self.first[1:], self.prev[1:])
-
-
-def continues(rule: SyncRule, prev_last: int, first: int, prev_id: int) -> bool:
-    """Does an event (first, prev_id) continue one whose last update id is prev_last?
-
-    Mirrors core/sync.py `continues`: futures chain by pu; Binance.US needs U == u + 1; spot
-    accepts U <= u + 1 (events may overlap the book id). A null pu (-1) never continues.
-    """
-    if rule is SyncRule.FUTURES:
-        return prev_id >= 0 and prev_id == prev_last
-    if rule is SyncRule.SPOT_LEGACY:
-        return first == prev_last + 1
-    return first <= prev_last + 1
-
-
-def continues_all(
-    rule: SyncRule, prev_last: np.ndarray, first: np.ndarray, prev_id: np.ndarray
-) -> np.ndarray:
-    """`continues` for whole arrays at once."""
-    if rule is SyncRule.FUTURES:
-        return (prev_id >= 0) & (prev_id == prev_last)
-    if rule is SyncRule.SPOT_LEGACY:
-        return first == prev_last + 1
-    return first <= prev_last + 1
+        return chains(rule, self.last[:-1], self.first[1:], self.prev[1:])
 
 
 def _ints(table: pa.Table, name: str) -> np.ndarray:
@@ -291,13 +268,13 @@ class _Classifier:
         lo = int(np.searchsorted(u.last, a[1], side="right"))
         hi = int(np.searchsorted(u.last, b[1], side="left"))
         if lo >= hi:
-            return not continues(self.rule, a[1], b[0], b[2])
+            return not chains(self.rule, a[1], b[0], b[2])
         first_lo, _, prev_lo = u.ids(lo)
         last_before_b = u.ids(hi - 1)[1]
         return not (
-            continues(self.rule, a[1], first_lo, prev_lo)
+            chains(self.rule, a[1], first_lo, prev_lo)
             and self.broken_before[hi - 1] == self.broken_before[lo]
-            and continues(self.rule, last_before_b, b[0], b[2])
+            and chains(self.rule, last_before_b, b[0], b[2])
         )
 
     def spanning(self, from_ts: int, to_ts: int) -> list[str]:

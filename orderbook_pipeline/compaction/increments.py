@@ -33,7 +33,6 @@ from orderbook_pipeline.compaction.dedup import (
     narrow_columns,
     positions,
 )
-from orderbook_pipeline.compaction.lanes import Lane
 from orderbook_pipeline.compaction.parquet_io import read_parquet, write_parquet
 from orderbook_pipeline.compaction.parts import (
     PartsState,
@@ -46,6 +45,7 @@ from orderbook_pipeline.compaction.parts import (
     read_state,
     write_state,
 )
+from orderbook_pipeline.lanes.spec import Lane
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
 from orderbook_pipeline.storage.store import Store
 
@@ -331,7 +331,7 @@ def _distinct_keys(batch: _Batch, picks: list[np.ndarray], spec: Lane) -> int:
     tables = [batch.table(g, spec.key, rows) for g, rows in enumerate(picks) if len(rows)]
     if not tables:
         return 0
-    return pa.concat_tables(tables).group_by(list(spec.key)).aggregate([]).num_rows
+    return int(pa.concat_tables(tables).group_by(list(spec.key)).aggregate([]).num_rows)
 
 
 def _copies(batch: _Batch, picks: list[np.ndarray], columns: Sequence[str]) -> pa.Table:

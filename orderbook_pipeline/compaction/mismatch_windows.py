@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.silver import bronze_files, deduplicate, read_with_positions
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.store import Store
 

@@ -24,10 +24,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from orderbook_pipeline.compaction.arrow_schemas import TS
 from orderbook_pipeline.compaction.avro_arrow import read_avro_tables
 from orderbook_pipeline.compaction.dedup import (
-    EVENT_ORDER,
     SRC,
     dedup_rows,
     deduplicate,
@@ -39,7 +37,6 @@ from orderbook_pipeline.compaction.increments import (
     Request,
     compact_batch,
 )
-from orderbook_pipeline.compaction.lanes import LANES, Lane, lane
 from orderbook_pipeline.compaction.parquet_io import (
     SOURCE_FILES_KEY,
     read_parquet,
@@ -47,6 +44,9 @@ from orderbook_pipeline.compaction.parquet_io import (
     write_parquet,
 )
 from orderbook_pipeline.compaction.parts import live_files
+from orderbook_pipeline.lanes.arrow import TS
+from orderbook_pipeline.lanes.registry import LANES, lane
+from orderbook_pipeline.lanes.spec import EVENT_ORDER, Lane
 from orderbook_pipeline.storage.layout import Partition, partition_of
 from orderbook_pipeline.storage.store import Store
 

@@ -4,12 +4,15 @@ environment and the command line, read by the CLI and the Dagster definitions al
 from orderbook_pipeline.config.errors import ConfigError, Problem
 from orderbook_pipeline.config.loader import (
     DEFAULT_FILE,
+    dagster_home,
     find_config_file,
     load_config,
+    log_level,
     validated,
 )
 from orderbook_pipeline.config.schema import (
     DEFAULT_SIM_PORTS,
+    SIM_HOST,
     CaptureSection,
     MartSection,
     OrchestrationSection,
@@ -20,6 +23,7 @@ from orderbook_pipeline.config.schema import (
 __all__ = [
     "DEFAULT_FILE",
     "DEFAULT_SIM_PORTS",
+    "SIM_HOST",
     "CaptureSection",
     "ConfigError",
     "MartSection",
@@ -27,7 +31,9 @@ __all__ = [
     "PipelineConfig",
     "Problem",
     "VenueSection",
+    "dagster_home",
     "find_config_file",
     "load_config",
+    "log_level",
     "validated",
 ]

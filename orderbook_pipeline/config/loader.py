@@ -5,6 +5,12 @@ field can be overridden by `--set dotted.path=value` or by an environment variab
 (`__` between levels, venue names upper-cased with `-` as `_`). The single-venue variables the
 project always had (OBP_EXCHANGE, OBP_VENUE, OBP_SYMBOLS ...) still work as aliases. Every problem
 is reported with its field path and the file, variable or option that set it.
+
+Not pydantic-settings: its YAML and environment sources would replace only the reading of the
+file and of OBP__ variables (a few lines here), not the legacy aliases, `--set`, the text-to-type
+parsing by field, or the record of which source set each field that every error names; the
+merged mapping is validated by the same PipelineConfig either way. Every environment variable
+the package reads is read in this package (orderbook_pipeline_tests/test_environment_reads.py).
 """
 
 from __future__ import annotations
@@ -71,6 +77,19 @@ class _Layers:
             return self.sources[max(owners, key=len)]
         below = [k for k in self.sources if k[: len(path)] == path]
         return self.sources[below[-1]] if below else self.base_source
+
+
+def log_level(env: Mapping[str, str] | None = None) -> str:
+    """The CLI's default --log-level: $OBP_LOG_LEVEL, else INFO (logging starts before the
+    file is read, so it is a variable, not a field)."""
+    env = os.environ if env is None else env
+    return env.get("OBP_LOG_LEVEL") or "INFO"
+
+
+def dagster_home(env: Mapping[str, str] | None = None) -> str | None:
+    """$DAGSTER_HOME, Dagster's own variable: where the partitions' start is remembered."""
+    env = os.environ if env is None else env
+    return env.get("DAGSTER_HOME") or None
 
 
 # --------------------------------------------------------------------- parsing values

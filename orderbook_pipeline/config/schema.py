@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, CaptureSettings, default_lanes
 from orderbook_pipeline.core.klines import INTERVALS as KLINE_INTERVALS
-from orderbook_pipeline.storage.store import DEFAULT_ROOT
-from orderbook_pipeline.venues import VENUES
+from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store, open_store
+from orderbook_pipeline.venues import VENUES, normalised_symbols
 
 # The bundled exchange's port per venue: a multi-venue file needs no port settings.
 DEFAULT_SIM_PORTS = {"binance-spot": 9443, "binance-usdm": 9444, "binance-us": 9445}
+SIM_HOST = "127.0.0.1"  # the bundled exchange listens on loopback only
 
 
 class Section(BaseModel):
@@ -94,7 +95,7 @@ class VenueSection(Section):
     @field_validator("symbols")
     @classmethod
     def _upper_symbols(cls, symbols: list[str]) -> list[str]:
-        return list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+        return normalised_symbols(symbols)
 
 
 class PipelineConfig(Section):
@@ -124,7 +125,7 @@ class PipelineConfig(Section):
         if self.exchange == "binance":
             return None, None
         port = section.sim_port or DEFAULT_SIM_PORTS[venue]
-        return f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+        return f"ws://{SIM_HOST}:{port}", f"http://{SIM_HOST}:{port}"
 
     def capture_settings(
         self, venue: str, symbols: list[str] | None = None, **overrides: Any
@@ -138,7 +139,7 @@ class PipelineConfig(Section):
             "duration_s": self.capture.burst_seconds,
             "max_file_seconds": self.capture.file_seconds,
             "allow_empty_symbols": self.capture.allow_empty_symbols,
-            "data_root": self.data_root or DEFAULT_ROOT,
+            "data_root": self.data_root or DEFAULT_ROOT,  # as store() opens it
             "s3_endpoint_url": self.s3_endpoint_url or None,
             "ws_url": ws_url,
             "rest_url": rest_url,
@@ -147,6 +148,12 @@ class PipelineConfig(Section):
             kwargs["symbols"] = list(symbols)
         kwargs.update(overrides)
         return CaptureSettings(venue=VENUES[venue], **kwargs)
+
+    def store(self) -> Store:
+        """The lake: data_root ("" is ./data) on the configured S3 endpoint."""
+        return open_store(
+            self.data_root or DEFAULT_ROOT, s3_endpoint_url=self.s3_endpoint_url or None
+        )
 
     def effective_overlap_seconds(self, venue: str) -> float:
         """The overlap, lengthened so that the next burst's books are in sync before this one
@@ -162,20 +169,12 @@ class PipelineConfig(Section):
 
 
 # --------------------------------------------------------------------- venue rules
-# VenueSection fields that CaptureSettings validates, and those of them that are lists (an
-# element failing alone is reported at its index).
-SETTINGS_FIELDS = (
-    "symbols",
-    "depths",
-    "lanes",
-    "partial_depth_levels",
-    "band_pcts",
-    "band_interval_s",
-    "deep_snapshot_interval_s",
-    "deep_snapshot_limit",
-    "snapshot_limit",
-    "clock_check_interval_s",
+# VenueSection fields that CaptureSettings takes (and validates): every field of the section
+# but kline_intervals and sim_port, which are the klines asset's and the bundled exchange's.
+SETTINGS_FIELDS = tuple(
+    name for name in VenueSection.model_fields if name in CaptureSettings.__dataclass_fields__
 )
+# Those that are lists: an element failing alone is reported at its index.
 _LIST_FIELDS = {"symbols", "depths", "lanes", "band_pcts"}
 _BASELINE = {"symbols": ["BTCUSDT"]}  # a valid burst; one field at a time is swapped in
 

@@ -1,9 +1,10 @@
 """Avro binary encoding of the two per-event bronze records, without a dict per record.
 
 fastavro's schemaless writer walks a dict per record (~10 µs for a depth-20 record); the
-record layouts here are fixed by storage/schemas.py, so each is assembled from pre-encoded
-constant parts, one struct.pack per side for the levels, and table-driven varints. Tests check
-every byte against fastavro's encoding of the same record.
+record layouts here are fixed by lanes/l2.py and lanes/diffs.py, so each is assembled from
+pre-encoded constant parts, one struct.pack per side for the levels, and table-driven varints.
+This is the capture's hottest path, tuned by hand rather than generated (core/avro_record.py);
+tests check every byte against fastavro's encoding of the same record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from itertools import chain
 from struct import Struct
 
 import msgspec
+
+from orderbook_pipeline.lanes.avro_types import SIDE_BYTES
 
 # --- varints (Avro long/int: zigzag, then little-endian groups of 7 bits) --------------------
 _SMALL = [bytes([i]) for i in range(128)]
@@ -76,7 +79,10 @@ def _levels(px: list[float], qty: Sequence[float], ask: bool = False) -> bytes:
     return packer.pack(*values)
 
 
-_ASK_TEMPLATE: list[float | int] = [2, 0.0, 0.0] * 5000
+# The side bytes of the schema's enum: a bid's must be the zero struct writes for a pad byte.
+if SIDE_BYTES["bid"] != b"\x00":
+    raise ImportError("L2 levels are encoded with a bid's side byte as a pad byte: it must be 0")
+_ASK_TEMPLATE: list[float | int] = [SIDE_BYTES["ask"][0], 0.0, 0.0] * 5000
 
 
 def _long_fast(z: int) -> bytes:

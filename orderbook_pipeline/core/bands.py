@@ -3,7 +3,7 @@
 For each percentage p (DEFAULT_BAND_PCTS: 0.01, 0.05, 0.1, 0.5, 1), a band takes in the bids at
 or above mid * (1 - p / 100) and the asks at or below mid * (1 + p / 100), with
 mid = (best bid + best ask) / 2, and gives their total quantity and notional (sum of px * qty)
-per side: one "Band" of DEPTH_BANDS_SCHEMA. Bounds are inclusive and computed in doubles with
+per side: one "Band" of lanes/depth_bands.py. Bounds are inclusive and computed in doubles with
 exactly those expressions, so a level lying on a bound up to rounding may fall either way.
 
 The figures are sums of the book's exact doubles, not exact decimals: per side and band, a

@@ -160,7 +160,7 @@ def parse_kline(
     fetched_us: int,
     burst_id: str,
 ) -> dict[str, Any]:
-    """A KLINE_SCHEMA record of one row, or BadKline.
+    """A klines lane record (lanes/klines.py) of one row, or BadKline.
 
     Checks what a consumer relies on: types, decimal strings that fit a double, an open time
     aligned to the interval and a close time exactly one interval later (minus 1 ms), and

@@ -1,12 +1,13 @@
 """Payloads of the non-depth streams (trade, aggTrade, bookTicker, partial depth) as records.
 
 The capture decodes each combined-stream frame `{"stream": name, "data": {...}}` with orjson,
-knows the symbol and lane from the stream name it subscribed (venues.py `lane_stream`), and
-builds the lane's record from `data`: trade_record and agg_trade_record in core/trades.py (with
-IdContinuity and AggTradeContinuity, which give `missing_before`), book_ticker_record and
-parse_partial_depth / partial_depth_record in core/tickers.py. This module also holds the field readers both share. The dicts match
-the Avro schemas of storage/schemas.py field for field; `missing_before` is 0 and
-`book_check` "unchecked" until the caller fills them.
+knows the symbol and lane from the stream name it subscribed (lanes/registry.py
+`stream_name`), and builds the lane's record from `data`: trade_record and agg_trade_record in
+core/trades.py (with IdContinuity and AggTradeContinuity, which give `missing_before`),
+book_ticker_record and parse_partial_depth / partial_depth_record in core/tickers.py. This
+module also holds the field readers both share. The dicts match the lanes' Avro schemas
+(lanes/) field for field; `missing_before` is 0 and `book_check` "unchecked" until the caller
+fills them.
 
 Which format a payload is in is told by the payload itself, not by the venue name: a
 bookTicker or partial-depth payload with an event type `e` is the USD-M form (exchange times,

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
@@ -43,15 +47,33 @@ def bridges(rule: SyncRule, book_id: int, ev: DiffEvent) -> Verdict:
     return Verdict.APPLY if ev.first_id <= book_id + 1 else Verdict.GAP
 
 
+IdArray = npt.NDArray[np.int64]
+
+
+@overload
+def chains(rule: SyncRule, prev_last: int, first: int, prev_id: int) -> bool: ...
+@overload
+def chains(
+    rule: SyncRule, prev_last: IdArray, first: IdArray, prev_id: IdArray
+) -> npt.NDArray[np.bool_]: ...
+def chains(rule: SyncRule, prev_last: Any, first: Any, prev_id: Any) -> Any:
+    """The one continuity rule: does an event (U = first, pu = prev_id) continue one whose last
+    update id is prev_last? Futures chain by pu (a null pu, -1, never does); Binance.US needs
+    U == u + 1; spot accepts U <= u + 1 (events may overlap the book id). Written with `&`, not
+    `and`, so the capture (ints) and the gap windows (whole numpy arrays) share it."""
+    if rule is SyncRule.FUTURES:
+        return (prev_id >= 0) & (prev_id == prev_last)
+    if rule is SyncRule.SPOT_LEGACY:
+        return first == prev_last + 1
+    return first <= prev_last + 1
+
+
 def continues(rule: SyncRule, book_id: int, ev: DiffEvent) -> Verdict:
     """May `ev` be applied on top of a book that has applied events up to book_id?"""
     if ev.last_id <= book_id:
         return Verdict.STALE
-    if rule is SyncRule.FUTURES:
-        return Verdict.APPLY if ev.prev_id == book_id else Verdict.GAP
-    if rule is SyncRule.SPOT_LEGACY:
-        return Verdict.APPLY if ev.first_id == book_id + 1 else Verdict.GAP
-    return Verdict.APPLY if ev.first_id <= book_id + 1 else Verdict.GAP
+    prev_id = -1 if ev.prev_id is None else ev.prev_id  # spot events carry no pu
+    return Verdict.APPLY if chains(rule, book_id, ev.first_id, prev_id) else Verdict.GAP
 
 
 class SyncState(Enum):

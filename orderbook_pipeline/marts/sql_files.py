@@ -1,5 +1,8 @@
 """Run the SQL files of the repo-root `sql/` folder (one statement per file, by convention).
 
+A wheel carries them as package data at `orderbook_pipeline/sql/` (pyproject's package-dir maps
+that package to `sql/`); a source checkout (editable install, PYTHONPATH) reads `sql/` itself.
+
 DuckDB binds parameters only to the last statement of a multi-statement string, and rejects
 parameters a statement does not use ("Parameter/argument count mismatch"), so each statement is
 executed on its own with exactly the named parameters (`$name`) it mentions. Values are always
@@ -10,12 +13,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-# The package is installed editable from the repo, so the repo root is two levels up.
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _sql_dir() -> Path:
+    """Where the SQL files are: inside the installed package, else in the checkout."""
+    packaged = resources.files("orderbook_pipeline") / "sql"
+    # A wheel installed into site-packages: a plain folder (zip imports are not supported).
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    # Editable or PYTHONPATH: the package is the checkout's folder, `sql/` sits next to it.
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+SQL_DIR = _sql_dir()
 
 _COMMENT = re.compile(r"--[^\n]*")
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")

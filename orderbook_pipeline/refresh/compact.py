@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from orderbook_pipeline.checks import logic
 from orderbook_pipeline.compaction.gap_inputs import DIFF_COPIES, L2_COPIES
 from orderbook_pipeline.compaction.increments import CompactionResult, Request, compact_batch
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.silver import l2_files_by_depth
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.refresh.scope import HourScope, VenueScope
 from orderbook_pipeline.refresh.stream import LaneResult, Selection, StreamReport
 from orderbook_pipeline.storage.layout import Partition
@@ -32,11 +32,11 @@ def _requests(
     h, cut = scope.hour_start_us, scope.cut_us
     spec = LANES[lane]
     if not spec.per_depth:
-        copies = DIFF_COPIES if lane == "diffs" else ()
+        copies: tuple[str, ...] = DIFF_COPIES if lane == "diffs" else ()
         partition = Partition(lane, venue.venue, report.symbol, h)
         return [(None, Request(spec, partition, cut, copies=copies))]
     smallest = min(venue.depths) if venue.depths else None
-    out = []
+    out: list[tuple[int | None, Request]] = []
     for depth in l2_files_by_depth(store, venue.venue, report.symbol, h):
         partition = Partition(lane, venue.venue, report.symbol, h, depth)
         copies = L2_COPIES if depth == smallest else ()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orderbook_pipeline.capture.settings import default_lanes, written_lanes
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import settled_cut
 from orderbook_pipeline.config import PipelineConfig
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.venues import VENUES, SyncRule
 

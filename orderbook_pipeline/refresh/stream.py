@@ -10,6 +10,7 @@ judged"), never left out.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -25,9 +26,9 @@ from orderbook_pipeline.checks.specs import GAP_WINDOWS
 from orderbook_pipeline.compaction.gap_inputs import inputs_from_parts
 from orderbook_pipeline.compaction.gaps import derive_gap_windows_and_chain, write_gap_windows
 from orderbook_pipeline.compaction.increments import CompactionResult
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import PartsState
 from orderbook_pipeline.compaction.silver import read_silver_lane
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
 from orderbook_pipeline.marts.l2_5s import L2_5S
 from orderbook_pipeline.marts.partition import Mart
@@ -124,18 +125,35 @@ class _Run:
         self.report.checks[key] = outcome
 
 
-def judge_stream(
+def _trade_continuity(
+    store: Store, lane: str, venue: str, symbol: str, hour: int, id_column: str
+) -> CheckOutcome:
+    table = read_silver_lane(store, lane, venue, symbol, hour, [id_column, "missing_before"])
+    return logic.trade_continuity(table, id_column)
+
+
+def _build_mart(
+    mart: Mart,
+    marts: Callable[[], duckdb.DuckDBPyConnection],
+    store: Store,
+    venue: str,
+    symbol: str,
+    hour: int,
+    time_basis: str,
+) -> int:
+    return mart.build(marts(), store, venue, symbol, hour, time_basis, ensured=True)
+
+
+def _judge_gap_windows(
+    run: _Run,
     store: Store,
     hour: HourScope,
     venue: VenueScope,
-    report: StreamReport,
     selection: Selection,
     coverage_threshold: float,
-    marts: Callable[[], duckdb.DuckDBPyConnection] | None,
-    time_basis: str,
-) -> StreamReport:
-    """Every selected stage of one stream's hour after compaction (see the module doc)."""
-    run = _Run(report)
+) -> None:
+    """Stage 1 of judge_stream: the gap windows from bronze, and the two checks on them."""
+    report = run.report
     symbol = report.symbol
     h, cut = hour.hour_start_us, hour.cut_us
     wants = selection.checks
@@ -148,7 +166,6 @@ def judge_stream(
         (first is None and not hour.closed) or (first is not None and first > h)
     )
 
-    # 1. Gap windows from bronze (not silver): judged even if compaction fails below.
     if not_begun:
         for name in ("sequence_continuity", "coverage"):
             if (GAP_WINDOWS, name) in wants:
@@ -193,6 +210,25 @@ def judge_stream(
             for name in ("sequence_continuity", "coverage"):
                 run.judge((GAP_WINDOWS, name), ("gap windows",), _unreachable)
 
+
+def judge_stream(
+    store: Store,
+    hour: HourScope,
+    venue: VenueScope,
+    report: StreamReport,
+    selection: Selection,
+    coverage_threshold: float,
+    marts: Callable[[], duckdb.DuckDBPyConnection] | None,
+    time_basis: str,
+) -> StreamReport:
+    """Every selected stage of one stream's hour after compaction (see the module doc)."""
+    run = _Run(report)
+    symbol = report.symbol
+    h = hour.hour_start_us
+    wants = selection.checks
+    # 1. Gap windows from bronze (not silver): judged even if compaction fails below.
+    _judge_gap_windows(run, store, hour, venue, selection, coverage_threshold)
+
     # 3. The checks on silver.
     l2 = report.lanes.get("l2")
     if ("l2", "no_crossed_book") in wants:
@@ -215,9 +251,8 @@ def judge_stream(
             run.judge(
                 (lane, "trade_continuity"),
                 (f"silver {lane}",),
-                lambda lane=lane, col=id_column: logic.trade_continuity(
-                    read_silver_lane(store, lane, venue.venue, symbol, h, [col, "missing_before"]),
-                    col,
+                functools.partial(
+                    _trade_continuity, store, lane, venue.venue, symbol, h, id_column
                 ),
             )
 
@@ -228,8 +263,8 @@ def judge_stream(
             if mart.lane in venue.lanes and mart.lane in report.lanes:
                 rows = run.stage(
                     f"mart {table}",
-                    lambda mart=mart: mart.build(
-                        marts(), store, venue.venue, symbol, h, time_basis, ensured=True
+                    functools.partial(
+                        _build_mart, mart, marts, store, venue.venue, symbol, h, time_basis
                     ),
                 )
                 if rows is not None:

@@ -88,7 +88,7 @@ def capture_request(target: CaptureTarget, venue: str, now: float) -> dg.RunRequ
     )
 
 
-@dg.sensor(  # type: ignore[misc]
+@dg.sensor(
     job=capture_job,
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,

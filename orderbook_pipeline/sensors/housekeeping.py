@@ -16,8 +16,8 @@ import time
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
+from orderbook_pipeline.dagster_private import SqliteEventLogStorage
 from orderbook_pipeline.jobs import capture_job, reseed_job
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.sensors.runs import FINISHED_STATUSES, PARTITION_TAG
@@ -88,7 +88,7 @@ def expired_runs(
 
 
 def build_housekeeping_sensor(refresh_job_name: str) -> dg.SensorDefinition:
-    @dg.sensor(  # type: ignore[misc]
+    @dg.sensor(
         minimum_interval_seconds=900,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Deletes runs finished more than orchestration.run_retention_hours ago "

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-# Private: the partition filter of check-execution history has no public name (1.13).
-from dagster._core.event_api import PartitionKeyFilter
-
 from orderbook_pipeline.assets.keys import GAP_WINDOWS_KEY, bronze_key
 from orderbook_pipeline.compaction.parts import SETTLE_MARGIN_S
+from orderbook_pipeline.dagster_private import PartitionKeyFilter
 from orderbook_pipeline.partitions import hour_key, hour_start_of
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.sensors.runs import ACTIVE_STATUSES, FINAL_TAG, PARTITION_TAG
@@ -188,7 +186,7 @@ def late_evaluation(hour: str, why: str) -> dg.AssetCheckEvaluation:
 def build_refresh_sensor(
     refresh_job: dg.UnresolvedAssetJobDefinition, first_hour: str, bronze_lanes: list[str]
 ) -> dg.SensorDefinition:
-    @dg.sensor(  # type: ignore[misc]
+    @dg.sensor(
         job=refresh_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,

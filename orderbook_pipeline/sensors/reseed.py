@@ -17,11 +17,9 @@ from typing import Any
 
 import dagster as dg
 
-# Private: Dagster has no public API listing failed check executions per partition (1.13).
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
 from orderbook_pipeline.assets.keys import silver_key
 from orderbook_pipeline.checks.specs import RESEED_CHECKS
+from orderbook_pipeline.dagster_private import AssetCheckExecutionRecordStatus
 from orderbook_pipeline.jobs import ReseedConfig, capture_job, reseed_job
 from orderbook_pipeline.partitions import hour_start_of
 from orderbook_pipeline.resources import CaptureTarget
@@ -98,7 +96,7 @@ def _reseed_request(run_key: str, hour: str, venue: str, symbols: dict[str, str]
     )
 
 
-@dg.sensor(  # type: ignore[misc]
+@dg.sensor(
     jobs=[reseed_job, capture_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,

@@ -35,7 +35,8 @@ class ExchangeControl:
     clock_offset_ms: int  # added to serverTime
     event_offset_ms: int  # added to event times (E)
 
-    def _symbol(self, symbol: str) -> str:
+    def known_symbol(self, symbol: str) -> str:
+        """The symbol as the exchange names it (upper case); ValueError if it has no market."""
         if symbol.upper() not in self.markets:
             raise ValueError(f"unknown symbol {symbol!r}")
         return symbol.upper()
@@ -49,18 +50,18 @@ class ExchangeControl:
         getattr(self, kind.value)(**params)
 
     def drop(self, symbol: str, count: int = 1) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.DROP, count)
+        self.faults.arm_event(self.known_symbol(symbol), EventFault.DROP, count)
 
     def duplicate(self, symbol: str, count: int = 1) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.DUPLICATE, count)
+        self.faults.arm_event(self.known_symbol(symbol), EventFault.DUPLICATE, count)
 
     def reorder(self, symbol: str) -> None:
-        self.faults.arm_event(self._symbol(symbol), EventFault.REORDER, 1)
+        self.faults.arm_event(self.known_symbol(symbol), EventFault.REORDER, 1)
 
     def malformed(
         self, symbol: str, kind: MalformedKind | str = MalformedKind.INVALID_JSON, count: int = 1
     ) -> None:
-        self.faults.arm_malformed(self._symbol(symbol), MalformedKind(kind), count)
+        self.faults.arm_malformed(self.known_symbol(symbol), MalformedKind(kind), count)
 
     def rate_limit(
         self,
@@ -85,7 +86,7 @@ class ExchangeControl:
     def oversized(self, symbol: str, size_bytes: int = 20 * 2**20, count: int = 1) -> None:
         """A frame of `size_bytes` (one JSON object of padding) on the symbol's depth stream
         before its next event."""
-        self.faults.arm_oversized(self._symbol(symbol), size_bytes, count)
+        self.faults.arm_oversized(self.known_symbol(symbol), size_bytes, count)
 
     def clock_step(self, server_ms: int = 0, event_ms: int = 0) -> None:
         """From now on the REST clock (serverTime) is `server_ms` further off, and event times
@@ -97,7 +98,7 @@ class ExchangeControl:
         self.faults.arm_rest(status, None, count, depth_only=True)
 
     def stale_snapshot(self, symbol: str, lag_events: int = 3, count: int = 1) -> None:
-        self.faults.arm_stale(self._symbol(symbol), lag_events, count)
+        self.faults.arm_stale(self.known_symbol(symbol), lag_events, count)
 
     def silent(self, duration_s: float) -> None:
         self.faults.arm_silent(duration_s)
@@ -106,7 +107,7 @@ class ExchangeControl:
         """The next `count` trades of the symbol, and the aggTrades containing them, are not sent
         on the trade/aggTrade streams (ids jump); the market and the depth stream are unaffected.
         """
-        self.faults.arm_trade_drop(self._symbol(symbol), count)
+        self.faults.arm_trade_drop(self.known_symbol(symbol), count)
 
     def corrupt_level(
         self, symbol: str, distance: int = 50, side: str = "bid", horizon_events: int = 600
@@ -117,33 +118,33 @@ class ExchangeControl:
         it alone when any nearby hole allows (see phantom.py). The true book, snapshots and
         other streams are unaffected; what was sent is appended to `corruptions`.
         """
-        self.faults.arm_corrupt(self._symbol(symbol), distance, side, horizon_events)
+        self.faults.arm_corrupt(self.known_symbol(symbol), distance, side, horizon_events)
 
     # ================================================================== observability
     def sent_log(self, symbol: str) -> list[int]:
         """`u` of every depth event dispatched to subscribers, in order, duplicates included."""
-        return list(self._sent[self._symbol(symbol)])
+        return list(self._sent[self.known_symbol(symbol)])
 
     def generated(self, symbol: str) -> list[dict[str, Any]]:
-        return self.markets[self._symbol(symbol)].generated()
+        return self.markets[self.known_symbol(symbol)].generated()
 
     def true_book(
         self, symbol: str, update_id: int, depth: int | None = None
     ) -> tuple[Levels, Levels]:
-        return self.markets[self._symbol(symbol)].true_book(update_id, depth)
+        return self.markets[self.known_symbol(symbol)].true_book(update_id, depth)
 
     def trades(self, symbol: str) -> list[dict[str, Any]]:
         """`trade` payloads of every trade still in history, in order, dropped ones included."""
-        return self.markets[self._symbol(symbol)].trades()
+        return self.markets[self.known_symbol(symbol)].trades()
 
     def agg_trades(self, symbol: str) -> list[dict[str, Any]]:
         """`aggTrade` payloads of every aggTrade still in history, dropped ones included."""
-        return self.markets[self._symbol(symbol)].agg_trades()
+        return self.markets[self.known_symbol(symbol)].agg_trades()
 
     def sent_trade_ids(self, symbol: str) -> list[int]:
         """Ids of the trades sent while anyone subscribed to the symbol's trade or aggTrade
         stream: on the trade stream where the venue has one, else within sent aggTrades."""
-        return list(self._sent_trades[self._symbol(symbol)])
+        return list(self._sent_trades[self.known_symbol(symbol)])
 
     def book_ticker_at(self, symbol: str, update_id: int) -> tuple[str, str, str, str]:
         """(bid price, bid qty, ask price, ask qty) of the true book after event `update_id`."""

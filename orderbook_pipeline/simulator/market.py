@@ -69,7 +69,7 @@ class _Rec:
     e_ms: int
     t_ms: int
     n_bids: int
-    changes: array
+    changes: array[int]
     fills: tuple[Fill, ...]
 
 

@@ -12,18 +12,21 @@ import http
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from orderbook_pipeline.core.klines import INTERVALS
 from orderbook_pipeline.simulator.faults import BodyKind, Endpoint, parse_fault_query
-from orderbook_pipeline.simulator.klines import INTERVALS, KlineQuery
+from orderbook_pipeline.simulator.klines import KlineQuery
 from orderbook_pipeline.simulator.market import Market
 
 if TYPE_CHECKING:
-    from orderbook_pipeline.simulator.server import SimulatedExchange
+    from orderbook_pipeline.simulator.faults import FaultKind, FaultPlan
+    from orderbook_pipeline.simulator.klines import KlineSource
+    from orderbook_pipeline.venues import Venue
 
 # time and ping weigh 1 on every venue; depth and exchangeInfo weights come from the venue.
 _OTHER_WEIGHTS = {"time": 1, "ping": 1}
@@ -31,8 +34,38 @@ _OTHER_WEIGHTS = {"time": 1, "ping": 1}
 _MAIN_FIELDS = ("symbols", "lastUpdateId", "serverTime")
 
 
+class ExchangeState(Protocol):
+    """What the REST side reads of the exchange (SimulatedExchange), so that this module needs
+    none of the serving code."""
+
+    venue: Venue
+    symbols: list[str]
+    markets: dict[str, Market]
+    faults: FaultPlan
+    corruptions: list[dict[str, Any]]
+    clock_offset_ms: int
+    weight_limit_1m: int
+    clock: Callable[[], float]
+
+    def known_symbol(self, symbol: str) -> str: ...
+
+    def kline_source(self, symbol: str) -> KlineSource: ...
+
+    def inject(self, kind: FaultKind | str, **params: Any) -> None: ...
+
+    def sent_log(self, symbol: str) -> list[int]: ...
+
+    def trades(self, symbol: str) -> list[dict[str, Any]]: ...
+
+    def agg_trades(self, symbol: str) -> list[dict[str, Any]]: ...
+
+    def sent_trade_ids(self, symbol: str) -> list[int]: ...
+
+    def book_ticker_at(self, symbol: str, update_id: int) -> tuple[str, str, str, str]: ...
+
+
 class RestApi:
-    def __init__(self, exchange: SimulatedExchange) -> None:
+    def __init__(self, exchange: ExchangeState) -> None:
         self.x = exchange
         self._window = -1
         self._used = 0
@@ -112,7 +145,7 @@ class RestApi:
             headers = Headers([("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
             return Response(200, "OK", headers, page)
         if kind is BodyKind.TRUNCATED:
-            return self._body(answer.body[: len(answer.body) // 2])
+            return self._body(bytes(answer.body[: len(answer.body) // 2]))
         body = orjson.loads(answer.body)
         if kind is BodyKind.MISSING_FILTERS and isinstance(body, dict):
             for info in body.get("symbols", []):
@@ -255,7 +288,7 @@ class RestApi:
                 kind, kwargs = parse_fault_query(query)
                 self.x.inject(kind, **kwargs)
                 return self.json(200, {"ok": True})
-            symbol = self.x._symbol(query.get("symbol", ""))
+            symbol = self.x.known_symbol(query.get("symbol", ""))
             if path == "/sim/book":
                 market = self.x.markets[symbol]
                 update_id = int(query.get("update_id", market.last_update_id))

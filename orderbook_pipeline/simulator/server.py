@@ -495,7 +495,7 @@ class SimulatedExchange(ExchangeControl):
         self._timers.append(self._loop.call_later(grace_s, close))
 
     def kline_source(self, symbol: str) -> KlineSource:
-        symbol = self._symbol(symbol)
+        symbol = self.known_symbol(symbol)
         source = self._kline_sources.get(symbol)
         if source is None:
             source = self._kline_sources[symbol] = KlineSource(self.venue, symbol, self.seed)

@@ -1,9 +1,9 @@
 """Stream names the bundled exchange serves, which connection path serves each, and the payloads
 of the streams derived from the book (bookTicker, partial depth). No I/O here.
 
-Names follow venues.py (`Venue.lane_stream`): `<sym>@depth@100ms` / `<sym>@depth` (diff),
-`<sym>@trade` (spot, Binance.US), `<sym>@aggTrade`, `<sym>@bookTicker` and
-`<sym>@depth<5|10|20>[@<period>ms]` (partial depth).
+Names follow the lane registry (lanes/registry.py `stream_name`): `<sym>@depth@100ms` /
+`<sym>@depth` (diff), `<sym>@trade` (spot, Binance.US), `<sym>@aggTrade`, `<sym>@bookTicker`
+and `<sym>@depth<5|10|20>[@<period>ms]` (partial depth).
 """
 
 from __future__ import annotations

@@ -10,20 +10,10 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orderbook_pipeline.lanes.registry import LANES
+
 HOUR_US = 3_600_000_000
-BRONZE_LANES = (
-    "l2",
-    "diffs",
-    "snapshots",
-    "trades",
-    "agg_trades",
-    "book_ticker",
-    "partial_depth",
-    "depth_bands",
-    "deep_snapshots",
-    "book_mismatches",
-    "klines",
-)
+BRONZE_LANES = tuple(LANES)
 TEMP_MARK = ".tmp-"  # temporaries are named ".{final name}.tmp-{random}"
 FINAL_SUFFIXES = (".avro", ".parquet")
 

@@ -23,7 +23,7 @@ import tempfile
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyarrow.fs as pafs  # type: ignore[import-untyped]
+import pyarrow.fs as pafs
 
 from orderbook_pipeline.storage.layout import (
     final_basename_of_temp,
@@ -542,13 +542,12 @@ def open_store(
 ) -> Store:
     """Store for a DATA_ROOT: `s3://bucket/prefix` or a local folder.
 
-    The S3 endpoint is the argument, else $OBP_S3_ENDPOINT_URL, else boto3's own
-    $AWS_ENDPOINT_URL handling, else AWS.
+    The S3 endpoint is the argument (the configuration's s3_endpoint_url, which
+    $OBP_S3_ENDPOINT_URL sets), else boto3's own $AWS_ENDPOINT_URL handling, else AWS.
     """
     if root.startswith("s3://"):
         bucket, _, prefix = root[len("s3://") :].partition("/")
         if not bucket:
             raise ValueError(f"S3 root without a bucket: {root!r}")
-        endpoint = s3_endpoint_url or os.environ.get("OBP_S3_ENDPOINT_URL") or None
-        return S3Store(bucket, prefix, endpoint_url=endpoint, spool_dir=spool_dir)
+        return S3Store(bucket, prefix, endpoint_url=s3_endpoint_url or None, spool_dir=spool_dir)
     return LocalStore(root)

@@ -9,32 +9,17 @@ import pytest
 
 from orderbook_pipeline.capture.burst import run_burst
 from orderbook_pipeline.capture.settings import CaptureSettings
-from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.venues import Venue
+from orderbook_pipeline_tests.simulators import SIM_DEFAULTS, simulators
 
-# Small, fast markets: 50 events/s per symbol, 400-level books. The exchange keeps enough history
-# for every record of a test burst to be checked against its true book.
-SIM_DEFAULTS: dict[str, Any] = {
-    "interval_ms": 20,
-    "levels_per_side": 400,
-    "seed": 7,
-    "history_events": 20_000,
-}
+__all__ = ["SIM_DEFAULTS", "capture", "simulator"]
 
 
 @pytest.fixture
 def simulator() -> Iterator[Any]:
-    started: list[SimulatorThread] = []
-
-    def start(venue: Venue, symbols: list[str], **kw: Any) -> SimulatorThread:
-        sim = SimulatorThread(venue=venue, symbols=symbols, **{**SIM_DEFAULTS, **kw})
-        sim.__enter__()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.__exit__(None, None, None)
+    """`simulator(venue, symbols, **kw)`: a bundled exchange with SIM_DEFAULTS (`kw` over them)."""
+    with simulators(**SIM_DEFAULTS) as start:
+        yield start
 
 
 def _injector(sim: Any, kind: str) -> Any:

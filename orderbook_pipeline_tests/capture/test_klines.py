@@ -26,6 +26,7 @@ from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.layout import burst_id_of
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, Venue
+from orderbook_pipeline_tests.simulators import simulators
 
 SEED = 7
 START = int(datetime(2026, 11, 3, 10, tzinfo=UTC).timestamp() * 1000)  # long past: all closed
@@ -43,17 +44,12 @@ STRINGS = (
 
 @pytest.fixture
 def sim_factory():
-    started: list[SimulatorThread] = []
+    with simulators(seed=SEED) as start:
 
-    def start(venue: Venue = BINANCE_SPOT, symbols=("BTCUSDT",), **kw: Any) -> SimulatorThread:
-        sim = SimulatorThread(venue=venue, symbols=list(symbols), seed=SEED, **kw)
-        sim.__enter__()
-        started.append(sim)
-        return sim
+        def spot(venue: Venue = BINANCE_SPOT, symbols=("BTCUSDT",), **kw: Any) -> SimulatorThread:
+            return start(venue, symbols, **kw)
 
-    yield start
-    for sim in started:
-        sim.__exit__(None, None, None)
+        yield spot
 
 
 def truth(venue: Venue, symbol: str, interval: str, start: int, end: int) -> list[list[Any]]:

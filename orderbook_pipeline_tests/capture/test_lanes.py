@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -78,7 +79,7 @@ def _naive_bands(
 
 
 @pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM, BINANCE_US], ids=lambda v: v.name)
-def test_every_lane_is_complete_and_exact(simulator, tmp_path, venue):
+def test_every_lane_is_complete_and_exact(simulator: Any, tmp_path: Path, venue: Venue) -> None:
     sim = simulator(venue, SYMBOLS)
     root = str(tmp_path)
     summary = capture(
@@ -147,7 +148,7 @@ def test_every_lane_is_complete_and_exact(simulator, tmp_path, venue):
     assert abs(summary["clock"]["offset_ms"]) < 1000
 
 
-def test_lost_trades_are_flagged_with_the_number_lost(simulator, tmp_path):
+def test_lost_trades_are_flagged_with_the_number_lost(simulator: Any, tmp_path: Path) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -169,7 +170,7 @@ def test_lost_trades_are_flagged_with_the_number_lost(simulator, tmp_path):
     assert summary["missing_ids"].get("agg_trades", 0) >= 1
 
 
-def test_clock_offset_is_measured_against_the_exchange(simulator, tmp_path):
+def test_clock_offset_is_measured_against_the_exchange(simulator: Any, tmp_path: Path) -> None:
     sim = simulator(BINANCE_USDM, ["BTCUSDT"], clock_offset_ms=5000)
     summary = capture(
         sim, str(tmp_path), BINANCE_USDM, ["BTCUSDT"], duration_s=2.5, clock_check_interval_s=0.5
@@ -181,7 +182,9 @@ def test_clock_offset_is_measured_against_the_exchange(simulator, tmp_path):
     assert abs(clock["offset_ms"] - 5000) <= clock["rtt_ms"] / 2 + 50
 
 
-def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(simulator, tmp_path):
+def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(
+    simulator: Any, tmp_path: Path
+) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -239,7 +242,9 @@ def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(simulator, t
     assert snaps["book_mismatch"], "the rebuild's snapshot says why it was taken"
 
 
-def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(simulator, tmp_path):
+def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(
+    simulator: Any, tmp_path: Path
+) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
     summary = capture(
@@ -260,8 +265,8 @@ def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(simul
 
 
 def test_frames_still_waiting_for_the_book_when_the_burst_ends_are_written(
-    simulator, tmp_path, monkeypatch
-):
+    simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From 2 s on the exchange sends no depth event (all dropped) while bookTicker, partial
     depth and deep snapshots go on: each of those waits for a book that never gets there, until
     the burst ends. Every frame delivered still gets exactly one record, `unchecked`."""
@@ -319,22 +324,21 @@ class _Conn:
         self.shutdown_notices += 1
 
 
-def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_path):
-    from orderbook_pipeline.capture.burst import CaptureBurst
-    from orderbook_pipeline.capture.settings import CaptureSettings
+def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_path: Path) -> None:
+    from orderbook_pipeline.capture.metrics import BurstMetrics
+    from orderbook_pipeline.capture.routing import FrameRouter
     from orderbook_pipeline.capture.symbol import SymbolCapture
     from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 
-    settings = CaptureSettings(BINANCE_SPOT, ["BTCUSDT"], data_root=str(tmp_path), burst_id="b1")
-    burst = CaptureBurst(settings)
+    metrics = BurstMetrics("b1", BINANCE_SPOT.name, ["BTCUSDT"])
     writer = BronzeWriter(open_store(str(tmp_path)), "b1")
     cap = SymbolCapture(
-        BINANCE_SPOT, "BTCUSDT", (5,), "b1", writer, burst.metrics, lanes=("l2", "trades")
+        BINANCE_SPOT, "BTCUSDT", (5,), "b1", writer, metrics, lanes=("l2", "trades")
     )
-    burst._lane_streams = {
-        "btcusdt@trade": (cap, "trades", None),
-        "btcusdt@depth5@100ms": (cap, "partial_depth", 5),
-    }
+    failures: list[BaseException] = []
+    router = FrameRouter({"BTCUSDT": cap}, metrics, True, lambda cap: None, failures.append)
+    router.route_lane("btcusdt@trade", cap, "trades", None)
+    router.route_lane("btcusdt@depth5@100ms", cap, "partial_depth", 5)
     trade = {"e": "trade", "E": 1_763_700_000_000, "s": "BTCUSDT", "t": 7, "p": "65000.01"}
     trade |= {"q": "0.5", "T": 1_763_700_000_000, "m": True, "M": True}
     conn = _Conn()
@@ -348,16 +352,17 @@ def test_bad_frames_of_the_other_lanes_are_counted_and_never_touch_the_book(tmp_
         {"e": "serverShutdown", "E": 1},
     ]
     for frame in frames:
-        burst._on_lane_frame(orjson.dumps(frame), 1_763_700_000_001_000, conn)  # type: ignore[arg-type]
-    burst._on_lane_frame(b'{"stream": "btcusdt@trade", "data": {', 1, conn)  # type: ignore[arg-type]
+        router.on_lane_frame(orjson.dumps(frame), 1_763_700_000_001_000, conn)  # type: ignore[arg-type]
+    router.on_lane_frame(b'{"stream": "btcusdt@trade", "data": {', 1, conn)  # type: ignore[arg-type]
     writer.close()
-    assert dict(burst.metrics.bad_frames) == {
+    assert dict(metrics.bad_frames) == {
         "bad_number": 1,
         "wrong_types": 2,
         "unexpected": 1,
         "invalid_json": 1,
     }
     assert conn.shutdown_notices == 1
-    assert not burst.metrics.resyncs  # the book never depended on these frames
+    assert not metrics.resyncs  # the book never depended on these frames
+    assert not failures
     (kept,) = _records(str(tmp_path), "trades")
     assert (kept["trade_id"], kept["px_str"], kept["qty"]) == (7, "65000.01", 0.5)

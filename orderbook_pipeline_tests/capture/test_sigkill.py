@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import fastavro
 
-from orderbook_pipeline.storage.layout import TEMP_MARK
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
+from orderbook_pipeline_tests.cli_capture import sim_capture_command, temporaries
 
 from .conftest import capture
 from .verify import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTHS = (5, 20)
-
-
-def _temporaries(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if TEMP_MARK in p.name]
 
 
 def _finals(root: Path) -> list[Path]:
@@ -33,33 +28,15 @@ def _finals(root: Path) -> list[Path]:
 def test_sigkill_then_next_burst_salvages(simulator, tmp_path):
     sim = simulator(BINANCE_SPOT, SYMBOLS)
     root = tmp_path / "data"
-    cmd = [
-        sys.executable,
-        "-m",
-        "orderbook_pipeline.cli",
-        "capture",
-        "--venue",
-        "binance-spot",
-        "--symbols",
-        ",".join(SYMBOLS),
-        "--duration",
-        "120",
-        "--depths",
-        "5,20",
-        "--data-root",
-        str(root),
-        "--ws-url",
-        sim.ws_url,
-        "--rest-url",
-        sim.rest_url,
-        "--file-seconds",
-        "3",  # longer than the 1 s flush interval: live temporaries hold flushed blocks
-    ]
+    args = ["--symbols", ",".join(SYMBOLS), "--duration", "120", "--depths", "5,20"]
+    # Files live longer than the 1 s flush interval: live temporaries hold flushed blocks.
+    args += ["--file-seconds", "3"]
+    cmd = sim_capture_command(sim, root, *args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         # Wait until files have rolled at least once and newer ones are being written.
-        while time.monotonic() < deadline and not (_finals(root) and _temporaries(root)):
+        while time.monotonic() < deadline and not (_finals(root) and temporaries(root)):
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             time.sleep(0.1)
         time.sleep(1.6)  # mid-file (files live 3 s), after at least one 1 s block flush
@@ -70,7 +47,7 @@ def test_sigkill_then_next_burst_salvages(simulator, tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
 
-    finals, temps = _finals(root), _temporaries(root)
+    finals, temps = _finals(root), temporaries(root)
     assert finals and temps, "the kill must have left both published files and temporaries"
     for path in finals:
         with path.open("rb") as fo:
@@ -83,7 +60,7 @@ def test_sigkill_then_next_burst_salvages(simulator, tmp_path):
 
     summary = capture(sim, str(root), BINANCE_SPOT, SYMBOLS, duration_s=2.0)
     assert summary["salvaged"]["files"] >= 1 and summary["salvaged"]["records"] >= 1
-    assert _temporaries(root) == []
+    assert temporaries(root) == []
     for path in _finals(root):
         with path.open("rb") as fo:
             list(fastavro.reader(fo))

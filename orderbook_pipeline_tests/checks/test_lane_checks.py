@@ -13,9 +13,9 @@ import pytest
 from orderbook_pipeline.checks.logic import VERIFIED_LANES, mismatch_signature, trade_continuity
 from orderbook_pipeline.checks.logic import book_verified as verdict
 from orderbook_pipeline.checks.specs import CHECKS, RESEED_CHECKS
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.config import PipelineConfig
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.partitions import hour_key
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline_tests.bronze_factory import (

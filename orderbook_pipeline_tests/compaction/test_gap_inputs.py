@@ -11,7 +11,7 @@ import pytest
 from orderbook_pipeline.compaction.gap_inputs import DIFF_COPIES, L2_COPIES, inputs_from_parts
 from orderbook_pipeline.compaction.gaps import derive_gap_windows
 from orderbook_pipeline.compaction.increments import Request, compact_batch
-from orderbook_pipeline.compaction.lanes import LANES
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition
 from orderbook_pipeline.storage.store import Store, open_store
 from orderbook_pipeline.venues import SyncRule

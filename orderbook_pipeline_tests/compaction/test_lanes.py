@@ -11,9 +11,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from orderbook_pipeline.compaction.arrow_schemas import arrow_schema
 from orderbook_pipeline.compaction.avro_arrow import read_avro_table
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import part_name, part_path
 from orderbook_pipeline.compaction.silver import (
     DIFF_SCHEMA,
@@ -21,6 +19,8 @@ from orderbook_pipeline.compaction.silver import (
     compact_lane,
     read_silver_lane,
 )
+from orderbook_pipeline.lanes.arrow import arrow_schema
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import BRONZE_LANES, Partition
 from orderbook_pipeline.storage.schemas import LANE_SCHEMAS
 from orderbook_pipeline.storage.store import Store, open_store

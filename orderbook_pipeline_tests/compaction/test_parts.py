@@ -11,7 +11,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from orderbook_pipeline.compaction.lanes import LANES
 from orderbook_pipeline.compaction.parts import (
     LEGACY_FILE,
     data_files,
@@ -29,6 +28,7 @@ from orderbook_pipeline.compaction.silver import (
     read_silver_lane,
     write_parquet,
 )
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition
 from orderbook_pipeline.storage.store import Store, open_store
 from orderbook_pipeline_tests.bronze_factory import (

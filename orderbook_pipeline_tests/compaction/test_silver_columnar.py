@@ -20,8 +20,8 @@ from orderbook_pipeline.compaction.silver import (
     dedup_rows,
     read_silver_l2,
 )
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import Partition
-from orderbook_pipeline.storage.schemas import L2_SCHEMA as AVRO_L2
 from orderbook_pipeline.storage.store import LocalStore, Store
 from orderbook_pipeline_tests.bronze_factory import SYMBOL, T0, VENUE, BurstBuilder, l2_record, tape
 
@@ -56,11 +56,11 @@ def test_a_partition_mixing_writer_schemas_compacts_like_a_uniform_one(tmp_path:
     uniform, mixed = LocalStore(str(tmp_path / "u")), LocalStore(str(tmp_path / "m"))
     for store in (uniform, mixed):
         BurstBuilder("a", depths=(10,)).received(ev[:30]).write(store)
-    newer = copy.deepcopy(AVRO_L2)
+    newer = copy.deepcopy(LANES["l2"].avro)
     newer["fields"].append({"name": "note", "type": "string", "default": ""})
     part = Partition("l2", VENUE, SYMBOL, T0, 10)
     late = [l2_record(e, 10, "b", ingest_lag_us=500) for e in ev[20:]]
-    _put_avro(uniform, part.bronze_file("b", 0), AVRO_L2, late)
+    _put_avro(uniform, part.bronze_file("b", 0), LANES["l2"].avro, late)
     _put_avro(mixed, part.bronze_file("b", 0), newer, [{**r, "note": "v2"} for r in late])
     paths = silver.l2_files_by_depth(mixed, VENUE, SYMBOL, T0)[10]
     assert len(decode_files(mixed.read_bytes(p) for p in paths)) == 2  # two writer schemas

@@ -1,4 +1,5 @@
-"""The partial depth and bookTicker records encoded by hand equal fastavro's, byte for byte."""
+"""The partial depth and bookTicker records, encoded by the encoders generated from their lanes'
+fields (core/avro_record.py), equal fastavro's, byte for byte."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ import pytest
 from fastavro import schemaless_writer
 
 from orderbook_pipeline.core.avro_binary import encode_string
-from orderbook_pipeline.core.avro_lanes import (
-    BOOK_CHECK,
-    encode_book_ticker_head,
-    encode_partial_depth_head,
-)
 from orderbook_pipeline.core.tickers import (
     book_ticker_record,
     parse_partial_depth,
     partial_depth_record,
 )
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
+from orderbook_pipeline.lanes import book_ticker, partial_depth
+from orderbook_pipeline.lanes.avro_types import BOOK_CHECK_BYTES as BOOK_CHECK
+from orderbook_pipeline.lanes.registry import LANES
 
 PREFIX = encode_string("binance-spot") + encode_string("BTCUSDT")
 SUFFIX = encode_string("20261121T000000Z-abc123")
@@ -27,7 +25,7 @@ BURST = "20261121T000000Z-abc123"
 
 def _fastavro(lane: str, record: dict[str, object]) -> bytes:
     buf = io.BytesIO()
-    schemaless_writer(buf, PARSED_SCHEMAS[lane], record)
+    schemaless_writer(buf, LANES[lane].parsed, record)
     return buf.getvalue()
 
 
@@ -38,7 +36,9 @@ def _levels(n: int, start: float, step: float) -> list[list[str]]:
 @pytest.mark.parametrize("verdict", ["match", "mismatch", "unchecked"])
 @pytest.mark.parametrize("n_bids,n_asks", [(20, 20), (5, 3), (0, 2), (17, 0)])
 @pytest.mark.parametrize("futures", [False, True])
-def test_partial_depth_matches_fastavro(verdict, n_bids, n_asks, futures):
+def test_partial_depth_matches_fastavro(
+    verdict: str, n_bids: int, n_asks: int, futures: bool
+) -> None:
     bids, asks = _levels(n_bids, 64999.99, -0.01), _levels(n_asks, 65000.0, 0.01)
     if futures:
         data = {
@@ -58,14 +58,14 @@ def test_partial_depth_matches_fastavro(verdict, n_bids, n_asks, futures):
     record = partial_depth_record(data, "binance-spot", "BTCUSDT", 20, ingest, BURST)
     record["book_check"] = verdict
     parsed = parse_partial_depth(data, "BTCUSDT", 20)
-    ours = encode_partial_depth_head(PREFIX, 20, parsed, ingest) + BOOK_CHECK[verdict] + SUFFIX
+    ours = partial_depth.encode_head(PREFIX, 20, parsed, ingest) + BOOK_CHECK[verdict] + SUFFIX
     assert ours == _fastavro("partial_depth", record)
     assert parsed.bids == [(float(p), float(q)) for p, q in bids]
 
 
 @pytest.mark.parametrize("verdict", ["match", "mismatch", "unchecked"])
 @pytest.mark.parametrize("futures", [False, True])
-def test_book_ticker_matches_fastavro(verdict, futures):
+def test_book_ticker_matches_fastavro(verdict: str, futures: bool) -> None:
     data: dict[str, object] = {
         "u": 400_900_217,
         "s": "BTCUSDT",
@@ -77,16 +77,7 @@ def test_book_ticker_matches_fastavro(verdict, futures):
     if futures:
         data.update({"e": "bookTicker", "E": 1_763_700_000_123, "T": 1_763_700_000_120})
     r = book_ticker_record(data, "binance-spot", "BTCUSDT", 1_763_700_000_456_789, BURST)
-    head = encode_book_ticker_head(
-        PREFIX,
-        r["update_id"],
-        r["ts"],
-        r["ts_source"],
-        r["event_ts"],
-        r["transaction_ts"],
-        r["ingest_ts"],
-        (r["bid_px"], r["bid_qty"], r["ask_px"], r["ask_qty"]),
-        (r["bid_px_str"], r["bid_qty_str"], r["ask_px_str"], r["ask_qty_str"]),
-    )
+    fields = [f["name"] for f in book_ticker.FIELDS if f["name"] != "book_check"]
+    head = book_ticker.encode_head(PREFIX, **{name: r[name] for name in fields})
     r["book_check"] = verdict
     assert head + BOOK_CHECK[verdict] + SUFFIX == _fastavro("book_ticker", r)

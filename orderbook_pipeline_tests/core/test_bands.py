@@ -6,14 +6,14 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from fastavro import parse_schema
 from fastavro.validation import validate
 
-from orderbook_pipeline.core import deep
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import BookSide, OrderBook
 from orderbook_pipeline.core.deep import DeepLevels
-from orderbook_pipeline.storage.schemas import DEFAULT_BAND_PCTS, DEPTH_BANDS_SCHEMA
+from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
+from orderbook_pipeline.lanes.registry import LANES
+from orderbook_pipeline_tests.core.random_walk import naive_apply, random_changes
 
 INF = float("inf")
 
@@ -56,17 +56,12 @@ def _bounds(rng: random.Random, levels: dict[float, float], is_bid: bool) -> lis
 
 @pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sums_match_a_naive_book_through_refills_trims_and_merges(
-    seed, exchange_order, monkeypatch
-):
+def test_sums_match_a_naive_book_through_refills_trims_and_merges(seed, exchange_order, small_book):
     # As test_book's random walk, with prices and quantities that are not small integers (so
     # that the sums round) and a band query every few events, on bounds that cut the region,
     # fall on its edge, reach into the deep levels, land exactly on levels or beyond the book.
-    monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
     rng = random.Random(seed)
-    book = OrderBook(max_depth=5)
-    for side in (book.bids, book.asks):
-        side.max_region = 24
+    book = small_book
     tick = 0.01
     mid = 1000
 
@@ -82,28 +77,9 @@ def test_sums_match_a_naive_book_through_refills_trims_and_merges(
     checked_pending = 0
     for step in range(1000):
         mid += rng.choice((-3, -1, 0, 1, 3))
-        changes_b, changes_a = [], []
-        for _ in range(rng.randrange(1, 30)):
-            far = rng.random() < 0.3
-            d = rng.randrange(1, 400) if far else rng.randrange(1, 12)
-            q = 0.0 if rng.random() < 0.35 else qty()
-            if rng.random() < 0.5:
-                changes_b.append((px(mid - d), q))
-            else:
-                changes_a.append((px(mid + d), q))
-        for p in [p for p in bids if p >= px(mid)]:
-            changes_b.append((p, 0.0))
-        for p in [p for p in asks if p <= px(mid)]:
-            changes_a.append((p, 0.0))
-        if exchange_order:
-            changes_b = sorted(dict(changes_b).items(), reverse=True)
-            changes_a = sorted(dict(changes_a).items())
-        for naive, changes in ((bids, changes_b), (asks, changes_a)):
-            for p, q in changes:
-                if q:
-                    naive[p] = q
-                else:
-                    naive.pop(p, None)
+        changes_b, changes_a = random_changes(rng, mid, bids, asks, exchange_order, px, qty)
+        naive_apply(bids, changes_b)
+        naive_apply(asks, changes_a)
         book.apply(changes_b, changes_a, step + 2)
         if step % 3:
             continue
@@ -260,7 +236,7 @@ def test_bands_fit_the_avro_record():
     result = compute_bands(_band_book(), DEFAULT_BAND_PCTS)
     assert result is not None
     mid, bands = result
-    band_fields = DEPTH_BANDS_SCHEMA["fields"][6]["type"]["items"]["fields"]
+    band_fields = LANES["depth_bands"].avro["fields"][6]["type"]["items"]["fields"]
     assert all(set(b) == {f["name"] for f in band_fields} for b in bands)
     record = {
         "venue": "binance_spot",
@@ -272,7 +248,7 @@ def test_bands_fit_the_avro_record():
         "bands": bands,
         "burst_id": "b",
     }
-    assert validate(record, parse_schema(DEPTH_BANDS_SCHEMA), raise_errors=True)
+    assert validate(record, LANES["depth_bands"].parsed, raise_errors=True)
 
 
 def test_no_bands_without_both_sides():

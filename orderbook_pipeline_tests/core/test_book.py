@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from orderbook_pipeline.core import deep
 from orderbook_pipeline.core.book import BadLevel, BookSide, OrderBook
+from orderbook_pipeline_tests.core.random_walk import naive_apply, random_changes
 
 
 def test_top_levels_best_first_and_zero_removes():
@@ -30,51 +30,25 @@ def test_snapshot_with_bad_levels_is_refused():
         side.load([(1.0, 2.0), (1.0, 3.0)])
 
 
-def _naive_apply(naive: dict[float, float], levels: list[tuple[float, float]]) -> None:
-    for p, q in levels:
-        if q:
-            naive[p] = q
-        else:
-            naive.pop(p, None)
-
-
 @pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_matches_a_naive_sorted_book_through_refills_trims_and_merges(
-    seed, exchange_order, monkeypatch
+    seed, exchange_order, small_book
 ):
-    # Small region and pending log so that every path runs many times: changes behind the
-    # region, merges, refills after the region drains, trims after it overgrows.
-    monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
+    # small_book's region and pending log are small so that every path runs many times.
     rng = random.Random(seed)
-    book = OrderBook(max_depth=5)
-    for side in (book.bids, book.asks):
-        side.max_region = 24
+    book = small_book
     mid = 1000
     bids = {float(p): float(rng.randrange(1, 9)) for p in range(mid - 300, mid)}
     asks = {float(p): float(rng.randrange(1, 9)) for p in range(mid + 1, mid + 300)}
     book.load(1, list(bids.items()), list(asks.items()))
     for step in range(4000):
         mid += rng.choice((-3, -1, 0, 1, 3))
-        changes_b, changes_a = [], []
-        for _ in range(rng.randrange(1, 30)):
-            far = rng.random() < 0.3
-            d = rng.randrange(1, 400) if far else rng.randrange(1, 12)
-            qty = 0.0 if rng.random() < 0.35 else float(rng.randrange(1, 50))
-            if rng.random() < 0.5:
-                changes_b.append((float(mid - d), qty))
-            else:
-                changes_a.append((float(mid + d), qty))
-        # Never cross: the touch moves by sweeping the other side first.
-        for p in [p for p in bids if p >= mid]:
-            changes_b.append((p, 0.0))
-        for p in [p for p in asks if p <= mid]:
-            changes_a.append((p, 0.0))
-        if exchange_order:  # as Binance lists them: best first, each price once
-            changes_b = sorted(dict(changes_b).items(), reverse=True)
-            changes_a = sorted(dict(changes_a).items())
-        _naive_apply(bids, changes_b)
-        _naive_apply(asks, changes_a)
+        changes_b, changes_a = random_changes(
+            rng, mid, bids, asks, exchange_order, float, lambda: float(rng.randrange(1, 50))
+        )
+        naive_apply(bids, changes_b)
+        naive_apply(asks, changes_a)
         book.apply(changes_b, changes_a, step + 2)
         assert book.bids.top(5) == sorted(bids.items(), reverse=True)[:5]
         assert book.asks.top(5) == sorted(asks.items())[:5]

@@ -12,44 +12,23 @@ import fastavro
 import orjson
 
 from orderbook_pipeline.storage.layout import TEMP_MARK
+from orderbook_pipeline_tests.cli_capture import capture_command, last_summary, temporaries
 
 
 def _capture(root: Path, ws_url: str, rest_url: str, duration: str) -> dict[str, object]:
     started = time.monotonic()
+    args = ["--symbols", "BTCUSDT,ETHUSDT", "--duration", duration, "--depths", "5,20"]
+    args += ["--lanes", "l2,diffs", "--file-seconds", "1"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orderbook_pipeline.cli",
-            "capture",
-            "--venue",
-            "binance-spot",
-            "--symbols",
-            "BTCUSDT,ETHUSDT",
-            "--duration",
-            duration,
-            "--depths",
-            "5,20",
-            "--lanes",
-            "l2,diffs",
-            "--file-seconds",
-            "1",
-            "--data-root",
-            str(root),
-            "--ws-url",
-            ws_url,
-            "--rest-url",
-            rest_url,
-        ],
+        capture_command("binance-spot", root, ws_url, rest_url, *args),
         capture_output=True,
         timeout=120,
     )
-    lines = [line for line in proc.stdout.decode().splitlines() if line.startswith("{")]
     return {
         "code": proc.returncode,
         "seconds": round(time.monotonic() - started, 2),
         "stderr": proc.stderr.decode()[-2000:],
-        "summary": orjson.loads(lines[-1]) if lines else None,
+        "summary": last_summary(proc.stdout),
     }
 
 
@@ -62,8 +41,8 @@ def _files(root: Path) -> dict[str, object]:
                 list(fastavro.reader(fo))
         except Exception as exc:  # reported, the test decides
             unreadable.append(f"{path}: {exc!r}")
-    temporaries = [str(p) for p in root.rglob("*") if TEMP_MARK in p.name]
-    return {"finals": len(finals), "unreadable": unreadable, "temporaries": temporaries}
+    left = [str(p) for p in temporaries(root)]
+    return {"finals": len(finals), "unreadable": unreadable, "temporaries": left}
 
 
 def main(root_text: str, ws_url: str, rest_url: str) -> None:

@@ -15,8 +15,7 @@ from orderbook_pipeline.capture.clock import ClockWatch
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.venues import BINANCE_SPOT
-
-from .conftest import capture
+from orderbook_pipeline_tests.capture.conftest import capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 HOUR_MS = 3_600_000

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
-
-from ..capture.verify import verify_capture
-from .conftest import capture
+from orderbook_pipeline_tests.capture.conftest import capture
+from orderbook_pipeline_tests.capture.verify import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTHS = (5, 20)

@@ -13,8 +13,7 @@ from orderbook_pipeline.config import ConfigError, load_config
 from orderbook_pipeline.jobs import CaptureConfig, capture_job
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, MAX_STREAM_URL_CHARS
-
-from .conftest import run_cli
+from orderbook_pipeline_tests.cli_capture import run_cli
 
 BAD_NAMES = ["../../etc", "BTC'USDT", "btc usdt", "BTC/USDT", "X" * 500, "BTC\nUSDT", "ÄUSDT"]
 

@@ -16,8 +16,7 @@ from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.rest import EXCHANGE_INFO_CHUNK, RestClient, WeightBudget
 from orderbook_pipeline.cli import main
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, MAX_STREAM_URL_CHARS
-
-from .conftest import capture
+from orderbook_pipeline_tests.capture.conftest import capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

@@ -20,9 +20,8 @@ from orderbook_pipeline.storage import bronze_writer
 from orderbook_pipeline.storage.layout import TEMP_MARK
 from orderbook_pipeline.storage.store import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
-
-from ..capture.verify import verify_capture
-from .conftest import capture
+from orderbook_pipeline_tests.capture.conftest import capture
+from orderbook_pipeline_tests.capture.verify import verify_capture
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 SLOW_DOWN = b"HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from orderbook_pipeline.venues import BINANCE_SPOT
-
-from .conftest import capture, leftover_temporaries, run_cli
+from orderbook_pipeline_tests.capture.conftest import capture
+from orderbook_pipeline_tests.cli_capture import run_cli, temporaries
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -56,7 +56,7 @@ def test_sigterm_ends_the_burst_in_every_waiting_state(simulator, tmp_path, stat
     )
     assert run.seconds < 5.0, f"{state}: {run.seconds:.1f} s after SIGTERM\n{run.stderr}"
     assert run.summary is not None, run.stderr
-    assert not leftover_temporaries(tmp_path), "every file is final"
+    assert not temporaries(tmp_path), "every file is final"
     if state.startswith("exchange_info"):  # nothing could start: said so, exit 3
         assert run.code == 3, run.stderr
         assert run.summary["empty_symbols"] == SYMBOLS

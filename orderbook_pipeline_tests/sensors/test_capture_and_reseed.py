@@ -106,6 +106,7 @@ def test_overlap_covers_the_next_bursts_snapshot_bootstrap():
 
 
 MULTI = CaptureTarget(
+    exchange="embedded",
     burst_seconds=300,
     overlap_seconds=60,
     venues={

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import connect
 
+from orderbook_pipeline.lanes.registry import stream_name
 from orderbook_pipeline.simulator import SimulatorThread
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM
 
@@ -51,7 +52,7 @@ def test_spot_lanes_follow_their_depth_event_and_equal_the_truth() -> None:
     v = BINANCE_SPOT
     with SimulatorThread(v, [SYM, "ETHUSDT"], **FAST) as s:
         diff, trade, agg, ticker, part5 = (
-            v.lane_stream(lane, SYM, 5) for lane in ("l2", *v.stream_lanes)
+            stream_name(v, lane, SYM, 5) for lane in ("l2", *v.stream_lanes)
         )
         part20 = "btcusdt@depth20"  # no period: 1000 ms on spot
         order = [trade, agg, ticker, part5, part20]
@@ -102,9 +103,9 @@ def test_spot_lanes_follow_their_depth_event_and_equal_the_truth() -> None:
 def test_usdm_lanes_on_public_and_market_paths() -> None:
     v = BINANCE_USDM
     with SimulatorThread(v, [SYM], **FAST) as s:
-        diff = v.lane_stream("l2", SYM)
-        ticker, agg = v.lane_stream("book_ticker", SYM), v.lane_stream("agg_trades", SYM)
-        part5 = v.lane_stream("partial_depth", SYM, 5)
+        diff = stream_name(v, "l2", SYM)
+        ticker, agg = stream_name(v, "book_ticker", SYM), stream_name(v, "agg_trades", SYM)
+        part5 = stream_name(v, "partial_depth", SYM, 5)
         part10, part20 = "btcusdt@depth10", "btcusdt@depth20@500ms"  # 250 ms and 500 ms
         public = s.stream_url([diff, ticker, part5, part10, part20, agg])
         market = s.stream_url([agg, diff, ticker], v.lane_path_prefix("agg_trades"))

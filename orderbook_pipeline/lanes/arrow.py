@@ -1,4 +1,4 @@
-"""Arrow schemas of the silver tables, derived from the bronze Avro schemas (storage/schemas.py),
+"""Arrow schemas of the silver tables, derived from each lane's bronze Avro schema (Lane.avro),
 so a field added to a lane appears in its silver table without being declared twice.
 
 Rules (they reproduce the silver schemas the project has always written, byte for byte):

@@ -1,0 +1,102 @@
+"""A wheel install works: the wheel carries every subpackage and every `sql/*.sql` file where
+marts/sql_files.py reads them, and the loader finds them from an unpacked wheel alone.
+
+The wheel is built from a copy of the sources (setuptools writes build/ and *.egg-info next to
+pyproject.toml), offline, with the environment's setuptools (the dev extra's).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SETUPTOOLS_FLOOR = (77,)  # pyproject's build-system floor: the SPDX `license` string
+
+
+def _setuptools_version() -> tuple[int, ...]:
+    version = importlib.metadata.version("setuptools")
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if _setuptools_version() < SETUPTOOLS_FLOOR:
+        pytest.skip("setuptools >= 77 (the dev extra: `make install`) builds the wheel offline")
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("orderbook_pipeline", "sql"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    out = tmp_path_factory.mktemp("dist")
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*pip, "--no-index", "-w", str(out), str(src)],
+        check=True,
+        timeout=120,
+        env={**os.environ, "PIP_NO_INPUT": "1"},
+    )
+    (built,) = out.glob("orderbook_pipeline-*.whl")
+    return built
+
+
+def test_the_wheel_carries_every_sql_file_where_the_loader_reads_it(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    expected = {f"orderbook_pipeline/sql/{p.name}" for p in (REPO / "sql").glob("*.sql")}
+    assert expected, "no SQL files in the checkout's sql/"
+    assert expected <= names, sorted(expected - names)
+    # Only the package: no tests, no top-level `sql` package, nothing from the checkout's root.
+    name, version = wheel.name.split("-")[:2]
+    assert {n.split("/")[0] for n in names} == {"orderbook_pipeline", f"{name}-{version}.dist-info"}
+
+
+def test_the_wheel_carries_every_subpackage(wheel: Path) -> None:
+    """pyproject lists the packages (sql/ cannot be found by setuptools): none may be missed."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    modules = {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "orderbook_pipeline").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert modules <= names, sorted(modules - names)
+
+
+def test_the_loader_reads_the_sql_from_an_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
+    """In a fresh interpreter that sees only the unpacked wheel (and the venv's dependencies),
+    not the checkout: SQL_DIR is inside the package, and a statement loads from it."""
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    probe = (
+        "import sys, pathlib\n"
+        "from orderbook_pipeline.marts import sql_files\n"
+        "pkg = pathlib.Path(sql_files.__file__).resolve().parents[1]\n"
+        "assert pkg == pathlib.Path(sys.argv[1]).resolve() / 'orderbook_pipeline', pkg\n"
+        "assert sql_files.SQL_DIR == pkg / 'sql', sql_files.SQL_DIR\n"
+        "(stmt,) = sql_files.sql_statements('create_mart_l2_5s.sql')\n"
+        "print(stmt.split('(')[0].strip())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    # -I would drop PYTHONPATH; -P keeps the cwd (the checkout) off sys.path; the editable
+    # install's finder sits behind sys.path entries, so the unpacked wheel wins.
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", probe, str(site)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().upper().startswith("CREATE"), result.stdout
