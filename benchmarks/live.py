@@ -52,6 +52,8 @@ from typing import Any
 
 import fastavro
 
+from orderbook_pipeline.storage.layout import burst_id_of, is_final, stream_prefix
+
 VENUE = "binance-spot"
 ROOT = Path(__file__).resolve().parent.parent
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -199,20 +201,24 @@ def _iter_projected(path: Path, wanted: Sequence[str]) -> Iterator[dict[str, Any
     instead of building millions of dicts (a 5,000-level snapshot is 10,000 of them)."""
     with path.open("rb") as fo:
         writer_schema = fastavro.reader(fo).writer_schema
-        assert writer_schema is not None
+        assert isinstance(writer_schema, dict)  # a record schema: our bronze files
         fields = [f for f in writer_schema["fields"] if f["name"] in wanted]
         fo.seek(0)
         projected = {"type": "record", "name": writer_schema["name"], "fields": fields}
-        yield from fastavro.reader(fo, reader_schema=projected)
+        for rec in fastavro.reader(fo, reader_schema=projected):
+            assert isinstance(rec, dict)
+            yield rec
 
 
 def _lane_files(data_root: Path, lane: str, symbol: str, burst_id: str) -> list[Path]:
     """This burst's final files ('{burst}-{seq}.avro') of one stream: a kept data root may hold
     earlier bursts, and readers must ignore names not ending in .avro (temporaries)."""
-    base = data_root / "bronze" / lane / f"market={VENUE}" / f"symbol={symbol}"
+    base = data_root / stream_prefix(lane, VENUE, symbol)
     if not base.exists():
         return []
-    return sorted(p for p in base.rglob("*.avro") if p.stem.rpartition("-")[0] == burst_id)
+    return sorted(
+        p for p in base.rglob("*.avro") if is_final(p.name) and burst_id_of(p.name) == burst_id
+    )
 
 
 @dataclass

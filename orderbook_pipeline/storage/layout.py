@@ -41,10 +41,8 @@ class Partition:
         return datetime.fromtimestamp(self.hour_start_us / 1e6, UTC).strftime("%H")
 
     def directory(self, layer: str = "bronze") -> str:
-        path = (
-            f"{layer}/{self.lane}/market={self.venue}/symbol={self.symbol}"
-            f"/dt={self.dt}/hour={self.hour}"
-        )
+        stream = stream_prefix(self.lane, self.venue, self.symbol, layer)
+        path = f"{stream}dt={self.dt}/hour={self.hour}"
         if self.depth is not None:
             path += f"/depth={self.depth}"
         return path
@@ -74,6 +72,11 @@ def is_temporary(name: str) -> bool:
 def lane_prefix(lane: str, layer: str = "bronze") -> str:
     """Relative prefix under which every file of one lane lives (ends with '/')."""
     return f"{layer}/{lane}/"
+
+
+def stream_prefix(lane: str, venue: str, symbol: str, layer: str = "bronze") -> str:
+    """Relative prefix of every file of one stream of a lane, all hours (ends with '/')."""
+    return f"{lane_prefix(lane, layer)}market={venue}/symbol={symbol}/"
 
 
 def partition_of(rel_path: str) -> Partition | None:

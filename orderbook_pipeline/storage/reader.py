@@ -14,7 +14,7 @@ from typing import Any
 
 import fastavro
 
-from orderbook_pipeline.storage.layout import lane_prefix, partition_of
+from orderbook_pipeline.storage.layout import lane_prefix, partition_of, stream_prefix
 from orderbook_pipeline.storage.store import Store
 
 
@@ -46,6 +46,6 @@ def iter_lane_records(
 
 def earliest_hour(store: Store, lane: str, venue: str, symbol: str) -> int | None:
     """Start (µs) of the first hour with a final bronze file of this stream, or None."""
-    first = store.first_file(f"bronze/{lane}/market={venue}/symbol={symbol}/")
+    first = store.first_file(stream_prefix(lane, venue, symbol))
     part = partition_of(first) if first is not None else None
     return part.hour_start_us if part is not None else None

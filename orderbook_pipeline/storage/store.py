@@ -5,6 +5,9 @@ layout"): writers produce a LOCAL temporary (`temp_path_for`) and then `publish`
 is a rename in the same directory; on S3 the temporary sits in a local spool directory and is
 uploaded with one PUT. The spool is private to the user (`private_dir`): salvage uploads what it
 finds there. Paths given to a store are relative to its root, '/'-separated.
+
+Listing, reading and stat-ing final files go through one `pyarrow.fs` filesystem for both
+backends (LocalFileSystem, S3FileSystem); publishing and S3 deletes do not (see S3Store).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import secrets
 import stat
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow.fs as pafs
 
 from orderbook_pipeline.storage.layout import (
     final_basename_of_temp,
@@ -124,14 +130,49 @@ def _fsync_path(path: str, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _visible(rel_path: str) -> bool:
+    """A final file a reader may see: no hidden component (temporaries, .locks and the like)."""
+    return is_final(rel_path) and not any(p.startswith(".") for p in rel_path.split("/"))
+
+
+def _prefix_dir(prefix: str) -> str:
+    """The deepest directory a string prefix names ('a/b/c' -> 'a/b'; 'a' -> '')."""
+    return prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+
+
 class Store(abc.ABC):
-    """Folder-like storage of final files plus local temporaries that are published atomically."""
+    """Folder-like storage of final files plus local temporaries that are published atomically.
+
+    Listing, reading and stat-ing go through a `pyarrow.fs` filesystem, the same code for a local
+    folder and for S3 (`filesystem` and `fs_path` let other readers of the lake share it).
+    Publishing stays backend-specific: a rename locally, one PUT on S3.
+    """
 
     root: str
     # True when publish() goes over the network (S3): tens of ms per file, seconds when the
     # service throttles. BronzeWriter then publishes from a thread of its own (uploader.py),
     # never on its caller's (the capture's event loop). A local publish is a rename: in line.
     publishes_remotely: bool = False
+
+    @property
+    @abc.abstractmethod
+    def filesystem(self) -> pafs.FileSystem:
+        """The pyarrow filesystem holding the final files, at paths `fs_path` gives."""
+
+    @property
+    @abc.abstractmethod
+    def fs_base(self) -> str:
+        """Path of the root inside `filesystem` (a local directory, or bucket/prefix)."""
+
+    def fs_path(self, rel_path: str) -> str:
+        """Path of a final file inside `filesystem`."""
+        return self._join(_check_rel(rel_path))
+
+    def _join(self, rel_path: str) -> str:
+        return f"{self.fs_base}/{rel_path}" if rel_path else self.fs_base
+
+    def _rel(self, fs_path: str) -> str:
+        return fs_path[len(self.fs_base) :].lstrip("/")
 
     @abc.abstractmethod
     def temp_path_for(self, rel_path: str) -> str:
@@ -144,28 +185,8 @@ class Store(abc.ABC):
         lost one is noticed and rebuilt from bronze."""
 
     @abc.abstractmethod
-    def read_bytes(self, rel_path: str) -> bytes:
-        """Content of a final file; FileNotFoundError if it does not exist."""
-
-    @abc.abstractmethod
-    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
-        """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
-
-    def first_file(self, prefix: str) -> str | None:
-        """The lexicographically first final file under `prefix`, or None.
-
-        Partition paths (dt=YYYY-MM-DD/hour=HH) sort chronologically, so this is the oldest
-        file of a stream; backends answer it without listing everything.
-        """
-        files = self.list_files(prefix)
-        return files[0] if files else None
-
-    @abc.abstractmethod
     def delete(self, rel_path: str) -> None:
         """Remove a final file; no error if it is already gone."""
-
-    @abc.abstractmethod
-    def exists(self, rel_path: str) -> bool: ...
 
     @abc.abstractmethod
     def uri(self, rel_path: str) -> str:
@@ -174,6 +195,88 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def local_base(self) -> str:
         """Local directory holding this store's temporaries (root, or the S3 spool)."""
+
+    def _root_missing(self) -> str | None:
+        """Why the root itself is unusable (an S3 bucket that does not exist), else None.
+        pyarrow answers "not found" for a missing bucket as for a missing key, where a wrong
+        bucket name must be an error, not an empty lake."""
+        return None
+
+    def read_bytes(self, rel_path: str) -> bytes:
+        """Content of a final file; FileNotFoundError if it does not exist."""
+        path = self.fs_path(rel_path)
+        try:
+            # compression=None: bytes as stored, never guessed from the name (".gz" and such).
+            with self.filesystem.open_input_stream(path, compression=None) as fh:
+                return bytes(fh.readall())
+        except FileNotFoundError:
+            if why := self._root_missing():
+                raise StorageError(f"cannot read {self.uri(rel_path)}: {why}") from None
+            raise FileNotFoundError(errno.ENOENT, "no such file", self.uri(rel_path)) from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+
+    def exists(self, rel_path: str) -> bool:
+        try:
+            info = self.filesystem.get_file_info(self.fs_path(rel_path))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot stat {self.uri(rel_path)}: {describe_os_error(exc)}"
+            ) from exc
+        return bool(info.type == pafs.FileType.File)
+
+    def _list_dir(self, rel_dir: str, *, recursive: bool) -> list[pafs.FileInfo]:
+        base = self._join(_check_rel(rel_dir)) if rel_dir else self.fs_base
+        selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
+        where = f"{self.root}/{rel_dir}" if rel_dir else self.root
+        try:
+            infos = list(self.filesystem.get_file_info(selector))
+        except NotADirectoryError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"cannot list {where}: {describe_os_error(exc)}") from exc
+        if not infos and (why := self._root_missing()):
+            raise StorageError(f"cannot list {where}: {why}")
+        return infos
+
+    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
+        """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
+        # List only the deepest directory the prefix names (on S3 one paged, flat listing),
+        # then filter by string prefix.
+        out = []
+        for info in self._list_dir(_prefix_dir(prefix), recursive=True):
+            rel = self._rel(info.path)
+            is_file = info.type == pafs.FileType.File
+            if is_file and rel.startswith(prefix) and rel.endswith(suffix or "") and _visible(rel):
+                out.append(rel)
+        return sorted(out)
+
+    def first_file(self, prefix: str) -> str | None:
+        """The lexicographically first final file under `prefix`, or None.
+
+        Partition paths (dt=YYYY-MM-DD/hour=HH) sort chronologically, so this is the oldest
+        file of a stream. Answered without listing everything: a sorted depth-first walk, one
+        directory listing per level, however long the stream's history.
+        """
+        return self._first_in(_prefix_dir(prefix), prefix)
+
+    def _first_in(self, rel_dir: str, prefix: str) -> str | None:
+        infos = self._list_dir(rel_dir, recursive=False)
+        # A directory sorts as its name plus "/", as the paths beneath it do.
+        dirs = {i.path for i in infos if i.type == pafs.FileType.Directory}
+        for path in sorted((i.path for i in infos), key=lambda p: p + "/" if p in dirs else p):
+            rel = self._rel(path)
+            if rel.rsplit("/", 1)[-1].startswith("."):
+                continue
+            if path in dirs:
+                found = self._first_in(rel, prefix) if (rel + "/").startswith(prefix) else None
+                if found is not None:
+                    return found
+            elif rel.startswith(prefix) and _visible(rel):
+                return rel
+        return None
 
     def write_bytes(self, rel_path: str, data: bytes, durable: bool = True) -> None:
         temp = self.temp_path_for(rel_path)
@@ -207,6 +310,15 @@ class Store(abc.ABC):
 class LocalStore(Store):
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = os.path.abspath(root)
+        self._filesystem = pafs.LocalFileSystem()
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self._filesystem
+
+    @property
+    def fs_base(self) -> str:
+        return self.root.rstrip("/")
 
     def _abs(self, rel_path: str) -> str:
         return os.path.join(self.root, *_check_rel(rel_path).split("/"))
@@ -237,44 +349,6 @@ class LocalStore(Store):
                 f"cannot publish {temp_path} as {final}: {describe_os_error(exc)}"
             ) from exc
 
-    def read_bytes(self, rel_path: str) -> bytes:
-        path = self._abs(rel_path)
-        try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"cannot read {path}: {describe_os_error(exc)}") from exc
-
-    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
-        # Walk only the deepest directory the prefix names, then filter by string prefix.
-        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self._abs(head) if head else self.root
-        out = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .locks and the like
-            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            for name in filenames:
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if rel.startswith(prefix) and is_final(name) and name.endswith(suffix or ""):
-                    out.append(rel)
-        return sorted(out)
-
-    def first_file(self, prefix: str) -> str | None:
-        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self._abs(head) if head else self.root
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            # Partition directories hold files only at their leaves, so the first final file
-            # met in this sorted, depth-first walk is the lexicographically first one.
-            for name in sorted(filenames):
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if rel.startswith(prefix) and is_final(name):
-                    return rel
-        return None
-
     def delete(self, rel_path: str) -> None:
         path = self._abs(rel_path)
         try:
@@ -284,17 +358,20 @@ class LocalStore(Store):
         except OSError as exc:
             raise StorageError(f"cannot delete {path}: {describe_os_error(exc)}") from exc
 
-    def exists(self, rel_path: str) -> bool:
-        return os.path.isfile(self._abs(rel_path))
-
     def uri(self, rel_path: str) -> str:
         return self._abs(rel_path)
 
 
 class S3Store(Store):
-    """Final files are S3 objects under s3://bucket/prefix; temporaries live in a local spool."""
+    """Final files are S3 objects under s3://bucket/prefix; temporaries live in a local spool.
 
-    list_page_size: int | None = None  # None: the server's default (1000 keys per page)
+    Reads and listings go through pyarrow's S3FileSystem, configured from the boto3 client
+    (same endpoint, region and credentials). Writes and deletes stay on boto3: the uploader
+    classifies botocore's structured errors (status, error code, connection kind) to decide what
+    to retry, which pyarrow reports only as message text; and pyarrow's delete_file costs a HEAD
+    first and leaves an empty 'directory/' marker object behind when a directory empties.
+    """
+
     publishes_remotely = True
 
     def __init__(
@@ -310,22 +387,12 @@ class S3Store(Store):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.root = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._credentials: Any = None
         if client is None:
-            # Imported lazily: local-only users never pay for botocore.
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
-
-            config = Config(
-                # total_max_attempts counts the first try (botocore's max_attempts does not).
-                retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-                connect_timeout=S3_CONNECT_TIMEOUT_S,
-                read_timeout=S3_READ_TIMEOUT_S,
-            )
-            # endpoint_url None lets boto3 apply AWS_ENDPOINT_URL itself.
-            client = boto3.client(
-                "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
-            )
+            client, self._credentials = _boto3_client(endpoint_url, region_name)
         self.client = client
+        self._filesystem: pafs.S3FileSystem | None = None
+        self._bucket_found = False
         if spool_dir is None:
             # Stable per root, so a restarted process finds (and salvages) its predecessor's spool,
             # in a base private to this user: salvage uploads whatever lies in the spool.
@@ -341,6 +408,30 @@ class S3Store(Store):
                     f"{describe_os_error(exc)}"
                 ) from exc
         self.spool_dir = private_dir(spool_dir)
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        # Made on first use: opening a store costs no request, and the AWS SDK behind it is
+        # started in the process that uses it (it must not cross a fork).
+        if self._filesystem is None:
+            self._filesystem = s3_filesystem_like(self.client, self.bucket, self._credentials)
+        return self._filesystem
+
+    @property
+    def fs_base(self) -> str:
+        return f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+
+    def _root_missing(self) -> str | None:
+        if self._bucket_found:  # asked once per store: a bucket is not deleted under a lake
+            return None
+        try:
+            info = self.filesystem.get_file_info(self.bucket)
+        except OSError:
+            return None  # not known to be missing: the empty answer stands
+        if info.type == pafs.FileType.NotFound:
+            return f"no such bucket: {self.bucket}"
+        self._bucket_found = True
+        return None
 
     def _key(self, rel_path: str) -> str:
         rel = _check_rel(rel_path)
@@ -360,8 +451,9 @@ class S3Store(Store):
 
     def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
         # Durable either way once S3 acknowledges. A single PutObject is atomic on S3: the object
-        # becomes visible only once complete, and a failed or interrupted PUT leaves no object. So no temporary key is needed; the local
-        # spool file stays on failure for a retry or salvage.
+        # becomes visible only once complete, and a failed or interrupted PUT leaves no object.
+        # So no temporary key is needed; the local spool file stays on failure for a retry or
+        # salvage.
         try:
             with open(temp_path, "rb") as fh:
                 self.client.put_object(Bucket=self.bucket, Key=self._key(rel_path), Body=fh)
@@ -378,56 +470,6 @@ class S3Store(Store):
                 f"{describe_os_error(exc)}"
             ) from exc
 
-    def read_bytes(self, rel_path: str) -> bytes:
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(rel_path))
-            return bytes(obj["Body"].read())
-        except self.client.exceptions.NoSuchKey:
-            raise FileNotFoundError(errno.ENOENT, "no such object", self.uri(rel_path)) from None
-        except Exception as exc:
-            raise StorageError(
-                f"cannot read {self.uri(rel_path)}: {describe_os_error(exc)}"
-            ) from exc
-
-    def list_files(self, prefix: str, suffix: str | None = None) -> list[str]:
-        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        out = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket,
-                Prefix=full,
-                PaginationConfig={"PageSize": self.list_page_size} if self.list_page_size else {},
-            ):
-                for obj in page.get("Contents", []):
-                    rel = obj["Key"][strip:]
-                    if is_final(rel) and rel.endswith(suffix or ""):
-                        out.append(rel)
-        except Exception as exc:
-            raise StorageError(
-                f"cannot list {self.root}/{prefix}: {describe_os_error(exc)}"
-            ) from exc
-        return sorted(out)
-
-    def first_file(self, prefix: str) -> str | None:
-        # S3 lists keys in lexicographic order: the first final key is the answer, usually on
-        # the first page, however long the stream's history.
-        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full
-            ):
-                for obj in page.get("Contents", []):
-                    rel = obj["Key"][strip:]
-                    if is_final(rel):
-                        return rel
-        except Exception as exc:
-            raise StorageError(
-                f"cannot list {self.root}/{prefix}: {describe_os_error(exc)}"
-            ) from exc
-        return None
-
     def delete(self, rel_path: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(rel_path))
@@ -436,20 +478,63 @@ class S3Store(Store):
                 f"cannot delete {self.uri(rel_path)}: {describe_os_error(exc)}"
             ) from exc
 
-    def exists(self, rel_path: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(rel_path))
-            return True
-        except Exception as exc:
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise StorageError(
-                f"cannot stat {self.uri(rel_path)}: {describe_os_error(exc)}"
-            ) from exc
-
     def uri(self, rel_path: str) -> str:
         return f"s3://{self.bucket}/{self._key(rel_path)}"
+
+
+def _boto3_client(endpoint_url: str | None, region_name: str | None) -> tuple[Any, Any]:
+    """(S3 client, the credentials it resolved or None) with short, bounded requests."""
+    # Imported lazily: local-only users never pay for botocore.
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    config = Config(
+        # total_max_attempts counts the first try (botocore's max_attempts does not).
+        retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+        connect_timeout=S3_CONNECT_TIMEOUT_S,
+        read_timeout=S3_READ_TIMEOUT_S,
+    )
+    session = boto3.session.Session(region_name=region_name)
+    # endpoint_url None lets boto3 apply AWS_ENDPOINT_URL (and the profile's endpoint) itself.
+    client = session.client("s3", endpoint_url=endpoint_url, config=config)
+    return client, session.get_credentials()
+
+
+def s3_filesystem_like(client: Any, bucket: str, credentials: Any = None) -> pafs.S3FileSystem:
+    """A pyarrow S3FileSystem reaching what the boto3 `client` reaches: the endpoint boto3
+    resolved (pyarrow reads no AWS_ENDPOINT_URL), the bucket's region, the same credentials,
+    and the same bounded requests (S3_MAX_ATTEMPTS, the timeouts)."""
+    options: dict[str, Any] = {
+        "request_timeout": S3_READ_TIMEOUT_S,
+        "connect_timeout": S3_CONNECT_TIMEOUT_S,
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_MAX_ATTEMPTS),
+        "region": client.meta.region_name,
+    }
+    endpoint = str(client.meta.endpoint_url)
+    if (urlsplit(endpoint).hostname or "").endswith("amazonaws.com"):
+        # AWS itself: virtual-host addressing, in the bucket's own region (boto3 follows a
+        # region redirect by itself, pyarrow does not).
+        with contextlib.suppress(OSError):
+            options["region"] = pafs.resolve_s3_region(bucket)
+    else:
+        parts = urlsplit(endpoint)
+        options["scheme"] = parts.scheme or "https"
+        options["endpoint_override"] = parts.netloc + parts.path.rstrip("/")
+    if credentials is None and hasattr(client, "_request_signer"):
+        credentials = client._request_signer._credentials  # an injected client's own
+    if credentials is None:
+        options["anonymous"] = True  # boto3 found none either: fail fast, no IMDS probing
+    elif not hasattr(credentials, "refresh_needed"):
+        # Static keys (env, config files, explicit): exactly boto3's. Refreshable ones (instance
+        # or container role, assume-role, SSO) are left to the AWS SDK's own chain, which reads
+        # the same sources and, unlike a frozen copy, renews them before they expire.
+        frozen = credentials.get_frozen_credentials()
+        options.update(
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            session_token=frozen.token,
+        )
+    return pafs.S3FileSystem(**options)
 
 
 def open_store(

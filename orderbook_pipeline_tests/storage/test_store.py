@@ -68,6 +68,15 @@ def test_s3_requests_are_bounded_and_publishing_is_remote(
         S3_CONNECT_TIMEOUT_S,
         S3_READ_TIMEOUT_S,
     )
+    # The pyarrow filesystem that lists and reads: same endpoint, same bounds.
+    options = s3.filesystem.__reduce__()[1][0]
+    assert options["endpoint_override"] == s3_endpoint.removeprefix("http://")
+    assert options["scheme"] == "http" and options["region"] == "us-east-1"
+    assert (options["connect_timeout"], options["request_timeout"]) == (
+        S3_CONNECT_TIMEOUT_S,
+        S3_READ_TIMEOUT_S,
+    )
+    assert options["access_key"] == "testing"  # boto3's credentials (from the environment)
     assert s3.publishes_remotely and not open_store(str(tmp_path)).publishes_remotely
 
 
@@ -80,6 +89,16 @@ def test_endpoint_from_env(s3_endpoint: str, s3_root: str, temp_dir: Path) -> No
     s = config.store()
     s.write_bytes("a/b.avro", b"x")
     assert s.read_bytes("a/b.avro") == b"x"
+
+
+def test_aws_endpoint_url_reaches_listing_too(
+    monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, s3_root: str, temp_dir: Path
+) -> None:
+    # boto3 applies AWS_ENDPOINT_URL itself; pyarrow does not, so it gets boto3's endpoint.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    s = open_store(s3_root)
+    s.write_bytes("a/b.avro", b"x")
+    assert s.read_bytes("a/b.avro") == b"x" and s.list_files("a/") == ["a/b.avro"]
 
 
 def _private(path: Path | str) -> bool:
@@ -158,6 +177,8 @@ def test_write_read_list_delete(store: Store) -> None:
     store.write_bytes("bronze/diffs/c/3.avro", b"three")
     store.write_bytes("silver/l2/d/data.parquet", b"pq")
     assert store.read_bytes("bronze/l2/b/2.avro") == b"two"
+    store.write_bytes("state/x.json.gz", b"not gzip")  # read as stored, not decompressed
+    assert store.read_bytes("state/x.json.gz") == b"not gzip"
     assert store.list_files("bronze/") == [
         "bronze/diffs/c/3.avro",
         "bronze/l2/a/1.avro",
@@ -203,14 +224,27 @@ def test_paths_cannot_escape_the_root(store: Store) -> None:
             store.write_bytes(bad, b"x")
 
 
-def test_s3_listing_paginates(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_s3_listing_pages_past_the_first_thousand_keys(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     s = make_store("s3", tmp_path, request)
     assert isinstance(s, S3Store)
-    s.list_page_size = 2
-    names = [f"bronze/l2/f{i}.avro" for i in range(5)]
+    names = sorted(f"bronze/l2/d{i % 3}/f{i:04d}.avro" for i in range(1005))  # 1000 a page
     for n in names:
-        s.write_bytes(n, b"x")
+        s.client.put_object(Bucket=s.bucket, Key=s._key(n), Body=b"x")
     assert s.list_files("bronze/") == names
+    assert s.first_file("bronze/l2/d2") == names[-335]
+
+
+def test_s3_delete_leaves_no_directory_marker(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """pyarrow's delete_file would put an empty 'dir/' object back: boto3 deletes."""
+    s = make_store("s3", tmp_path, request)
+    assert isinstance(s, S3Store)
+    s.write_bytes("silver/l2/a/part-00000.parquet", b"x")
+    s.delete("silver/l2/a/part-00000.parquet")
+    assert "Contents" not in s.client.list_objects_v2(Bucket=s.bucket)
 
 
 def test_local_publish_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,3 +300,20 @@ def test_first_file_is_the_oldest_partition(store: Store) -> None:
     expected = f"{prefix}dt=2026-11-20/hour=23/depth=10/b-2.avro"
     assert store.first_file(prefix) == expected
     assert store.first_file(prefix) == store.list_files(prefix)[0]
+
+
+def test_listing_order_and_hidden_directories(store: Store) -> None:
+    """A file sorts before a directory of its stem ('a.avro' < 'a/...', as S3 orders keys);
+    nothing under a hidden directory is listed."""
+    for rel in ("x/a/b.avro", "x/a.avro", "x/.hidden/c.avro", "x/b/.d.avro"):
+        store.write_bytes(rel, b"x")
+    assert store.list_files("x/") == ["x/a.avro", "x/a/b.avro"]
+    assert store.first_file("x/") == "x/a.avro" and store.first_file("x/a/") == "x/a/b.avro"
+    assert store.first_file("x/b") is None and store.first_file("nothing/") is None
+
+
+def test_a_missing_bucket_is_an_error_not_an_empty_lake(tmp_path: Path, s3_endpoint: str) -> None:
+    s = open_store("s3://no-such-bucket/p", s3_endpoint_url=s3_endpoint, spool_dir=str(tmp_path))
+    for call in (lambda: s.list_files("bronze/"), lambda: s.read_bytes("bronze/a.avro")):
+        with pytest.raises(StorageError, match="no such bucket: no-such-bucket"):
+            call()
