@@ -7,7 +7,7 @@ import dagster as dg
 from orderbook_pipeline.jobs import CaptureConfig, capture_job
 from orderbook_pipeline.resources import CaptureTarget, VenueTarget
 from orderbook_pipeline.simulator.runner import SimulatorThread
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 from .capture.conftest import SIM_DEFAULTS

@@ -40,7 +40,7 @@ from orderbook_pipeline.simulator.klines import KlineQuery, KlineSource
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.layout import burst_id_of
 from orderbook_pipeline.storage.reader import iter_lane_records
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 from .dagster_helpers import START, definitions, pipeline_config

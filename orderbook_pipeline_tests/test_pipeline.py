@@ -26,7 +26,7 @@ from orderbook_pipeline.partitions import hour_start_of
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.sensors import reseed_sensor
 from orderbook_pipeline.simulator.runner import SimulatorThread
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.bronze_factory import SECOND, T0, VENUE, BurstBuilder, tape
 from orderbook_pipeline_tests.dagster_helpers import (

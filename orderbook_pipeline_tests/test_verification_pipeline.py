@@ -19,7 +19,7 @@ from orderbook_pipeline.partitions import hour_key
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.layout import hour_start_us
 from orderbook_pipeline.storage.reader import iter_lane_records
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 from .capture.conftest import SIM_DEFAULTS

@@ -31,8 +31,9 @@ from orderbook_pipeline.capture.snapshots import SnapshotWorkers
 from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.core.events import Scales
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.storage.salvage import recover_temporaries
-from orderbook_pipeline.storage.store import StorageError, open_store
+from orderbook_pipeline.storage.store import StorageError
 
 log = logging.getLogger("orderbook_pipeline.capture")
 

@@ -12,7 +12,7 @@ from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.capture.snapshots import write_snapshot
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 
 log = logging.getLogger("orderbook_pipeline.capture")
 

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orderbook_pipeline.capture.settings import WEIGHT_SAFETY, CaptureSettings, default_lanes
 from orderbook_pipeline.core.klines import INTERVALS as KLINE_INTERVALS
-from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import DEFAULT_ROOT, Store
 from orderbook_pipeline.venues import VENUES, normalised_symbols
 
 # The bundled exchange's port per venue: a multi-venue file needs no port settings.

@@ -7,7 +7,7 @@ uploaded with one PUT. The spool is private to the user (`private_dir`): salvage
 finds there. Paths given to a store are relative to its root, '/'-separated.
 
 Listing, reading and stat-ing final files go through one `pyarrow.fs` filesystem for both
-backends (LocalFileSystem, S3FileSystem); publishing and S3 deletes do not (see S3Store).
+backends (LocalFileSystem, S3FileSystem); publishing and S3 deletes do not (see s3_store.py; roots.py opens the store a data root names).
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from __future__ import annotations
 import abc
 import contextlib
 import errno
-import hashlib
 import os
 import secrets
 import stat
 import tempfile
-from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
@@ -35,12 +32,6 @@ from orderbook_pipeline.storage.layout import (
 DEFAULT_ROOT = "./data"
 LOCK_DIR = ".locks"  # burst liveness locks (see bronze_writer.BurstLock); never a final file
 SPOOL_NAME = "orderbook-spool"
-# One S3 request: botocore's own retries and timeouts (its defaults wait 60 s per read). Kept
-# short, because the bronze uploader (uploader.py) retries a failed publish itself, for as long
-# as the writer is open: botocore's are only the inner, quick loop.
-S3_MAX_ATTEMPTS = 3  # in all, the first one included
-S3_CONNECT_TIMEOUT_S = 5.0
-S3_READ_TIMEOUT_S = 20.0
 
 
 class StorageError(Exception):
@@ -101,7 +92,7 @@ def default_spool_base() -> str:
     return os.path.join(tempfile.gettempdir(), f"{SPOOL_NAME}-{os.getuid()}")
 
 
-def _check_rel(rel_path: str) -> str:
+def check_rel(rel_path: str) -> str:
     # Relative paths come from layout.py; refuse anything that could escape the root.
     parts = rel_path.split("/")
     if not rel_path or rel_path.startswith("/") or any(p in ("", ".", "..") for p in parts):
@@ -109,7 +100,7 @@ def _check_rel(rel_path: str) -> str:
     return rel_path
 
 
-def _new_temp_path(directory: str, rel_path: str) -> str:
+def new_temp_path(directory: str, rel_path: str) -> str:
     os.makedirs(directory, exist_ok=True)
     return os.path.join(directory, temp_basename(rel_path.rsplit("/", 1)[-1], secrets.token_hex(6)))
 
@@ -166,7 +157,7 @@ class Store(abc.ABC):
 
     def fs_path(self, rel_path: str) -> str:
         """Path of a final file inside `filesystem`."""
-        return self._join(_check_rel(rel_path))
+        return self._join(check_rel(rel_path))
 
     def _join(self, rel_path: str) -> str:
         return f"{self.fs_base}/{rel_path}" if rel_path else self.fs_base
@@ -228,7 +219,7 @@ class Store(abc.ABC):
         return bool(info.type == pafs.FileType.File)
 
     def _list_dir(self, rel_dir: str, *, recursive: bool) -> list[pafs.FileInfo]:
-        base = self._join(_check_rel(rel_dir)) if rel_dir else self.fs_base
+        base = self._join(check_rel(rel_dir)) if rel_dir else self.fs_base
         selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
         where = f"{self.root}/{rel_dir}" if rel_dir else self.root
         try:
@@ -321,7 +312,7 @@ class LocalStore(Store):
         return self.root.rstrip("/")
 
     def _abs(self, rel_path: str) -> str:
-        return os.path.join(self.root, *_check_rel(rel_path).split("/"))
+        return os.path.join(self.root, *check_rel(rel_path).split("/"))
 
     def local_base(self) -> str:
         return self.root
@@ -330,7 +321,7 @@ class LocalStore(Store):
         # Same directory as the final file, so os.replace is an atomic rename on one filesystem.
         final = self._abs(rel_path)
         try:
-            return _new_temp_path(os.path.dirname(final), rel_path)
+            return new_temp_path(os.path.dirname(final), rel_path)
         except OSError as exc:
             raise StorageError(
                 f"cannot create directory for {final}: {describe_os_error(exc)}"
@@ -360,194 +351,3 @@ class LocalStore(Store):
 
     def uri(self, rel_path: str) -> str:
         return self._abs(rel_path)
-
-
-class S3Store(Store):
-    """Final files are S3 objects under s3://bucket/prefix; temporaries live in a local spool.
-
-    Reads and listings go through pyarrow's S3FileSystem, configured from the boto3 client
-    (same endpoint, region and credentials). Writes and deletes stay on boto3: the uploader
-    classifies botocore's structured errors (status, error code, connection kind) to decide what
-    to retry, which pyarrow reports only as message text; and pyarrow's delete_file costs a HEAD
-    first and leaves an empty 'directory/' marker object behind when a directory empties.
-    """
-
-    publishes_remotely = True
-
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str = "",
-        *,
-        client: Any = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        spool_dir: str | None = None,
-    ) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.root = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        self._credentials: Any = None
-        if client is None:
-            client, self._credentials = _boto3_client(endpoint_url, region_name)
-        self.client = client
-        self._filesystem: pafs.S3FileSystem | None = None
-        self._bucket_found = False
-        if spool_dir is None:
-            # Stable per root, so a restarted process finds (and salvages) its predecessor's spool,
-            # in a base private to this user: salvage uploads whatever lies in the spool.
-            digest = hashlib.sha256(f"{endpoint_url or ''}|{self.root}".encode()).hexdigest()[:16]
-            spool_dir = os.path.join(private_dir(default_spool_base()), digest)
-        else:
-            spool_dir = os.path.abspath(spool_dir)
-            try:
-                os.makedirs(os.path.dirname(spool_dir), exist_ok=True)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot create the parent of spool directory {spool_dir}: "
-                    f"{describe_os_error(exc)}"
-                ) from exc
-        self.spool_dir = private_dir(spool_dir)
-
-    @property
-    def filesystem(self) -> pafs.FileSystem:
-        # Made on first use: opening a store costs no request, and the AWS SDK behind it is
-        # started in the process that uses it (it must not cross a fork).
-        if self._filesystem is None:
-            self._filesystem = s3_filesystem_like(self.client, self.bucket, self._credentials)
-        return self._filesystem
-
-    @property
-    def fs_base(self) -> str:
-        return f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
-
-    def _root_missing(self) -> str | None:
-        if self._bucket_found:  # asked once per store: a bucket is not deleted under a lake
-            return None
-        try:
-            info = self.filesystem.get_file_info(self.bucket)
-        except OSError:
-            return None  # not known to be missing: the empty answer stands
-        if info.type == pafs.FileType.NotFound:
-            return f"no such bucket: {self.bucket}"
-        self._bucket_found = True
-        return None
-
-    def _key(self, rel_path: str) -> str:
-        rel = _check_rel(rel_path)
-        return f"{self.prefix}/{rel}" if self.prefix else rel
-
-    def local_base(self) -> str:
-        return self.spool_dir
-
-    def temp_path_for(self, rel_path: str) -> str:
-        directory = os.path.join(self.spool_dir, *_check_rel(rel_path).split("/")[:-1])
-        try:
-            return _new_temp_path(directory, rel_path)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create spool directory {directory}: {describe_os_error(exc)}"
-            ) from exc
-
-    def publish(self, temp_path: str, rel_path: str, durable: bool = True) -> None:
-        # Durable either way once S3 acknowledges. A single PutObject is atomic on S3: the object
-        # becomes visible only once complete, and a failed or interrupted PUT leaves no object.
-        # So no temporary key is needed; the local spool file stays on failure for a retry or
-        # salvage.
-        try:
-            with open(temp_path, "rb") as fh:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(rel_path), Body=fh)
-        except Exception as exc:
-            raise StorageError(
-                f"cannot upload {temp_path} to {self.uri(rel_path)}: {describe_os_error(exc)}"
-            ) from exc
-        try:
-            os.remove(temp_path)
-        except OSError as exc:
-            # The object is published; a leftover spool file would only be re-uploaded as is.
-            raise StorageError(
-                f"published {self.uri(rel_path)} but cannot remove spool file {temp_path}: "
-                f"{describe_os_error(exc)}"
-            ) from exc
-
-    def delete(self, rel_path: str) -> None:
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(rel_path))
-        except Exception as exc:
-            raise StorageError(
-                f"cannot delete {self.uri(rel_path)}: {describe_os_error(exc)}"
-            ) from exc
-
-    def uri(self, rel_path: str) -> str:
-        return f"s3://{self.bucket}/{self._key(rel_path)}"
-
-
-def _boto3_client(endpoint_url: str | None, region_name: str | None) -> tuple[Any, Any]:
-    """(S3 client, the credentials it resolved or None) with short, bounded requests."""
-    # Imported lazily: local-only users never pay for botocore.
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
-
-    config = Config(
-        # total_max_attempts counts the first try (botocore's max_attempts does not).
-        retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-        connect_timeout=S3_CONNECT_TIMEOUT_S,
-        read_timeout=S3_READ_TIMEOUT_S,
-    )
-    session = boto3.session.Session(region_name=region_name)
-    # endpoint_url None lets boto3 apply AWS_ENDPOINT_URL (and the profile's endpoint) itself.
-    client = session.client("s3", endpoint_url=endpoint_url, config=config)
-    return client, session.get_credentials()
-
-
-def s3_filesystem_like(client: Any, bucket: str, credentials: Any = None) -> pafs.S3FileSystem:
-    """A pyarrow S3FileSystem reaching what the boto3 `client` reaches: the endpoint boto3
-    resolved (pyarrow reads no AWS_ENDPOINT_URL), the bucket's region, the same credentials,
-    and the same bounded requests (S3_MAX_ATTEMPTS, the timeouts)."""
-    options: dict[str, Any] = {
-        "request_timeout": S3_READ_TIMEOUT_S,
-        "connect_timeout": S3_CONNECT_TIMEOUT_S,
-        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=S3_MAX_ATTEMPTS),
-        "region": client.meta.region_name,
-    }
-    endpoint = str(client.meta.endpoint_url)
-    if (urlsplit(endpoint).hostname or "").endswith("amazonaws.com"):
-        # AWS itself: virtual-host addressing, in the bucket's own region (boto3 follows a
-        # region redirect by itself, pyarrow does not).
-        with contextlib.suppress(OSError):
-            options["region"] = pafs.resolve_s3_region(bucket)
-    else:
-        parts = urlsplit(endpoint)
-        options["scheme"] = parts.scheme or "https"
-        options["endpoint_override"] = parts.netloc + parts.path.rstrip("/")
-    if credentials is None and hasattr(client, "_request_signer"):
-        credentials = client._request_signer._credentials  # an injected client's own
-    if credentials is None:
-        options["anonymous"] = True  # boto3 found none either: fail fast, no IMDS probing
-    elif not hasattr(credentials, "refresh_needed"):
-        # Static keys (env, config files, explicit): exactly boto3's. Refreshable ones (instance
-        # or container role, assume-role, SSO) are left to the AWS SDK's own chain, which reads
-        # the same sources and, unlike a frozen copy, renews them before they expire.
-        frozen = credentials.get_frozen_credentials()
-        options.update(
-            access_key=frozen.access_key,
-            secret_key=frozen.secret_key,
-            session_token=frozen.token,
-        )
-    return pafs.S3FileSystem(**options)
-
-
-def open_store(
-    root: str = DEFAULT_ROOT, *, s3_endpoint_url: str | None = None, spool_dir: str | None = None
-) -> Store:
-    """Store for a DATA_ROOT: `s3://bucket/prefix` or a local folder.
-
-    The S3 endpoint is the argument (the configuration's s3_endpoint_url, which
-    $OBP_S3_ENDPOINT_URL sets), else boto3's own $AWS_ENDPOINT_URL handling, else AWS.
-    """
-    if root.startswith("s3://"):
-        bucket, _, prefix = root[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"S3 root without a bucket: {root!r}")
-        return S3Store(bucket, prefix, endpoint_url=s3_endpoint_url or None, spool_dir=spool_dir)
-    return LocalStore(root)

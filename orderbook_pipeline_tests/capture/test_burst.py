@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM
 
 from .conftest import capture

@@ -24,7 +24,7 @@ from orderbook_pipeline.core.klines import HOUR_MS, MINUTE_MS, BadKline
 from orderbook_pipeline.simulator.klines import KlineQuery, KlineSource
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.layout import burst_id_of
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, Venue
 from orderbook_pipeline_tests.simulators import simulators
 

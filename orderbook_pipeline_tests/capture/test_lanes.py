@@ -14,7 +14,7 @@ import pytest
 
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
 from orderbook_pipeline.storage.reader import iter_lane_records
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM, Venue
 
 from .conftest import capture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import fastavro
 
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.cli_capture import sim_capture_command, temporaries
 

@@ -14,7 +14,8 @@ from orderbook_pipeline.capture.burst import CaptureError
 from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import TEMP_MARK
-from orderbook_pipeline.storage.store import StorageError, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import StorageError
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM
 
 from .conftest import capture

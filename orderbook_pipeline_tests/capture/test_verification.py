@@ -15,7 +15,8 @@ from orderbook_pipeline.core.events import DiffEvent, Snapshot
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import Partition
 from orderbook_pipeline.storage.reader import iter_lane_records
-from orderbook_pipeline.storage.store import StorageError, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import StorageError
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 SYM = "BTCUSDT"

@@ -17,7 +17,7 @@ from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.config import PipelineConfig
 from orderbook_pipeline.lanes.registry import GAP_INPUT_LANES, LANES, VERIFIED_LANES
 from orderbook_pipeline.partitions import hour_key
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,
     SYMBOL,

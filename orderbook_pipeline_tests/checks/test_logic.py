@@ -20,7 +20,7 @@ from orderbook_pipeline.checks.logic import (
 from orderbook_pipeline.compaction.gaps import GAP_CAUSES, GAP_SCHEMA
 from orderbook_pipeline.compaction.silver import L2_SCHEMA, compact_l2, read_silver_l2
 from orderbook_pipeline.storage.layout import HOUR_US
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.bronze_factory import (
     H1,
     SECOND,

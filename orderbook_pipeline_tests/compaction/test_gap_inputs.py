@@ -13,7 +13,8 @@ from orderbook_pipeline.compaction.gaps import derive_gap_windows
 from orderbook_pipeline.compaction.increments import Request, compact_batch
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import SyncRule
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,

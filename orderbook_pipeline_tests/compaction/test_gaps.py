@@ -16,7 +16,8 @@ from orderbook_pipeline.compaction.gaps import (
     write_gap_windows,
 )
 from orderbook_pipeline.storage.layout import HOUR_US
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import SyncRule
 from orderbook_pipeline_tests.bronze_factory import (
     H1,

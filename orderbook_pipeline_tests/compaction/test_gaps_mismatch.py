@@ -8,7 +8,8 @@ import pytest
 
 from orderbook_pipeline.compaction.gaps import GAP_CAUSES
 from orderbook_pipeline.storage.layout import HOUR_US
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     H1,
     SECOND,

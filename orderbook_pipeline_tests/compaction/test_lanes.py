@@ -22,8 +22,9 @@ from orderbook_pipeline.compaction.silver import (
 from orderbook_pipeline.lanes.arrow import arrow_schema
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import BRONZE_LANES, Partition
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.storage.schemas import LANE_SCHEMAS
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,
     SYMBOL,

@@ -30,7 +30,8 @@ from orderbook_pipeline.compaction.silver import (
 )
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import HOUR_US, Partition
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,
     SYMBOL,

@@ -24,7 +24,8 @@ from orderbook_pipeline.lanes.registry import LANES, lane, stream_name
 from orderbook_pipeline.lanes.spec import FIRST_RECEIVED, Lane, asc
 from orderbook_pipeline.partitions import hourly_partitions
 from orderbook_pipeline.storage.layout import Partition
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import BINANCE_SPOT
 
 T0 = 1_767_225_600_000_000  # an hour start (2026-01-01T00:00Z), µs

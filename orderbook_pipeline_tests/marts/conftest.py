@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orderbook_pipeline.storage.store import Store, open_store
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.store import Store
 
 
 @pytest.fixture

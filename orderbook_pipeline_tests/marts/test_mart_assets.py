@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.bronze_factory import SECOND, SYMBOL, T0, VENUE, BurstBuilder
 from orderbook_pipeline_tests.bronze_factory import depth_bands_record as sample
 from orderbook_pipeline_tests.dagster_helpers import (

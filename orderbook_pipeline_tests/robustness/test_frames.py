@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.capture.conftest import capture
 from orderbook_pipeline_tests.capture.truth import verify_capture

@@ -18,7 +18,7 @@ import pytest
 
 from orderbook_pipeline.storage import bronze_writer
 from orderbook_pipeline.storage.layout import TEMP_MARK
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT
 from orderbook_pipeline_tests.capture.conftest import capture
 from orderbook_pipeline_tests.capture.truth import verify_capture

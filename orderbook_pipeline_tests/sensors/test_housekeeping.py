@@ -13,7 +13,7 @@ from orderbook_pipeline.definitions import REFRESH_JOB
 from orderbook_pipeline.jobs import capture_job
 from orderbook_pipeline.resources import CaptureTarget
 from orderbook_pipeline.sensors.housekeeping import delete_run, expired_runs
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.bronze_factory import T0, BurstBuilder, tape
 from orderbook_pipeline_tests.dagster_helpers import definitions, pipeline_config, refresh
 

@@ -18,9 +18,10 @@ import pytest
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.reader import read_avro
+from orderbook_pipeline.storage.s3_store import S3Store
 from orderbook_pipeline.storage.salvage import recover_temporaries
 from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
-from orderbook_pipeline.storage.store import S3Store, StorageError, Store
+from orderbook_pipeline.storage.store import StorageError, Store
 from orderbook_pipeline_tests.storage.test_bronze_writer import (
     T0,
     FakeClock,
@@ -233,7 +234,7 @@ def test_interrupted_salvage_keeps_the_longer_copy(tmp_path: Path) -> None:
 _KILLED_WRITER = r"""
 import sys, time
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
-from orderbook_pipeline.storage.store import open_store
+from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.storage.test_bronze_writer import FakeClock, part, sample_record
 
 root, endpoint, spool = sys.argv[1:4]

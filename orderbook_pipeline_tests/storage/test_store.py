@@ -12,16 +12,14 @@ from pathlib import Path
 import pytest
 
 from orderbook_pipeline.storage.layout import TEMP_MARK, is_temporary
-from orderbook_pipeline.storage.store import (
+from orderbook_pipeline.storage.roots import open_store
+from orderbook_pipeline.storage.s3_store import (
     S3_CONNECT_TIMEOUT_S,
     S3_MAX_ATTEMPTS,
     S3_READ_TIMEOUT_S,
-    LocalStore,
     S3Store,
-    StorageError,
-    Store,
-    open_store,
 )
+from orderbook_pipeline.storage.store import LocalStore, StorageError, Store
 
 
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> Store:
