@@ -97,8 +97,8 @@ class _Lanes:
     def roll(self, seq: int) -> None:
         from fastavro.write import Writer
 
+        from orderbook_pipeline.lanes.registry import LANES
         from orderbook_pipeline.storage.layout import Partition
-        from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 
         self.close()
         lanes: list[tuple[str, int | None]] = [("l2", d) for d in self.spec.depths]
@@ -109,7 +109,7 @@ class _Lanes:
             path.parent.mkdir(parents=True, exist_ok=True)
             fh = open(path, "wb")  # noqa: SIM115 - closed in close()
             # sync_interval: BronzeWriter's block size bound (bronze_writer.BLOCK_BYTES).
-            self.open[(lane, depth)] = (fh, Writer(fh, PARSED_SCHEMAS[lane], "snappy", 16_000))
+            self.open[(lane, depth)] = (fh, Writer(fh, LANES[lane].parsed, "snappy", 16_000))
 
     def write(self, lane: str, depth: int | None, record: dict[str, Any]) -> None:
         self.open[(lane, depth)][1].write(record)

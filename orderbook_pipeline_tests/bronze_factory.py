@@ -19,7 +19,6 @@ from orderbook_pipeline.compaction.gaps import GAP_SCHEMA, write_gap_windows
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.layout import HOUR_US, Partition, partition_for
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import Store
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs: an hour start
@@ -230,7 +229,7 @@ def put_avro(store: Store, partition: Partition, name: str, records: list[dict[s
     """One bronze file written directly with fastavro under `partition` as `{name}.avro` (a
     file BronzeWriter would not make: a second copy of a burst's records, e.g. salvaged)."""
     out = io.BytesIO()
-    fastavro.writer(out, PARSED_SCHEMAS[partition.lane], records, codec="snappy")
+    fastavro.writer(out, LANES[partition.lane].parsed, records, codec="snappy")
     rel = f"{partition.directory('bronze')}/{name}.avro"
     store.write_bytes(rel, out.getvalue())
     return rel

@@ -46,8 +46,8 @@ from orderbook_pipeline.core.klines import (
     parse_kline,
     plan_requests,
 )
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import Partition
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import Venue
 
@@ -75,7 +75,7 @@ def encode_klines(records: Sequence[dict[str, Any]], rel_path: str) -> bytes:
     unless given: derive it from the path, so identical content gives identical bytes)."""
     marker = hashlib.sha256(rel_path.encode()).digest()[:16]
     buf = io.BytesIO()
-    fastavro.writer(buf, PARSED_SCHEMAS[LANE], list(records), codec=CODEC, sync_marker=marker)
+    fastavro.writer(buf, LANES[LANE].parsed, list(records), codec=CODEC, sync_marker=marker)
     return buf.getvalue()
 
 

@@ -29,8 +29,8 @@ from typing import Any, BinaryIO
 from fastavro import schemaless_writer
 from fastavro.write import Writer
 
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import BRONZE_LANES, TEMP_MARK, Partition
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import StorageError, Store, describe_os_error
 from orderbook_pipeline.storage.uploader import Upload, Uploader
 
@@ -167,7 +167,7 @@ class BronzeWriter:
     ) -> None:
         if not burst_id or "/" in burst_id or burst_id.startswith(".") or TEMP_MARK in burst_id:
             raise ValueError(f"invalid burst id {burst_id!r}")
-        Writer(io.BytesIO(), PARSED_SCHEMAS["l2"], codec=codec)  # fail now on an unknown codec
+        Writer(io.BytesIO(), LANES["l2"].parsed, codec=codec)  # fail now on an unknown codec
         self.store = store
         self.burst_id = burst_id
         self.max_file_bytes = max_file_bytes
@@ -228,7 +228,7 @@ class BronzeWriter:
         If completing an older file (hour roll, time bound) fails, the StorageError is raised
         before this record is stored.
         """
-        schema = PARSED_SCHEMAS.get(partition.lane)
+        schema = LANES[partition.lane].parsed if partition.lane in LANES else None
         if schema is None:
             raise ValueError(f"unknown bronze lane {partition.lane!r}")
         f = self.handle(partition)
@@ -251,7 +251,7 @@ class BronzeWriter:
         """
         if self._closed:
             raise RuntimeError("BronzeWriter is closed")
-        if partition.lane not in PARSED_SCHEMAS:
+        if partition.lane not in LANES:
             raise ValueError(f"unknown bronze lane {partition.lane!r}")
         key = _stream_key(partition)
         if self._broken and key in self._broken:  # empty unless a write failed
@@ -402,7 +402,7 @@ class BronzeWriter:
         fh: BinaryIO | None = None
         try:
             fh = open(temp, "xb")  # noqa: SIM115 - lives until the file is published
-            avro = Writer(fh, PARSED_SCHEMAS[partition.lane], codec=self.codec)
+            avro = Writer(fh, LANES[partition.lane].parsed, codec=self.codec)
             size = fh.tell()
         except OSError as exc:
             if fh is not None:

@@ -25,9 +25,9 @@ from typing import Any, BinaryIO
 import fastavro
 from fastavro.write import Writer
 
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.bronze_writer import BurstLock
 from orderbook_pipeline.storage.layout import burst_id_of, partition_of
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import StorageError, Store, describe_os_error
 
 log = logging.getLogger("orderbook_pipeline.storage")
@@ -90,7 +90,7 @@ def recover_temporaries(store: Store) -> SalvageReport:
 def _lane_of(final: str) -> str | None:
     """Lane of a final path our writer could have made (`Partition.bronze_file`), else None."""
     p = partition_of(final)
-    if p is None or p.lane not in PARSED_SCHEMAS:
+    if p is None or p.lane not in LANES:
         return None
     burst, _, seq = final.rsplit("/", 1)[-1].removesuffix(".avro").rpartition("-")
     if not seq.isdecimal() or final != p.bronze_file(burst, int(seq)):
@@ -120,7 +120,7 @@ def _verdict(temp: str, lane: str) -> str:
             schema = fastavro.parse_schema(json.loads(reader.metadata["avro.schema"]))
         except Exception as exc:  # a header no fastavro writer of ours makes
             return f"unreadable schema in the header: {type(exc).__name__}: {exc}"
-        if schema != PARSED_SCHEMAS[lane]:
+        if schema != LANES[lane].parsed:
             name = schema.get("name") if isinstance(schema, dict) else schema
             return f"Avro schema {name!r} is not the {lane} lane's"
     return ""
@@ -148,7 +148,7 @@ def _recover_one(
             report.files_discarded += 1
     temp = temps[0]
     try:
-        n = _copy_readable(store, temp, final, PARSED_SCHEMAS[lane])
+        n = _copy_readable(store, temp, final, LANES[lane].parsed)
     except StorageError as exc:
         log.error("salvage: cannot recover %s: %s", temp, exc)
         return

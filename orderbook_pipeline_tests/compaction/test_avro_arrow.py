@@ -20,11 +20,11 @@ from orderbook_pipeline.compaction.avro_arrow import (
 )
 from orderbook_pipeline.compaction.avro_container import MAGIC, open_container
 from orderbook_pipeline.compaction.silver import DIFF_SCHEMA, L2_SCHEMA
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.simulator.runner import SimulatorThread
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
 from orderbook_pipeline.storage.layout import partition_for
 from orderbook_pipeline.storage.salvage import recover_temporaries
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import LocalStore, Store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, Venue
 from orderbook_pipeline_tests.bronze_factory import (
@@ -52,7 +52,7 @@ def assert_same_as_fastavro(data: bytes) -> pa.Table:
 
 def avro_file(lane: str, records: list[dict[str, Any]], codec: str = "snappy", **kw: Any) -> bytes:
     out = io.BytesIO()
-    fastavro.writer(out, PARSED_SCHEMAS[lane], records, codec=codec, **kw)
+    fastavro.writer(out, LANES[lane].parsed, records, codec=codec, **kw)
     return out.getvalue()
 
 

@@ -23,7 +23,6 @@ from orderbook_pipeline.lanes.arrow import arrow_schema
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.layout import BRONZE_LANES, Partition
 from orderbook_pipeline.storage.roots import open_store
-from orderbook_pipeline.storage.schemas import LANE_SCHEMAS
 from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline_tests.bronze_factory import (
     SECOND,
@@ -116,7 +115,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_the_registry_covers_every_bronze_lane_with_columns_of_its_schema() -> None:
-    assert set(LANES) == set(BRONZE_LANES) == set(LANE_SCHEMAS)
+    assert set(LANES) == set(BRONZE_LANES)
     for name, spec in LANES.items():
         names = spec.schema.names
         assert spec.partition_ts in names, name
@@ -129,7 +128,7 @@ def test_derived_schemas_equal_the_handwritten_silver_schemas_byte_for_byte() ->
     for derived, legacy in ((L2_SCHEMA, LEGACY_L2), (DIFF_SCHEMA, LEGACY_DIFF)):
         assert derived.equals(legacy, check_metadata=True)
         assert derived.serialize().to_pybytes() == legacy.serialize().to_pybytes()
-    assert arrow_schema(LANE_SCHEMAS["l2"]) == LEGACY_L2
+    assert arrow_schema(LANES["l2"].avro) == LEGACY_L2
 
 
 @pytest.mark.parametrize("lane", sorted(MAKERS))
@@ -142,7 +141,7 @@ def test_the_decoder_reads_every_new_lane_as_fastavro_into_the_silver_schema(lan
         }
         records[1]["burst_id"] = "a"
     out = io.BytesIO()
-    fastavro.writer(out, fastavro.parse_schema(LANE_SCHEMAS[lane]), records, codec="snappy")
+    fastavro.writer(out, fastavro.parse_schema(LANES[lane].avro), records, codec="snappy")
     table = read_avro_table(out.getvalue())
     assert table.to_pylist() == list(fastavro.reader(io.BytesIO(out.getvalue())))
     assert table.cast(LANES[lane].schema).schema == LANES[lane].schema

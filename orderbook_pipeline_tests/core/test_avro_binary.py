@@ -7,12 +7,12 @@ import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
 from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_long, encode_string
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
+from orderbook_pipeline.lanes.registry import LANES
 
 
 def fastavro_bytes(lane: str, record: dict) -> bytes:
     buf = io.BytesIO()
-    schemaless_writer(buf, PARSED_SCHEMAS[lane], record)
+    schemaless_writer(buf, LANES[lane].parsed, record)
     return buf.getvalue()
 
 
@@ -74,7 +74,7 @@ def test_l2_records_match_fastavro_byte_for_byte(nb, na, prev_id):
     for depth, data in zip((10, 20, 50), out, strict=True):
         expected = l2_dict(depth, bids, asks[:50], True, False, prev_id)
         assert data == fastavro_bytes("l2", expected)
-        decoded = schemaless_reader(io.BytesIO(data), PARSED_SCHEMAS["l2"], None)
+        decoded = schemaless_reader(io.BytesIO(data), LANES["l2"].parsed, None)
         assert decoded["levels"][0] == {"side": "bid", "px": bids[0][0], "qty": bids[0][1]}
 
 

@@ -20,7 +20,7 @@ from orderbook_pipeline.core.trades import (
     agg_trade_record,
     trade_record,
 )
-from orderbook_pipeline.storage.schemas import LANE_SCHEMAS, PARSED_SCHEMAS
+from orderbook_pipeline.lanes.registry import LANES
 
 SYM = "BTCUSDT"
 INGEST = 1_700_000_000_456_789
@@ -111,7 +111,7 @@ def usdm_partial(**over: Any) -> dict[str, Any]:
 
 def roundtrip(lane: str, record: dict[str, Any]) -> dict[str, Any]:
     """The record as written and read back by fastavro, timestamps turned back into µs."""
-    schema = PARSED_SCHEMAS[lane]
+    schema = LANES[lane].parsed
     assert fastavro.validation.validate(record, schema, raise_errors=True)
     buf = io.BytesIO()
     fastavro.writer(buf, schema, [record])
@@ -125,7 +125,7 @@ def roundtrip(lane: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def assert_schema_fields(lane: str, record: dict[str, Any]) -> None:
-    assert list(record) == [f["name"] for f in LANE_SCHEMAS[lane]["fields"]]
+    assert list(record) == [f["name"] for f in LANES[lane].avro["fields"]]
     assert roundtrip(lane, record) == record
 
 

@@ -15,12 +15,12 @@ from typing import Any
 import fastavro
 import pytest
 
+from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter, BurstLock
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.reader import read_avro
 from orderbook_pipeline.storage.s3_store import S3Store
 from orderbook_pipeline.storage.salvage import recover_temporaries
-from orderbook_pipeline.storage.schemas import PARSED_SCHEMAS
 from orderbook_pipeline.storage.store import StorageError, Store
 from orderbook_pipeline_tests.storage.test_bronze_writer import (
     T0,
@@ -169,7 +169,7 @@ def test_planted_file_in_a_locked_burst_is_not_published(
         why = "a symbolic link"
     elif kind == "other_lane":  # the diffs schema under an l2 path
         temp = _leave_dead_temp(
-            store, planted, _avro(PARSED_SCHEMAS["diffs"], [sample_record("diffs")])
+            store, planted, _avro(LANES["diffs"].parsed, [sample_record("diffs")])
         )
         why = "is not the l2 lane's"
     else:
