@@ -12,7 +12,8 @@ test: install lint typecheck check-defs pytest   ## everything CI runs
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Reinstalled when the compiled core's sources change: the editable install compiles them.
+$(STAMP): pyproject.toml setup.py $(wildcard orderbook_pipeline/*/*.pyx orderbook_pipeline/*/*.pxd)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
