@@ -62,9 +62,7 @@ class SymbolCapture:
         self.write_l2 = "l2" in lanes
         # core: the book and L2 encoder implementation the burst chose (core/implementation.py).
         self.core = core
-        self.sync = BookSync(
-            venue.sync_rule, self._emit, max_depth=max(depths), new_book=core.book
-        )
+        self.sync = BookSync(venue.sync_rule, self._emit, max_depth=max(depths), new_book=core.book)
         self._l2 = core.l2_encoder(venue.name, symbol, self.depths, burst_id)
         self._diff_prefix = encode_string(venue.name) + encode_string(symbol)
         self._diff_suffix = encode_string(burst_id)
@@ -210,7 +208,14 @@ class SymbolCapture:
         # Every depth's record, encoded from the book's arrays in one call.
         enc = self._l2
         records = enc.encode_book(
-            book, event_us, ev.ingest_us, ev.first_id, ev.last_id, ev.prev_id, gap_detected, recovered
+            book,
+            event_us,
+            ev.ingest_us,
+            ev.first_id,
+            ev.last_id,
+            ev.prev_id,
+            gap_detected,
+            recovered,
         )
         if records is None:  # a side is empty
             return

@@ -237,9 +237,7 @@ class BookSide:
             counts = np.searchsorted(-px, [-b for b in bounds], "right").tolist()
         else:
             counts = np.searchsorted(px, list(bounds), "right").tolist()
-        return [
-            (sum_qty[c - 1], sum_notional[c - 1], c) if c else (0.0, 0.0, 0) for c in counts
-        ]
+        return [(sum_qty[c - 1], sum_notional[c - 1], c) if c else (0.0, 0.0, 0) for c in counts]
 
     def __len__(self) -> int:
         return len(self._qty) + len(self._deep)

@@ -10,6 +10,7 @@ region needs levels from behind it, so a change deep in the book costs two appen
 from __future__ import annotations
 
 from array import array
+
 import numpy as np
 import numpy.typing as npt
 
