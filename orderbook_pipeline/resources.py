@@ -88,6 +88,7 @@ class CaptureTarget(dg.ConfigurableResource["CaptureTarget"]):  # ops get the ta
     file_seconds: float = config_default("file_seconds")
     coverage_threshold: float = config_default("coverage_threshold")
     allow_empty_symbols: bool = config_default("allow_empty_symbols")
+    core: str = config_default("core")  # auto | compiled | python
     time_basis: str = config_default("time_basis")  # exchange | receive
     refresh_interval_seconds: float = config_default("refresh_interval_seconds")
     report_interval_seconds: float = config_default("report_interval_seconds")

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from orderbook_pipeline_tests.cores import core
+
+__all__ = ["core"]  # the fixture running a test against both capture cores (cores.py)
+
 _DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

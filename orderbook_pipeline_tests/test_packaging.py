@@ -1,5 +1,6 @@
-"""A wheel install works: the wheel carries every subpackage and every `sql/*.sql` file where
-marts/sql_files.py reads them, and the loader finds them from an unpacked wheel alone.
+"""A wheel install works: the wheel carries every subpackage, the compiled capture core (built
+by setup.py with the machine's compiler) and every `sql/*.sql` file where marts/sql_files.py
+reads them, and the loader finds them from an unpacked wheel alone.
 
 The wheel is built from a copy of the sources (setuptools writes build/ and *.egg-info next to
 pyproject.toml), offline, with the environment's setuptools (the dev extra's).
@@ -31,9 +32,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if _setuptools_version() < SETUPTOOLS_FLOOR:
         pytest.skip("setuptools >= 77 (the dev extra: `make install`) builds the wheel offline")
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "setup.py"):
         shutil.copy2(REPO / name, src / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    # Not the checkout's in-place build: the wheel must compile the extension itself.
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.c")
     for name in ("orderbook_pipeline", "sql"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     out = tmp_path_factory.mktemp("dist")
@@ -100,3 +102,41 @@ def test_the_loader_reads_the_sql_from_an_unpacked_wheel(wheel: Path, tmp_path: 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().upper().startswith("CREATE"), result.stdout
+
+
+def test_the_wheel_carries_the_compiled_core_and_it_imports(wheel: Path, tmp_path: Path) -> None:
+    from orderbook_pipeline_tests.cores import compiler_problem
+
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        compiled = [n for n in names if n.startswith("orderbook_pipeline/core/_book.")]
+        if not any(n.endswith((".so", ".pyd")) for n in compiled):
+            problem = compiler_problem()
+            if problem is not None:
+                pytest.skip(f"the wheel has no compiled core, as expected here: {problem}")
+            pytest.fail(f"a compiler is here but the wheel has no compiled core: {compiled}")
+        zf.extractall(tmp_path / "site")
+    site = tmp_path / "site"
+    probe = (
+        "import sys, pathlib\n"
+        "from orderbook_pipeline.core import _book\n"
+        "from orderbook_pipeline.core.implementation import choose\n"
+        "where = pathlib.Path(_book.__file__).resolve()\n"
+        "assert where.is_relative_to(pathlib.Path(sys.argv[1]).resolve()), where\n"
+        "core, line = choose('auto')\n"
+        "book = core.book(5)\n"
+        "book.load(1, [(1.0, 2.0)], [(3.0, 4.0)])\n"
+        "print(core.name, book.bids.top(1))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", probe, str(site)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "compiled [(1.0, 2.0)]", result.stdout

@@ -2,7 +2,8 @@
 
 Each frame goes through the product code, not a copy of it: `decode_depth_frame` (msgspec, into
 validated doubles) -> `SymbolCapture.on_event` -> `BookSync` (the venue's sync rule) -> the book
-(ordered top region + compact deep levels) -> `L2Encoder` (Avro binary, all depths from one
+of the burst's core (compiled blocked arrays, or the Python ordered region + deep levels) ->
+`L2Encoder` (Avro binary, all depths from one
 pass) -> `BronzeWriter` (snappy blocks into hourly files on local disk, published at close).
 The receive timestamp is taken per frame, as the connection does.
 
@@ -24,6 +25,7 @@ from benchmarks.contenders import Process, summary
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.core.events import decode_depth_frame, parse_snapshot
+from orderbook_pipeline.core.implementation import Core, choose
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.store import LocalStore
 from orderbook_pipeline.venues import BINANCE_SPOT
@@ -32,7 +34,9 @@ from orderbook_pipeline.venues import BINANCE_SPOT
 class OurCapture:
     """One symbol's capture over a local store; `feed` is the hot path."""
 
-    def __init__(self, snapshot: bytes, depths: tuple[int, ...], lanes: tuple[str, ...]) -> None:
+    def __init__(
+        self, snapshot: bytes, depths: tuple[int, ...], lanes: tuple[str, ...], core: Core
+    ) -> None:
         snap_json = orjson.loads(snapshot)
         self.symbol = "BTCUSDT"
         self._root = tempfile.mkdtemp(prefix="obp-bench-ours-")
@@ -40,7 +44,7 @@ class OurCapture:
         self.writer = BronzeWriter(LocalStore(self._root), "bench")
         metrics = BurstMetrics("bench", BINANCE_SPOT.name, [self.symbol])
         self.cap = SymbolCapture(
-            BINANCE_SPOT, self.symbol, depths, "bench", self.writer, metrics, lanes
+            BINANCE_SPOT, self.symbol, depths, "bench", self.writer, metrics, lanes, core=core
         )
         self.snapshot = parse_snapshot(snap_json, self.symbol)
         self.symbols = {self.symbol: self.cap}
@@ -68,9 +72,9 @@ class OurCapture:
         return summary(book.bids.top(20), book.asks.top(20))
 
 
-def _setup(depths: tuple[int, ...], lanes: tuple[str, ...]) -> Any:
+def _setup(depths: tuple[int, ...], lanes: tuple[str, ...], core: str = "auto") -> Any:
     def setup(snapshot: bytes, history: list[bytes]) -> Process:
-        ours = OurCapture(snapshot, depths, lanes)
+        ours = OurCapture(snapshot, depths, lanes, choose(core)[0])
         ours.start(history)
 
         def process(msgs: list[bytes]) -> dict[str, Any]:
@@ -89,8 +93,12 @@ def _setup(depths: tuple[int, ...], lanes: tuple[str, ...]) -> Any:
 CONTENDERS = {
     "ours depth 20": (
         _setup((20,), ("l2",)),
-        "the project's capture path: msgspec decode, sync, region+deep book, L2 Avro binary, "
-        "BronzeWriter snappy files",
+        "the project's capture path as a burst runs it (capture.core auto: the compiled core "
+        "when built): msgspec decode, sync, book, L2 Avro binary, BronzeWriter snappy files",
+    ),
+    "ours depth 20 (python core)": (
+        _setup((20,), ("l2",), "python"),
+        "as above on the pure-Python reference core (region+deep book, Python L2 encoder)",
     ),
     "ours depths 10,20,50": (
         _setup((10, 20, 50), ("l2",)),
@@ -99,5 +107,9 @@ CONTENDERS = {
     "ours depths 10,20,50 + diff lane": (
         _setup((10, 20, 50), ("l2", "diffs")),
         "as above plus the raw diff lane (every event's strings as sent): a full capture",
+    ),
+    "ours depths 10,20,50 + diff lane (python core)": (
+        _setup((10, 20, 50), ("l2", "diffs"), "python"),
+        "the full capture on the pure-Python reference core",
     ),
 }

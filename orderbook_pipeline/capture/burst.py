@@ -30,6 +30,8 @@ from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.capture.snapshots import SnapshotWorkers
 from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.core.events import Scales
+from orderbook_pipeline.core.implementation import PYTHON, CompiledCoreMissing, Core
+from orderbook_pipeline.core.implementation import choose as choose_core
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.storage.salvage import recover_temporaries
@@ -64,10 +66,16 @@ class CaptureBurst:
         self.clock = ClockWatch(self.metrics)
         self._attempts: deque[float] = deque()  # connection attempts, shared (see connection.py)
         self.fatal: BaseException | None = None
+        self.core: Core | None = None  # chosen at the start of run()
 
     # --- lifecycle ----------------------------------------------------------------------
     async def run(self) -> BurstMetrics:
         s = self.settings
+        try:
+            self.core, line = choose_core(s.core)
+        except CompiledCoreMissing as exc:
+            raise CaptureError(str(exc)) from exc
+        log.info("%s", line)
         # The duration counts from here: a start-up that waits (a rate limit on exchangeInfo, a
         # slow salvage) is part of the burst, not added to it.
         deadline = asyncio.get_running_loop().call_later(s.duration_s, self.stop.set)
@@ -197,6 +205,7 @@ class CaptureBurst:
                 partial_levels=s.partial_depth_levels,
                 band_pcts=s.band_pcts,
                 band_interval_s=s.band_interval_s,
+                core=self.core or PYTHON,
             )
             self.symbols[symbol] = cap
             self.router.route_depth(self.venue.depth_stream(symbol), cap)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from orderbook_pipeline.core.implementation import CHOICES as CORE_CHOICES
 from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
 from orderbook_pipeline.lanes.registry import (
     CAPTURE_LANES,
@@ -116,6 +117,8 @@ class CaptureSettings:
     flush_interval_s: float = 1.0
     # False: a requested symbol the burst captured nothing of fails it (see CaptureSection).
     allow_empty_symbols: bool = False
+    # The capture core (core/implementation.py): auto = compiled when built, else python.
+    core: str = "auto"
     burst_id: str = field(default_factory=new_burst_id)
 
     def __post_init__(self) -> None:
@@ -138,6 +141,8 @@ class CaptureSettings:
             raise ValueError("duration must be positive")
         if not 0 < self.weight_safety <= 1:
             raise ValueError("weight_safety must be in (0, 1]")
+        if self.core not in CORE_CHOICES:
+            raise ValueError(f"core must be one of {CORE_CHOICES}, got {self.core!r}")
         self._validate_connection()
 
     def _validate_connection(self) -> None:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from orderbook_pipeline.capture.clock import BACKWARDS_TOLERANCE_MS, event_time_went_back
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
 from orderbook_pipeline.capture.verification import BookVerifier
-from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_string
+from orderbook_pipeline.core.avro_binary import encode_diff, encode_string
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
+from orderbook_pipeline.core.implementation import PYTHON, Core
 from orderbook_pipeline.core.sync import BookSync, Outcome, SnapshotOutcome, SyncState
 from orderbook_pipeline.storage.layout import HOUR_US, partition_for
 
@@ -49,6 +50,7 @@ class SymbolCapture:
         partial_levels: int = 20,
         band_pcts: tuple[float, ...] = (),
         band_interval_s: float = 1.0,
+        core: Core = PYTHON,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
@@ -58,8 +60,10 @@ class SymbolCapture:
         self.metrics = metrics
         self.write_diffs = "diffs" in lanes
         self.write_l2 = "l2" in lanes
-        self.sync = BookSync(venue.sync_rule, self._emit, max_depth=max(depths))
-        self._l2 = L2Encoder(venue.name, symbol, self.depths, burst_id)
+        # core: the book and L2 encoder implementation the burst chose (core/implementation.py).
+        self.core = core
+        self.sync = BookSync(venue.sync_rule, self._emit, max_depth=max(depths), new_book=core.book)
+        self._l2 = core.l2_encoder(venue.name, symbol, self.depths, burst_id)
         self._diff_prefix = encode_string(venue.name) + encode_string(symbol)
         self._diff_suffix = encode_string(burst_id)
         # Open bronze files, kept while they are live and in the event's hour: the diff lane's,
@@ -91,9 +95,6 @@ class SymbolCapture:
         self.write_bands = "depth_bands" in lanes and bool(band_pcts)
         self.band_pcts = band_pcts
         self._bands = BandSampler.every(band_interval_s)
-        # Levels of the top read per applied event: the deepest L2 record's, or the deepest
-        # top-of-book check's (partial depth), whichever is more; 0 when neither is written.
-        self._top_n = max(self._l2.max_depth if self.write_l2 else 0, top_levels)
 
     # --- events -------------------------------------------------------------------------
     def on_event(self, ev: DiffEvent) -> None:
@@ -188,17 +189,12 @@ class SymbolCapture:
         event_us = ev.event_ms * 1000
         metrics.lag_us.append(ev.ingest_us - event_us)
         verifier = self.verifier
-        # The book's top, read once for the L2 records and the verifier's top-of-book checks.
-        n = self._top_n
-        if n:
-            bid_px = book.bids.top_prices(n)
-            ask_px = book.asks.top_prices(n)
-            bid_qty = book.bids.quantities(bid_px)
-            ask_qty = book.asks.quantities(ask_px)
-        else:
-            bid_px, ask_px, bid_qty, ask_qty = [], [], (), ()
         if verifier.active:
-            top = (ev.last_id, bid_px, bid_qty, ask_px, ask_qty) if verifier.top_levels else None
+            top = None
+            if n := verifier.top_levels:  # the top the exchange's own views are checked against
+                bid_px, bid_qty = book.bids.top_lists(n)
+                ask_px, ask_qty = book.asks.top_lists(n)
+                top = (ev.last_id, bid_px, bid_qty, ask_px, ask_qty)
             self._in_emit = True
             try:
                 verifier.on_applied(ev, top)
@@ -207,22 +203,22 @@ class SymbolCapture:
         bands = self._bands
         if self.write_bands and event_us >= bands.next_due_us and bands.due(event_us):
             self._write_bands(ev, book, event_us, gap_detected, recovered)
-        if not self.write_l2 or not bid_px or not ask_px:
+        if not self.write_l2:
             return
+        # Every depth's record, encoded from the book's arrays in one call.
         enc = self._l2
-        records = enc.encode(
+        records = enc.encode_book(
+            book,
             event_us,
             ev.ingest_us,
             ev.first_id,
             ev.last_id,
             ev.prev_id,
-            bid_px,
-            bid_qty,
-            ask_px,
-            ask_qty,
             gap_detected,
             recovered,
         )
+        if records is None:  # a side is empty
+            return
         files = self._l2_files
         if not files or not 0 <= event_us - files[0].partition.hour_start_us < HOUR_US:
             files = self._open_l2_files(event_us)
@@ -232,9 +228,7 @@ class SymbolCapture:
             if not f.live:  # published at a size or age bound since the last event
                 f = files[i] = self.writer.handle(f.partition)
             append(f, data)
-        metrics.l2_records(
-            enc.depths, min(len(bid_px), enc.max_depth), min(len(ask_px), enc.max_depth)
-        )
+        metrics.l2_records(enc.depths, enc.bid_levels, enc.ask_levels)
 
     def _write_bands(
         self, ev: DiffEvent, book: OrderBook, event_us: int, gap_detected: bool, recovered: bool

@@ -40,6 +40,9 @@ class CaptureSection(Section):
     # A burst that captured nothing of a requested symbol (unknown, rate-limited, silent) fails:
     # the CLI exits 3, the Dagster run fails. True accepts it (the summary still names them).
     allow_empty_symbols: bool = False
+    # Which core keeps the books and encodes the L2 records (core/implementation.py): the
+    # compiled one when it was built (auto), or always one of them. Both write the same bytes.
+    core: Literal["auto", "compiled", "python"] = "auto"
 
 
 class MartSection(Section):
@@ -140,6 +143,7 @@ class PipelineConfig(Section):
             "duration_s": self.capture.burst_seconds,
             "max_file_seconds": self.capture.file_seconds,
             "allow_empty_symbols": self.capture.allow_empty_symbols,
+            "core": self.capture.core,
             "data_root": self.data_root or DEFAULT_ROOT,  # as store() opens it
             "s3_endpoint_url": self.s3_endpoint_url or None,
             "ws_url": ws_url,

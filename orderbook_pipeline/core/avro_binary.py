@@ -9,13 +9,20 @@ tests check every byte against fastavro's encoding of the same record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from functools import reduce
 from itertools import chain
+from operator import add
 from struct import Struct
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from orderbook_pipeline.lanes.avro_types import SIDE_BYTES
+
+if TYPE_CHECKING:
+    from orderbook_pipeline.core.book import OrderBook
 
 # --- varints (Avro long/int: zigzag, then little-endian groups of 7 bits) --------------------
 _SMALL = [bytes([i]) for i in range(128)]
@@ -44,6 +51,12 @@ def encode_string(text: str) -> bytes:
     data = text.encode()
     return encode_long(len(data)) + data
 
+
+# The L2 imbalance sums quantities left to right from 0.0, as sum() does up to Python 3.11 (and
+# the compiled core does); 3.12's sum() compensates rounding, which would change the bytes.
+_sum_left: Callable[[Iterable[float]], float] = (
+    sum if sys.version_info < (3, 12) else lambda xs: reduce(add, xs, 0.0)
+)
 
 _NULL = b"\x00"  # union branch 0 (null) / an empty array's end / boolean false
 _SOME = b"\x02"  # union branch 1
@@ -126,7 +139,16 @@ def _longs4(a: int, b: int, c: int, d: int) -> bytes:
 class L2Encoder:
     """L2 records of one (venue, symbol, burst): one per configured depth for each event."""
 
-    __slots__ = ("_counts", "_depth_items", "_prefix", "_suffix", "depths", "max_depth")
+    __slots__ = (
+        "_counts",
+        "_depth_items",
+        "_prefix",
+        "_suffix",
+        "ask_levels",
+        "bid_levels",
+        "depths",
+        "max_depth",
+    )
 
     def __init__(self, venue: str, symbol: str, depths: tuple[int, ...], burst_id: str) -> None:
         self.depths = tuple(sorted(depths))
@@ -135,6 +157,40 @@ class L2Encoder:
         self._suffix = encode_string(burst_id)
         self._depth_items = [(d, encode_long(d)) for d in self.depths]
         self._counts = [encode_long(n) for n in range(2 * self.max_depth + 1)]
+        self.bid_levels = self.ask_levels = 0  # per side, in the deepest record last encoded
+
+    def encode_book(
+        self,
+        book: OrderBook,
+        event_us: int,
+        ingest_us: int,
+        first_id: int,
+        last_id: int,
+        prev_id: int | None,
+        gap_detected: bool,
+        recovered: bool,
+    ) -> list[bytes] | None:
+        """encode() of the book's best max_depth levels a side, or None when either side is
+        empty (the compiled core's L2Encoder has the same method)."""
+        n = self.max_depth
+        bid_px, bid_qty = book.bids.top_lists(n)
+        ask_px, ask_qty = book.asks.top_lists(n)
+        self.bid_levels, self.ask_levels = len(bid_px), len(ask_px)
+        if not bid_px or not ask_px:
+            return None
+        return self.encode(
+            event_us,
+            ingest_us,
+            first_id,
+            last_id,
+            prev_id,
+            bid_px,
+            bid_qty,
+            ask_px,
+            ask_qty,
+            gap_detected,
+            recovered,
+        )
 
     def encode(
         self,
@@ -170,8 +226,8 @@ class L2Encoder:
         for depth, depth_bytes in self._depth_items:
             nb = nb_all if nb_all < depth else depth
             na = na_all if na_all < depth else depth
-            bid_sum = sum(bid_qty[:nb])
-            ask_sum = sum(ask_qty[:na])
+            bid_sum = _sum_left(bid_qty[:nb])
+            ask_sum = _sum_left(ask_qty[:na])
             out.append(
                 b"".join(
                     (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
-from operator import itemgetter, mul
+from operator import itemgetter
 
 import numpy as np
 
@@ -174,6 +174,11 @@ class BookSide:
             return result
         return [self._qty[p] for p in prices]
 
+    def top_lists(self, n: int) -> tuple[list[float], Sequence[float]]:
+        """(prices, quantities) of the n best levels, best first."""
+        prices = self.top_prices(n)
+        return prices, self.quantities(prices)
+
     def top(self, n: int) -> list[Level]:
         prices = self.top_prices(n)
         return list(zip(prices, self.quantities(prices), strict=True))
@@ -191,65 +196,48 @@ class BookSide:
         return self.sums_within_many((bound,))[0]
 
     def sums_within_many(self, bounds: Sequence[float]) -> list[tuple[float, float, int]]:
-        """sums_within for each bound, in the order given, in one pass over the levels inside
-        the widest bound. Read-only: pending deep changes are accounted for, not merged.
+        """sums_within for each bound, in the order given. Read-only: pending deep changes are
+        accounted for, not merged.
 
         Exact over every level the side holds, region and deep alike, but the sums are of the
-        exact doubles (px * qty rounded once per level), not exact decimals. Summation order:
-        the levels inside the widest bound, best first, are cut into runs at the distinct
-        bounds and at the region's end. A region run is summed with Python's sum(); a deep run
-        comes from DeepLevels.run_sums (numpy's pairwise add.reduceat over the stored levels,
-        plus the same over pending new levels). A bound's figures are its runs added one after
-        the other, best first. Every term is positive, so a wider bound never gets a smaller
-        sum and the relative error stays within about levels * 2**-53.
+        exact doubles (px * qty rounded once per level), not exact decimals. Summation order,
+        shared with the compiled core so that both write the same bytes: one running sum over
+        the levels best first, from 0.0, each level's qty and px * qty added left to right
+        (numpy's cumsum is that sequential sum); a bound's figures are the running sums after
+        its last level. Every term is positive, so a wider bound never gets a smaller sum and
+        the relative error stays within about levels * 2**-53.
 
         Cost: a bisect per bound and one itemgetter over the region levels inside the widest
-        bound (~20 µs for 250 levels); when a bound reaches behind the region, ~15 numpy calls
-        over the deep levels inside it (~10 µs at 5,000 levels) and, while the deep side has
-        pending changes, ~25 more over the pending log (~60-100 µs for 1,000 changes: a sort
-        and a searchsorted; still well below a merge).
+        bound; when a bound reaches behind the region, a slice of the deep levels inside it
+        and, while the deep side has pending changes, a sort of the pending log (still well
+        below a merge).
         """
+        if not bounds:
+            return []
         keys = self._keys
         n_region = len(keys)
-        if self.is_bid:  # region keys ascending: the best is last
-            counts = [n_region - bisect_left(keys, b) for b in bounds]
-        else:
-            counts = [bisect_right(keys, b) for b in bounds]
-        sum_qty = sum_notional = 0.0
-        region_sums = {0: (0.0, 0.0)}  # running sums after the best `count` region levels
-        widest = max(counts, default=0)
-        if widest:
-            prices = keys[: -widest - 1 : -1] if self.is_bid else keys[:widest]
-            qtys = itemgetter(*prices)(self._qty) if widest > 1 else (self._qty[prices[0]],)
-            start = 0
-            for c in sorted(set(counts)):
-                if c:
-                    run = qtys[start:c]
-                    sum_qty += sum(run)
-                    sum_notional += sum(map(mul, prices[start:c], run))
-                    region_sums[c] = (sum_qty, sum_notional)
-                    start = c
+        widest = min(bounds) if self.is_bid else max(bounds)
+        inside = n_region - bisect_left(keys, widest) if self.is_bid else bisect_right(keys, widest)
+        if not inside:
+            return [(0.0, 0.0, 0) for _ in bounds]
+        prices = keys[: -inside - 1 : -1] if self.is_bid else keys[:inside]
+        px = np.array(prices, dtype=np.float64)
+        qty = np.array(itemgetter(*prices)(self._qty) if inside > 1 else [self._qty[prices[0]]])
         deep = self._deep
-        if widest < n_region or not (len(deep.px) or deep.pending):
-            return [(*region_sums[c], c) for c in counts]
-        # Every deep price (pending ones too) is worse than the region's worst key, so only
-        # the bounds that take in the whole region reach deep levels.
-        reach = sorted(
-            {b for b, c in zip(bounds, counts, strict=True) if c == n_region},
-            reverse=self.is_bid,
-        )
-        run_qty, run_notional, run_levels = deep.run_sums(reach, self.is_bid)
-        deep_sums = {}
-        levels = n_region
-        for b, rq, rn, rl in zip(reach, run_qty, run_notional, run_levels, strict=True):
-            sum_qty += rq
-            sum_notional += rn
-            levels += rl
-            deep_sums[b] = (sum_qty, sum_notional, levels)
-        return [
-            deep_sums[b] if c == n_region else (*region_sums[c], c)
-            for b, c in zip(bounds, counts, strict=True)
-        ]
+        if inside == n_region and (len(deep.px) or deep.pending):
+            # Every deep price (pending ones too) is worse than the region's worst key.
+            deep_px, deep_qty = deep.within(widest, self.is_bid)
+            if self.is_bid:  # ascending: the best deep bid is last
+                deep_px, deep_qty = deep_px[::-1], deep_qty[::-1]
+            px, qty = np.concatenate((px, deep_px)), np.concatenate((qty, deep_qty))
+        sum_qty = np.cumsum(qty).tolist()
+        sum_notional = np.cumsum(px * qty).tolist()
+        # Levels at or better than each bound: px is best first (descending for bids).
+        if self.is_bid:
+            counts = np.searchsorted(-px, [-b for b in bounds], "right").tolist()
+        else:
+            counts = np.searchsorted(px, list(bounds), "right").tolist()
+        return [(sum_qty[c - 1], sum_notional[c - 1], c) if c else (0.0, 0.0, 0) for c in counts]
 
     def __len__(self) -> int:
         return len(self._qty) + len(self._deep)

@@ -114,6 +114,7 @@ class BookSync:
         max_buffered: int = 20_000,
         max_depth: int = 50,
         idle_buffered: int = 64,
+        new_book: Callable[[int], OrderBook] = OrderBook,
     ) -> None:
         self.rule = rule
         self.emit = emit
@@ -125,7 +126,8 @@ class BookSync:
         self.max_buffered = max_buffered
         self.idle_buffered = idle_buffered
         self.snapshot_in_flight = False
-        self.book = OrderBook(max_depth)  # keeps max_depth levels ordered
+        # new_book: the core's book class (core/implementation.py), given max_depth.
+        self.book = new_book(max_depth)
         self.state = SyncState.BUFFERING
         self.buffer: list[DiffEvent] = []
         self.rebuilds = 0  # books dropped after a break (not the initial bootstrap)
@@ -181,9 +183,7 @@ class BookSync:
 
     def _apply(self, ev: DiffEvent) -> Outcome:
         book = self.book
-        book.bids.apply(ev.bids)
-        book.asks.apply(ev.asks)
-        book.last_update_id = ev.last_id
+        book.apply(ev.bids, ev.asks, ev.last_id)
         if book.is_crossed():
             self.reset()
             return Outcome.CROSSED

@@ -25,9 +25,9 @@ def _diff_ids_equal_sent(sim: Any, seen: Any, symbol: str) -> None:
 
 
 @pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM, BINANCE_US], ids=lambda v: v.name)
-def test_clean_capture_is_exact_and_complete(simulator, tmp_path, venue):
+def test_clean_capture_is_exact_and_complete(simulator, tmp_path, venue, core):
     sim = simulator(venue, SYMBOLS)
-    summary = capture(sim, str(tmp_path), venue, SYMBOLS, depths=DEPTHS)
+    summary = capture(sim, str(tmp_path), venue, SYMBOLS, depths=DEPTHS, core=core.name)
     seen = verify_capture(sim, open_store(str(tmp_path)), venue, SYMBOLS, DEPTHS)
     assert summary["resyncs"] == 0 and summary["reconnects"] == 0
     assert seen.gaps_flagged == {"BTCUSDT": 0, "ETHUSDT": 0}
@@ -54,9 +54,10 @@ LOSS_FAULTS = [
     LOSS_FAULTS,
     ids=[f"{k}-{kw.get('kind', '')}" for k, kw, _ in LOSS_FAULTS],
 )
-def test_lost_event_is_flagged_and_the_book_rebuilt(simulator, tmp_path, kind, kw, cause):
+def test_lost_event_is_flagged_and_the_book_rebuilt(simulator, tmp_path, kind, kw, cause, core):
     sim = simulator(BINANCE_SPOT, SYMBOLS)
-    summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, faults=((1.5, kind, kw),))
+    faults = ((1.5, kind, kw),)
+    summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, faults=faults, core=core.name)
     seen = verify_capture(sim, open_store(str(tmp_path)), BINANCE_SPOT, SYMBOLS, DEPTHS)
     assert seen.gaps_flagged["BTCUSDT"] == 1, "the loss must be flagged exactly once"
     assert seen.gaps_flagged["ETHUSDT"] == 0, "a loss on one symbol never resets another"

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
+from orderbook_pipeline.core.implementation import Core
 from orderbook_pipeline.storage.reader import iter_lane_records
 from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM, Venue
@@ -79,7 +80,9 @@ def _naive_bands(
 
 
 @pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM, BINANCE_US], ids=lambda v: v.name)
-def test_every_lane_is_complete_and_exact(simulator: Any, tmp_path: Path, venue: Venue) -> None:
+def test_every_lane_is_complete_and_exact(
+    simulator: Any, tmp_path: Path, venue: Venue, core: Core
+) -> None:
     sim = simulator(venue, SYMBOLS)
     root = str(tmp_path)
     summary = capture(
@@ -87,6 +90,7 @@ def test_every_lane_is_complete_and_exact(simulator: Any, tmp_path: Path, venue:
         root,
         venue,
         SYMBOLS,
+        core=core.name,
         duration_s=4.0,
         lanes=_lanes(venue),
         partial_depth_levels=10,
@@ -183,7 +187,7 @@ def test_clock_offset_is_measured_against_the_exchange(simulator: Any, tmp_path:
 
 
 def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(
-    simulator: Any, tmp_path: Path
+    simulator: Any, tmp_path: Path, core: Core
 ) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
@@ -192,6 +196,7 @@ def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(
         root,
         BINANCE_SPOT,
         ["BTCUSDT"],
+        core=core.name,
         duration_s=5.0,
         lanes=("l2", "diffs", "partial_depth", "book_ticker", "deep_snapshots"),
         deep_snapshot_interval_s=1.0,
@@ -243,7 +248,7 @@ def test_a_corrupted_deep_level_is_caught_by_the_next_deep_snapshot(
 
 
 def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(
-    simulator: Any, tmp_path: Path
+    simulator: Any, tmp_path: Path, core: Core
 ) -> None:
     sim = simulator(BINANCE_SPOT, ["BTCUSDT"])
     root = str(tmp_path)
@@ -252,6 +257,7 @@ def test_a_corrupted_best_level_is_caught_by_partial_depth_and_book_ticker(
         root,
         BINANCE_SPOT,
         ["BTCUSDT"],
+        core=core.name,
         duration_s=3.0,
         lanes=("l2", "partial_depth", "book_ticker"),
         faults=((1.5, "corrupt_level", {"symbol": "BTCUSDT", "distance": 0}),),

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orderbook_pipeline.core import deep
-from orderbook_pipeline.core.book import OrderBook
+from orderbook_pipeline.core.implementation import Core
 
 
 @pytest.fixture
-def small_book(monkeypatch: pytest.MonkeyPatch) -> OrderBook:
-    """An empty depth-5 book with a small region (24 levels) and pending log (16 changes), so
-    that a short random walk runs every path many times: changes behind the region, merges,
-    refills after the region drains, trims after it overgrows."""
+def small_book(core: Core, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty depth-5 book of each core, sized so that a short random walk runs every path
+    many times. Python: a small region (24 levels) and pending log (16 changes): changes
+    behind the region, merges, refills after the region drains, trims after it overgrows.
+    Compiled: blocks of 8 levels: splits, joins and emptied blocks."""
+    if core.name == "compiled":
+        return core.book(5, block_levels=8)  # type: ignore[call-arg]
     monkeypatch.setattr(deep, "PENDING_LIMIT", 16)
-    book = OrderBook(max_depth=5)
+    book = core.book(5)
     for side in (book.bids, book.asks):
         side.max_region = 24
     return book

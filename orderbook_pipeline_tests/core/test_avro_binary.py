@@ -78,6 +78,35 @@ def test_l2_records_match_fastavro_byte_for_byte(nb, na, prev_id):
         assert decoded["levels"][0] == {"side": "bid", "px": bids[0][0], "qty": bids[0][1]}
 
 
+@pytest.mark.parametrize(("nb", "na"), [(50, 50), (3, 70), (1, 1), (12, 20), (70, 9)])
+@pytest.mark.parametrize(
+    ("prev_id", "ids"),
+    [
+        (None, (1_700_000_000_123_000, 1_700_000_000_130_456, 9_000_000_001, 9_000_000_042)),
+        (9_000_000_000, (1_700_000_000_123_000, 1_700_000_000_130_456, 5, 2**62)),
+        (0, (0, 127, 128, 2**28)),
+    ],
+)
+def test_l2_records_from_a_book_match_fastavro_byte_for_byte(core, nb, na, prev_id, ids):
+    # Each core's encoder reading its own book: the compiled one straight from its arrays.
+    rng = random.Random(nb * 100 + na)
+    bids = [(65000.01 - i * 0.01, rng.randrange(1, 10**9) / 1e7) for i in range(nb)]
+    asks = [(65000.02 + i * 0.01, rng.randrange(1, 10**9) / 1e7) for i in range(na)]
+    book = core.book(50)
+    book.load(1, bids, asks)
+    enc = core.l2_encoder("binance-usdm", "BTCUSDT", (50, 10, 20), "20261121T120000Z-ab12")
+    out = enc.encode_book(book, *ids, prev_id, False, True)
+    assert out is not None and len(out) == 3
+    assert (enc.bid_levels, enc.ask_levels) == (min(nb, 50), min(na, 50))
+    for depth, data in zip((10, 20, 50), out, strict=True):
+        expected = l2_dict(depth, bids, asks[:50], False, True, prev_id)
+        keys = ("event_ts", "ingest_ts", "first_update_id", "last_update_id")
+        expected.update(zip(keys, ids, strict=True))
+        assert data == fastavro_bytes("l2", expected)
+    book.load(2, bids, [])
+    assert enc.encode_book(book, *ids, prev_id, False, True) is None
+
+
 @pytest.mark.parametrize(
     ("bids", "asks"),
     [

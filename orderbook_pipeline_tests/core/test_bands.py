@@ -11,6 +11,7 @@ from fastavro.validation import validate
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import BookSide, OrderBook
 from orderbook_pipeline.core.deep import DeepLevels
+from orderbook_pipeline.core.implementation import Core
 from orderbook_pipeline.lanes.depth_bands import DEFAULT_BAND_PCTS
 from orderbook_pipeline.lanes.registry import LANES
 from orderbook_pipeline_tests.core.random_walk import naive_apply, random_changes
@@ -27,6 +28,19 @@ def _naive(levels: dict[float, float], is_bid: bool, bound: float) -> tuple[floa
     )
 
 
+def _sequential(levels: dict[float, float], is_bid: bool, bound: float) -> tuple[float, float, int]:
+    """The defined summation order: best first, left to right from 0.0 (both cores)."""
+    sum_qty = sum_notional = 0.0
+    n = 0
+    for p in sorted(levels, reverse=is_bid):
+        if p < bound if is_bid else p > bound:
+            break
+        sum_qty += levels[p]
+        sum_notional += p * levels[p]
+        n += 1
+    return sum_qty, sum_notional, n
+
+
 def _assert_sums(got: tuple[float, float, int], want: tuple[float, float, int]) -> None:
     # Sums of doubles in another order than fsum's exact rounding: a tight relative tolerance
     # (an empty band must be exactly 0).
@@ -35,9 +49,9 @@ def _assert_sums(got: tuple[float, float, int], want: tuple[float, float, int]) 
     assert got[1] == pytest.approx(want[1], rel=1e-12, abs=0.0)
 
 
-def _deep_state(side: BookSide) -> tuple[bytes, list[float], list[float]]:
-    d = side._deep
-    return bytes(d.pending), d.px.tolist(), d.qty.tolist()
+def _deep_state(side: BookSide) -> tuple[bytes, list[float], list[float]] | None:
+    d = getattr(side, "_deep", None)  # the compiled core has no pending log
+    return None if d is None else (bytes(d.pending), d.px.tolist(), d.qty.tolist())
 
 
 def _bounds(rng: random.Random, levels: dict[float, float], is_bid: bool) -> list[float]:
@@ -56,7 +70,9 @@ def _bounds(rng: random.Random, levels: dict[float, float], is_bid: bool) -> lis
 
 @pytest.mark.parametrize("exchange_order", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sums_match_a_naive_book_through_refills_trims_and_merges(seed, exchange_order, small_book):
+def test_sums_match_a_naive_book_through_refills_trims_and_merges(
+    seed, exchange_order, small_book, core: Core
+):
     # As test_book's random walk, with prices and quantities that are not small integers (so
     # that the sums round) and a band query every few events, on bounds that cut the region,
     # fall on its edge, reach into the deep levels, land exactly on levels or beyond the book.
@@ -86,15 +102,17 @@ def test_sums_match_a_naive_book_through_refills_trims_and_merges(seed, exchange
         for side, naive in ((book.bids, bids), (book.asks, asks)):
             bounds = _bounds(rng, naive, side.is_bid)
             before = _deep_state(side)
-            checked_pending += bool(side._deep.pending)
+            checked_pending += bool(before and before[0])
             got = side.sums_within_many(bounds)
             assert _deep_state(side) == before  # read-only: nothing merged
             assert len(got) == len(bounds)
             for b, g in zip(bounds, got, strict=True):
                 _assert_sums(g, _naive(naive, side.is_bid, b))
+                assert g == _sequential(naive, side.is_bid, b)  # to the last bit
             b = bounds[0]
             _assert_sums(side.sums_within(b), _naive(naive, side.is_bid, b))
-    assert checked_pending > 100  # the pending-log path ran, not only merged sides
+    if core.name == "python":
+        assert checked_pending > 100  # the pending-log path ran, not only merged sides
     assert book.bids.levels() == sorted(bids.items(), reverse=True)
     assert book.asks.levels() == sorted(asks.items())
 
@@ -127,38 +145,30 @@ def test_a_long_pending_log_with_repeated_prices_is_read_exactly(is_bid):
     assert _deep_state(side) == before
     for b, g in zip(bounds, got, strict=True):
         _assert_sums(g, _naive(levels, is_bid, b))
+        assert g == _sequential(levels, is_bid, b)
     everything = side.sums_within(-INF if is_bid else INF)
     assert everything[2] == len(levels) == len(side)
 
 
-def test_run_sums_applies_pending_changes_in_order():
+def test_within_applies_pending_changes_in_order_and_keeps_them_pending():
     d = DeepLevels()
     d.load(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
     changes = [(2.0, 5.0), (4.5, 1.0), (2.0, 0.0), (0.5, 7.0), (4.5, 2.0), (3.0, 6.0), (9.0, 0.0)]
     for p, q in changes:
         d.change(p, q)
     # final levels: 0.5:7, 1:10, 3:6, 4:40, 4.5:2, 5:50 (2 deleted; 9 never existed)
-    # asks (low is best), runs (-inf, 1], (1, 4], (4, 4.75]
-    qty, notional, levels = d.run_sums([1.0, 4.0, 4.75], high_is_best=False)
-    assert qty == [17.0, 46.0, 2.0]
-    assert notional == [13.5, 178.0, 9.0]
-    assert levels == [2, 2, 1]
-    # bids (high is best), runs [4.5, inf), [2.5, 4.5), [0.5, 2.5)
-    qty, notional, levels = d.run_sums([4.5, 2.5, 0.5], high_is_best=True)
-    assert qty == [52.0, 46.0, 17.0]
-    assert notional == [259.0, 178.0, 13.5]
-    assert levels == [2, 2, 2]
-    # empty runs are zeros, not reduceat's neighbour value
-    qty, notional, levels = d.run_sums([1.5, 1.2, 0.9, -1.0], high_is_best=True)
-    assert qty == [98.0, 0.0, 10.0, 7.0]
-    assert notional == [437.0, 0.0, 10.0, 3.5]
-    assert levels == [4, 0, 1, 1]
+    px, qty = d.within(4.0, high_is_best=False)  # asks: p <= 4
+    assert (px.tolist(), qty.tolist()) == ([0.5, 1.0, 3.0, 4.0], [7.0, 10.0, 6.0, 40.0])
+    px, qty = d.within(2.5, high_is_best=True)  # bids: p >= 2.5
+    assert (px.tolist(), qty.tolist()) == ([3.0, 4.0, 4.5, 5.0], [6.0, 40.0, 2.0, 50.0])
+    assert d.within(9.5, high_is_best=True)[0].tolist() == []
     assert d.pending_changes == len(changes)  # still pending
+    assert d.qty.tolist() == [10.0, 20.0, 30.0, 40.0, 50.0]  # the stored levels untouched
     assert d.items() == [(0.5, 7.0), (1.0, 10.0), (3.0, 6.0), (4.0, 40.0), (4.5, 2.0), (5.0, 50.0)]
 
 
-def test_sums_within_on_a_small_book():
-    book = OrderBook(max_depth=2)
+def test_sums_within_on_a_small_book(core: Core):
+    book = core.book(2)
     book.load(1, [(100.0, 1.0), (99.0, 2.0), (98.0, 4.0)], [(101.0, 3.0), (103.0, 5.0)])
     bids, asks = book.bids, book.asks
     assert bids.sums_within(99.0) == (3.0, 298.0, 2)  # inclusive
@@ -176,13 +186,13 @@ def test_sums_within_on_a_small_book():
     book.apply([(97.0, 1.0)], [(103.0, 0.0)], 2)
     assert bids.sums_within(-INF) == (8.0, 787.0, 4)
     assert asks.sums_within(INF) == (3.0, 303.0, 1)
-    empty = BookSide(is_bid=True)
+    empty = core.book(2).bids
     assert empty.sums_within_many([1.0, -INF]) == [(0.0, 0.0, 0), (0.0, 0.0, 0)]
 
 
-def test_wider_bands_never_sum_less():
+def test_wider_bands_never_sum_less(core: Core):
     rng = random.Random(3)
-    side = BookSide(is_bid=False, min_region=5)
+    side = core.book(5).asks
     side.load([(round(50 + i * 0.37, 2), rng.uniform(1e-6, 1e3)) for i in range(2000)])
     for _ in range(500):
         side.apply([(round(50 + rng.randrange(100, 2200) * 0.37, 2), rng.uniform(0, 1e3))])
@@ -192,8 +202,8 @@ def test_wider_bands_never_sum_less():
         assert a[0] <= b[0] and a[1] <= b[1] and a[2] <= b[2]
 
 
-def _band_book() -> OrderBook:
-    book = OrderBook(max_depth=2)
+def _band_book(core: Core | None = None) -> OrderBook:
+    book = core.book(2) if core is not None else OrderBook(max_depth=2)
     # mid 100: the 1% band reaches 99 / 101, the 0.5% band 99.5 / 100.5
     book.load(
         1,
@@ -203,8 +213,8 @@ def _band_book() -> OrderBook:
     return book
 
 
-def test_compute_bands_per_pct_and_side():
-    result = compute_bands(_band_book(), (0.5, 1.0, 0.05))
+def test_compute_bands_per_pct_and_side(core: Core):
+    result = compute_bands(_band_book(core), (0.5, 1.0, 0.05))
     assert result is not None
     mid, bands = result
     assert mid == 100.0
@@ -251,8 +261,8 @@ def test_bands_fit_the_avro_record():
     assert validate(record, LANES["depth_bands"].parsed, raise_errors=True)
 
 
-def test_no_bands_without_both_sides():
-    book = OrderBook()
+def test_no_bands_without_both_sides(core: Core):
+    book = core.book(50)
     assert compute_bands(book, DEFAULT_BAND_PCTS) is None
     book.load(1, [(10.0, 1.0)], [])
     assert compute_bands(book, DEFAULT_BAND_PCTS) is None

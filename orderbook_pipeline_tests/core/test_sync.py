@@ -7,6 +7,7 @@ import pytest
 
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
+from orderbook_pipeline.core.implementation import Core
 from orderbook_pipeline.core.sync import (
     BookSync,
     Outcome,
@@ -91,9 +92,9 @@ def snap(lid: int, bid: int = 10, ask: int = 20) -> Snapshot:
     return Snapshot(lid, [(bid, 1)], [(ask, 1)], [], [])
 
 
-def test_needs_two_events_before_snapshot_and_replays_buffer():
+def test_needs_two_events_before_snapshot_and_replays_buffer(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     assert s.on_event(ev(95, 99)) is Outcome.BUFFERED
     assert not s.wants_snapshot
     assert s.on_event(ev(100, 104, bids=[(11, 2)])) is Outcome.BUFFERED
@@ -104,9 +105,9 @@ def test_needs_two_events_before_snapshot_and_replays_buffer():
     assert s.state is SyncState.SYNCED
 
 
-def test_snapshot_older_than_buffer_is_refused_then_a_newer_one_syncs():
+def test_snapshot_older_than_buffer_is_refused_then_a_newer_one_syncs(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(105, 107))
     assert s.on_snapshot(snap(90)) is SnapshotOutcome.TOO_OLD
@@ -115,9 +116,9 @@ def test_snapshot_older_than_buffer_is_refused_then_a_newer_one_syncs():
     assert [r[0] for r in sink.records] == [107]
 
 
-def test_snapshot_newer_than_buffer_waits_for_a_bridging_event():
+def test_snapshot_newer_than_buffer_waits_for_a_bridging_event(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(105, 107))
     assert s.on_snapshot(snap(110)) is SnapshotOutcome.WAITING
@@ -126,9 +127,9 @@ def test_snapshot_newer_than_buffer_waits_for_a_bridging_event():
     assert sink.records[-1][0] == 115
 
 
-def test_gap_rebuilds_only_after_records_and_flags_first_record_then_recovered():
+def test_gap_rebuilds_only_after_records_and_flags_first_record_then_recovered(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(105, 107))
     s.on_snapshot(snap(104))
@@ -146,8 +147,8 @@ def test_gap_rebuilds_only_after_records_and_flags_first_record_then_recovered()
     ]
 
 
-def test_loss_while_buffering_restarts_the_buffer():
-    s = BookSync(SPOT, Sink())
+def test_loss_while_buffering_restarts_the_buffer(core: Core):
+    s = BookSync(SPOT, Sink(), new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(110, 112))  # 105..109 lost before any snapshot
     assert s.buffer_restarts == 1
@@ -155,8 +156,8 @@ def test_loss_while_buffering_restarts_the_buffer():
     assert not s.wants_snapshot
 
 
-def test_duplicates_are_stale_everywhere():
-    s = BookSync(FUT, Sink())
+def test_duplicates_are_stale_everywhere(core: Core):
+    s = BookSync(FUT, Sink(), new_book=core.book)
     assert s.on_event(ev(100, 104, pu=99)) is Outcome.BUFFERED
     assert s.on_event(ev(100, 104, pu=99)) is Outcome.STALE
     s.on_event(ev(106, 108, pu=104))
@@ -164,9 +165,9 @@ def test_duplicates_are_stale_everywhere():
     assert s.on_event(ev(106, 108, pu=104)) is Outcome.STALE
 
 
-def test_crossing_update_is_not_emitted_and_resyncs():
+def test_crossing_update_is_not_emitted_and_resyncs(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(105, 107))
     s.on_snapshot(snap(104, bid=10, ask=20))
@@ -176,9 +177,9 @@ def test_crossing_update_is_not_emitted_and_resyncs():
     assert s.state is SyncState.BUFFERING and s.rebuilds == 1
 
 
-def test_gap_mid_replay_keeps_later_events_buffered():
+def test_gap_mid_replay_keeps_later_events_buffered(core: Core):
     sink = Sink()
-    s = BookSync(SPOT, sink)
+    s = BookSync(SPOT, sink, new_book=core.book)
     s.on_event(ev(100, 104))
     s.on_event(ev(105, 107))
     s.buffer.append(ev(120, 121))  # a discontinuity the buffer check would catch; forced here
@@ -190,9 +191,9 @@ def test_gap_mid_replay_keeps_later_events_buffered():
     assert s.wants_snapshot
 
 
-def test_futures_chain_by_previous_update_id():
+def test_futures_chain_by_previous_update_id(core: Core):
     sink = Sink()
-    s = BookSync(FUT, sink)
+    s = BookSync(FUT, sink, new_book=core.book)
     s.on_event(ev(100, 104, pu=97))
     s.on_event(ev(107, 109, pu=104))
     assert s.on_snapshot(snap(108)) is SnapshotOutcome.SYNCED
@@ -200,8 +201,8 @@ def test_futures_chain_by_previous_update_id():
     assert s.on_event(ev(118, 119, pu=115)) is Outcome.GAP
 
 
-def test_buffer_keeps_only_the_latest_events_until_a_snapshot_is_on_its_way():
-    s = BookSync(SPOT, Sink(), idle_buffered=4, max_buffered=100)
+def test_buffer_keeps_only_the_latest_events_until_a_snapshot_is_on_its_way(core: Core):
+    s = BookSync(SPOT, Sink(), idle_buffered=4, max_buffered=100, new_book=core.book)
     for i in range(10):
         s.on_event(ev(100 + 10 * i, 109 + 10 * i))
     assert [e.first_id for e in s.buffer] == [160, 170, 180, 190]
