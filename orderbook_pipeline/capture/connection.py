@@ -195,13 +195,14 @@ class StreamConnection:
         stopper = asyncio.ensure_future(stop.wait())
         notice = asyncio.ensure_future(self._shutdown_notice.wait())
         failed = ws.dispatch_failed
+        waiters: set[asyncio.Future[Any]] = {pump, stopper, notice, failed}
         outcome = "stop"
         try:
             while True:
                 timeout = self.stale_after_s - (time.monotonic() - self._last_frame)
                 if timeout > 0:
                     done, _ = await asyncio.wait(
-                        {pump, stopper, notice, failed},
+                        waiters,
                         timeout=timeout,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
