@@ -21,8 +21,10 @@ diff lane, per symbol, over the span the client was reading (first to last `u` i
 events still in flight when the burst stopped reading are reported, not counted as drops).
 
 Client and server share the machine's cores: the exchange's CPU is reported because a saturated
-exchange delays events (its tick stamps `E` before it steps every market, so the time it spends
-stepping 200 books is inside the measured lag) and would make the client look slow.
+exchange delays events (each event is stamped `E` when its market steps, and the markets step in
+slices spread over the tick, so a slow step of the slices before is inside the measured lag) and
+would make the client look slow. `python -m benchmarks.live.receive` measures the websocket
+receive path alone.
 """
 
 from __future__ import annotations

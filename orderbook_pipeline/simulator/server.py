@@ -2,7 +2,7 @@
 
 Plain HTTP GETs (REST and the /sim control endpoints, see rest_api.py) are answered from
 websockets' `process_request` hook; everything else is a websocket. One timer steps every market
-once per interval; each event is serialised once and queued to every subscribed connection,
+once per interval (in slices spread over it); each event is serialised once and queued to every subscribed connection,
 whose own writer task drains the queue in order, so a slow client never stalls the others.
 After a symbol's depth event come the frames derived from it (trades, aggTrades, bookTicker,
 partial depth, see streams.py), each built only when someone subscribes to that stream.
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 _MAX_CLIENT_QUEUE = 20_000  # frames; a client this far behind is cut off, as Binance does
 _SENT_LOG_MAX = 500_000
+# The tick's markets are stepped in slices of at most this many, at most _MAX_SLICES a tick.
+_SLICE_MARKETS = 20
+_MAX_SLICES = 10
 _STOP = object()  # writer sentinel: the connection is gone
 _CLOSE = object()  # writer sentinel: close with 1001 after the frames queued before it
 
@@ -189,26 +192,38 @@ class SimulatedExchange(ExchangeControl):
             await self._server.wait_closed()
 
     async def _tick_loop(self) -> None:
+        """Step every market once per interval, in slices spread over the interval.
+
+        Each slice steps at most _SLICE_MARKETS markets and then yields, so the writer tasks
+        send those frames at once and REST answers in between (real Binance streams, too, do
+        not all tick at the same instant). One tick stepping 200 books without yielding made
+        the first symbols' frames wait for the last ones' steps, and on a busy machine the
+        writers starved until the clients were cut off.
+        """
         loop = asyncio.get_running_loop()
         interval = self.interval_ms / 1000
+        items = list(self.markets.items())
+        n_slices = max(1, min(_MAX_SLICES, -(-len(items) // _SLICE_MARKETS)))
+        slices = [items[k::n_slices] for k in range(n_slices)]
         deadline = loop.time()
         while True:
             deadline += interval
             delay = deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:  # fell far behind (e.g. a paused process): skip, don't burst
+            if delay < -1.0:  # fell far behind (e.g. a paused process): skip, don't burst
                 deadline = loop.time()
+            await asyncio.sleep(max(0.0, delay))  # yields even when late: the writers must run
             silent = self.faults.is_silent()
             self._tick += 1
-            for symbol, market in self.markets.items():
-                # Each event is stamped when it is made and sent at once, as an exchange does:
-                # with 200 symbols, one stamp per tick made the last symbols' events look tens
-                # of milliseconds old before they were even sent.
-                event = market.step(int(time.time() * 1000) + self.event_offset_ms)
-                self._dispatch(symbol, event, silent)
-                if not silent and (event.fills or symbol in self._xsubs):
-                    self._send_extras(symbol, market, event)
+            for k, part in enumerate(slices):
+                if k:
+                    await asyncio.sleep(max(0.0, deadline + k * interval / n_slices - loop.time()))
+                for symbol, market in part:
+                    # Each event is stamped when it is made and sent at once, as an exchange
+                    # does: one stamp per tick made the last symbols' events look old.
+                    event = market.step(int(time.time() * 1000) + self.event_offset_ms)
+                    self._dispatch(symbol, event, silent)
+                    if not silent and (event.fills or symbol in self._xsubs):
+                        self._send_extras(symbol, market, event)
 
     # ================================================================== streaming
     def _dispatch(self, symbol: str, event: Event, silent: bool) -> None:

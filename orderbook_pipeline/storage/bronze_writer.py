@@ -5,6 +5,8 @@ Records go to a LOCAL temporary (store.temp_path_for) that is published under it
 bound, or at close(). maintain() writes buffered records out as Avro blocks about once a second,
 so a process killed with SIGKILL loses at most ~1 s of records: salvage.py recovers the complete
 blocks of its temporaries, and the burst lock held here tells salvage which writers are alive.
+Files opened together get their flushes spread over the second (FLUSH_PHASES), so a thousand
+open files cost a hundred flushes every 100 ms rather than a thousand in one tick.
 
 On a remote store (S3) publishing is an upload: it runs on a thread of its own (uploader.py),
 never on the caller's (the capture's event loop), and a complete file waits in the local spool
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
 import io
 import logging
 import os
@@ -42,6 +45,11 @@ BLOCK_BYTES = 16_000
 # How long close() waits for the remote uploads still queued: the burst must end on time even
 # when S3 is down (the files left are safe in the spool, for salvage).
 UPLOAD_GRACE_S = 20.0
+# A new file's first flush comes 1/FLUSH_PHASES to one whole flush interval after it opens (by
+# its sequence number), so files opened together (a symbol's lanes, every stream at the hour)
+# are flushed in FLUSH_PHASES groups spread over the interval, not all in one tick. A file is
+# flushed at least once per interval as before: the crash window does not grow.
+FLUSH_PHASES = 10
 
 
 class BurstLock:
@@ -180,6 +188,10 @@ class BronzeWriter:
         # Open files by stream, then by partition hour: usually one per stream, two briefly when
         # a late record for the previous hour arrives.
         self._open: dict[tuple[str, str, str, int | None], dict[int, _OpenFile]] = {}
+        # The same files by next flush time (a heap of (due, seq, file); entries of files no
+        # longer live are dropped when they come up), and in opening order (for the age bound).
+        self._flush_due: list[tuple[float, int, _OpenFile]] = []
+        self._by_age: dict[_OpenFile, None] = {}
         self.published: list[str] = []
         self.records_written: dict[str, int] = dict.fromkeys(BRONZE_LANES, 0)
         self.bytes_published = 0
@@ -302,18 +314,38 @@ class BronzeWriter:
 
     def maintain(self) -> None:
         """Call often (~every 100 ms): flush blocks older than flush_interval_s, publish files
-        older than max_file_seconds; raise the uploads that failed for good since last time."""
+        older than max_file_seconds; raise the uploads that failed for good since last time.
+
+        Costs what is due, not what is open: files wait in a heap by their next flush and in
+        opening order for their age bound (a thousand open files were scanned every call).
+        """
         now = self._clock()
-
-        def tend(f: _OpenFile) -> None:
-            if now - f.opened_at >= self.max_file_seconds:
-                self._publish(f)
-            elif (f.block_records or f.dirty) and now - f.last_flush >= self.flush_interval_s:
-                self._flush(f, now)
-
-        self._each(self._all_open(), tend)
+        errors: list[str] = []
+        aged = []
+        for f in self._by_age:  # in opening order: the oldest first
+            if now - f.opened_at < self.max_file_seconds:
+                break
+            aged.append(f)
+        try:
+            self._each(aged, self._publish)
+        except StorageError as exc:
+            errors.append(str(exc))
+        heap, due = self._flush_due, []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if entry[2].live:  # else published or failed since it was scheduled
+                due.append(entry)
+        for _, n, f in due:
+            try:
+                if f.block_records or f.dirty:
+                    self._flush(f, now)
+            except StorageError as exc:
+                errors.append(str(exc))
+            if f.live:
+                heapq.heappush(heap, (now + self.flush_interval_s, n, f))
         if self._uploader is not None:
-            _raise_all([str(e) for e in self._uploader.take_errors()])
+            errors += [str(e) for e in self._uploader.take_errors()]
+        _raise_all(errors)
 
     def close(self) -> list[str]:
         """Publish every open file (empty ones are discarded); return all published paths.
@@ -394,7 +426,8 @@ class BronzeWriter:
         _raise_all(errors)
 
     def _open_file(self, partition: Partition) -> _OpenFile:
-        rel = partition.bronze_file(self.burst_id, self._seq)
+        seq = self._seq
+        rel = partition.bronze_file(self.burst_id, seq)
         self._seq += 1
         temp = self.store.temp_path_for(rel)
         with self._mutex:
@@ -417,6 +450,9 @@ class BronzeWriter:
             partition, rel, temp, fh, avro, now, now, file_bytes=size, lane=partition.lane
         )
         self._open.setdefault(_stream_key(partition), {})[partition.hour_start_us] = f
+        self._by_age[f] = None
+        phase = (FLUSH_PHASES - seq % FLUSH_PHASES) / FLUSH_PHASES  # 1, 0.9, ..., 0.1
+        heapq.heappush(self._flush_due, (now + self.flush_interval_s * phase, seq, f))
         return f
 
     def _dump(self, f: _OpenFile) -> None:
@@ -444,6 +480,7 @@ class BronzeWriter:
 
     def _forget(self, f: _OpenFile) -> None:
         f.live = False
+        self._by_age.pop(f, None)
         hours = self._open.get(_stream_key(f.partition), {})
         if hours.get(f.partition.hour_start_us) is f:
             del hours[f.partition.hour_start_us]

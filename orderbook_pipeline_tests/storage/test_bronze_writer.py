@@ -235,6 +235,32 @@ def test_maintain_flushes_blocks_to_the_temporary(store: Store) -> None:
     assert [as_micros(r) for r in read_avro(store, w.published[0])] == recs
 
 
+def test_files_opened_together_flush_spread_over_the_interval(store: Store) -> None:
+    """Twenty files opened in one tick are flushed in ten groups over the next second, each
+    within one flush interval of its first record (the crash window), and again a second
+    later."""
+    clock = FakeClock()
+    w = BronzeWriter(store, "b1", flush_interval_s=1.0, clock=clock)
+    for depth in range(1, 21):
+        w.write(part(depth=depth), sample_record("l2", depth))
+    temps = store.stray_temporaries()
+    assert len(temps) == 20
+    flushed_at: dict[str, int] = {}
+    for tick in range(1, 11):  # maintain every 100 ms, as the burst does
+        clock.t += 0.1
+        w.maintain()
+        for t in temps:
+            if t not in flushed_at and readable_records(t):
+                flushed_at[t] = tick
+    assert sorted(flushed_at.values()) == sorted(list(range(1, 11)) * 2)
+    for depth in range(1, 21):  # one more record each: flushed one interval after the first
+        w.write(part(depth=depth), sample_record("l2", 100 + depth))
+    clock.t += 1.0
+    w.maintain()
+    assert all(len(readable_records(t)) == 2 for t in temps)
+    w.close()
+
+
 def test_close_discards_empty_files_and_bad_records_do_not_corrupt(store: Store) -> None:
     w = BronzeWriter(store, "b1")
     w.write(part("diffs"), sample_record("diffs", 0))
