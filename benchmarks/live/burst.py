@@ -172,6 +172,7 @@ def figures(
     duration_s: float | None = None,
     snapshot_limit: int | None = None,
     profile: bool = False,
+    lanes: str | None = None,
     run_out: list[LiveRun] | None = None,
 ) -> list[dict[str, Any]]:
     """The live figures (benchmarks/run.py calls figures(quick)); run_out receives the run."""
@@ -181,8 +182,14 @@ def figures(
         duration_s=duration_s,
         snapshot_limit=snapshot_limit,
         profile=profile or None,
+        lanes=lanes,
     )
     run = measure(settings)
     if run_out is not None:
         run_out.append(run)
     return run.figures()
+
+
+def every_lane_figures(quick: bool = False) -> list[dict[str, Any]]:
+    """The live figures with every lane (benchmarks/run.py's second live run)."""
+    return figures(quick, lanes="all")

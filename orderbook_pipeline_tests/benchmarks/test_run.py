@@ -73,6 +73,11 @@ def test_quick_run_measures_every_contender_on_agreeing_books(
     assert len({json.dumps(c[:2]) for c in checks.values()}) == 1
     assert "all agree" in p.stdout
     assert "ours depth 20: ratio vs orjson parse-only >= 0.35" in p.stdout
+    # The closing table repeats every target, after the cross-check, with its verdict.
+    closing = p.stdout.split("## Every target, after the book cross-check")[1]
+    assert p.stdout.index("all agree") < p.stdout.index("## Every target")
+    row = next(line for line in closing.splitlines() if line.startswith("| ours depth 20:"))
+    assert row.endswith(("| MET |", "| NOT MET |")) and "| >= 0.35 |" in row
 
 
 def test_a_wrong_book_aborts_before_any_speed_is_reported(
