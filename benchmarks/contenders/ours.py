@@ -1,10 +1,11 @@
 """The project's own capture hot path, run exactly as a capture burst runs it.
 
-Each frame goes through the product code, not a copy of it: `decode_depth_frame` (msgspec, into
-validated doubles) -> `SymbolCapture.on_event` -> `BookSync` (the venue's sync rule) -> the book
-of the burst's core (compiled blocked arrays, or the Python ordered region + deep levels) ->
-`L2Encoder` (Avro binary, all depths from one
-pass) -> `BronzeWriter` (snappy blocks into hourly files on local disk, published at close).
+Each frame goes through the product code, not a copy of it: `decode_depth_frame` (into validated
+doubles) -> `SymbolCapture.on_event` -> `BookSync` (the venue's sync rule) -> the book ->
+`L2Encoder` (Avro binary, all depths from one pass) -> `BronzeWriter` (snappy blocks into hourly
+files on local disk, published at close). The decode, book and encoders are the burst's core's:
+compiled (one scan of the frame, blocked arrays) or the pure-Python reference (msgspec, the
+ordered region + deep levels).
 The receive timestamp is taken per frame, as the connection does.
 
 Frames here are raw-stream events (`/ws/<sym>@depth@100ms`); a burst reads combined-stream
@@ -24,7 +25,7 @@ import orjson
 from benchmarks.contenders import Process, summary
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.symbol import SymbolCapture
-from orderbook_pipeline.core.events import decode_depth_frame, parse_snapshot
+from orderbook_pipeline.core.events import parse_snapshot
 from orderbook_pipeline.core.implementation import Core, choose
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.store import LocalStore
@@ -63,7 +64,7 @@ class OurCapture:
 
     def feed(self, msgs: list[bytes]) -> None:
         on_event, symbols, keep = self.cap.on_event, self.symbols, self.keep_strings
-        now_ns = time.time_ns
+        now_ns, decode_depth_frame = time.time_ns, self.cap.core.depth.decode_depth_frame
         for m in msgs:
             on_event(decode_depth_frame(m, symbols, now_ns() // 1000, False, keep, combined=False))
 

@@ -145,6 +145,7 @@ class CaptureBurst:
             self.venue.has_prev_update_id,
             self.snapshots.request,
             self._fail,
+            core=self.core or PYTHON,
         )
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None], what: str) -> bool:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from orderbook_pipeline.core.events import BadEvent, NotDepth, classify_frame, decode_depth_frame
+from orderbook_pipeline.core.events import BadEvent, NotDepth, classify_frame
+from orderbook_pipeline.core.implementation import PYTHON, Core
 from orderbook_pipeline.core.sync import SyncState
 from orderbook_pipeline.storage.store import StorageError
 
@@ -37,6 +38,7 @@ class FrameRouter:
         with_prev_id: bool,
         request_snapshot: SnapshotRequest,
         on_storage_failure: StorageFailureHandler,
+        core: Core = PYTHON,
     ) -> None:
         # The burst's symbols, by name (read only here: the burst fills it at start-up).
         self.symbols = symbols
@@ -44,6 +46,7 @@ class FrameRouter:
         self._with_prev_id = with_prev_id
         self._request_snapshot = request_snapshot
         self._on_storage_failure = on_storage_failure
+        self._decode_depth_frame = core.depth.decode_depth_frame  # the burst's core's
         self._depth_streams: dict[str, SymbolCapture] = {}
         # Other stream lanes: stream name -> (symbol, lane, partial depth levels)
         self._lane_streams: dict[str, tuple[SymbolCapture, str, int | None]] = {}
@@ -60,8 +63,8 @@ class FrameRouter:
     # --- depth connections -----------------------------------------------------------------
     def on_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
         try:
-            # The fast path: a depth frame decoded and validated in one pass (core/events.py).
-            ev = decode_depth_frame(frame, self.symbols, recv_us, self._with_prev_id)
+            # The fast path: a depth frame decoded and validated in one pass (core/depth_codec.py).
+            ev = self._decode_depth_frame(frame, self.symbols, recv_us, self._with_prev_id)
         except NotDepth:
             self._on_other_frame(frame, conn)
             return

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from orderbook_pipeline.capture.clock import BACKWARDS_TOLERANCE_MS, event_time_went_back
 from orderbook_pipeline.capture.stream_lanes import StreamLanes
 from orderbook_pipeline.capture.verification import BookVerifier
-from orderbook_pipeline.core.avro_binary import encode_diff, encode_string
+from orderbook_pipeline.core.avro_binary import encode_string
 from orderbook_pipeline.core.bands import BandSampler, compute_bands
 from orderbook_pipeline.core.book import OrderBook
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # repeat older than that is still never applied twice (the book calls it stale), and silver
 # deduplicates the diff lane.
 _SEEN_WINDOW = 256
+
+# The diff lane's bids and asks of an event decoded without its strings: two empty arrays.
+_NO_LEVELS = b"\x00\x00"
 
 # Causes that come from the transport rather than from the sequence itself.
 TRANSPORT_CAUSES = ("reconnect", "stale", "server_shutdown")
@@ -66,6 +69,7 @@ class SymbolCapture:
         self._l2 = core.l2_encoder(venue.name, symbol, self.depths, burst_id)
         self._diff_prefix = encode_string(venue.name) + encode_string(symbol)
         self._diff_suffix = encode_string(burst_id)
+        self._encode_diff = core.depth.encode_diff
         # Open bronze files, kept while they are live and in the event's hour: the diff lane's,
         # and the L2 lane's in the order of self.depths.
         self._diff_file: OpenFile | None = None
@@ -125,7 +129,7 @@ class SymbolCapture:
                 )
             self.writer.append(
                 f,
-                encode_diff(
+                self._encode_diff(
                     self._diff_prefix,
                     event_us,
                     None if ev.transaction_ms is None else ev.transaction_ms * 1000,
@@ -133,12 +137,11 @@ class SymbolCapture:
                     ev.first_id,
                     ev.last_id,
                     ev.prev_id,
-                    ev.raw_bids or [],
-                    ev.raw_asks or [],
+                    ev.raw_levels or _NO_LEVELS,
                     self._diff_suffix,
                 ),
             )
-            ev.raw_bids = ev.raw_asks = None  # written: a buffered event need not keep them
+            ev.raw_levels = None  # written: a buffered event need not keep them
         outcome = self.sync.on_event(ev)
         if self._mismatch is not None:
             self._act_on_mismatch()

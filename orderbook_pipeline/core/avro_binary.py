@@ -259,11 +259,12 @@ def encode_diff(
     first_id: int,
     last_id: int,
     prev_id: int | None,
-    raw_bids: list[tuple[str, str]],
-    raw_asks: list[tuple[str, str]],
+    raw_levels: bytes,
     suffix: bytes,
 ) -> bytes:
-    """A raw diff lane record; prefix = encoded venue + symbol, suffix = encoded burst id."""
+    """A raw diff lane record; prefix = encoded venue + symbol, raw_levels = the bids and asks
+    arrays (string_pairs of each side, as the depth decode keeps them), suffix = encoded burst
+    id. The reference of core/depth_scan.pyx's encode_diff."""
     return b"".join(
         (
             prefix,
@@ -273,8 +274,7 @@ def encode_diff(
             encode_long(first_id),
             encode_long(last_id),
             _NULL if prev_id is None else _SOME + encode_long(prev_id),
-            string_pairs(raw_bids),
-            string_pairs(raw_asks),
+            raw_levels,
             suffix,
         )
     )

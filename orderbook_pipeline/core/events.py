@@ -5,7 +5,10 @@ quantities are already doubles checked to be finite, prices > 0 and quantities >
 exchange's strings are parsed with correct rounding, so each double equals float() of its
 string). Anything that does not fit raises BadEvent with a short reason the capture counts:
 `invalid_json`, `wrong_types`, `bad_number`, `unknown_symbol`. The strings exactly as sent are
-decoded separately, only for the raw diff lane.
+decoded separately, only for the raw diff lane, and kept as their Avro encoding.
+
+This is the reference implementation; core/depth_scan.pyx is the compiled one (one pass, the
+same results), and core/depth_codec.py names the two.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from orderbook_pipeline.core.avro_binary import string_pairs
 from orderbook_pipeline.core.book import Level
 
 RawLevels = list[tuple[str, str]]
@@ -56,8 +60,9 @@ class DiffEvent(msgspec.Struct, gc=False):
     transaction_ms: Id | None = msgspec.field(default=None, name="T")
     # Set by the capture, not decoded:
     ingest_us: int = 0
-    raw_bids: RawLevels | None = None  # exact strings as sent, for the diff lane
-    raw_asks: RawLevels | None = None
+    # The diff lane's bids and asks arrays, Avro-encoded from the exact strings as sent
+    # (avro_binary.string_pairs of each side): what encode_diff writes between its head and tail.
+    raw_levels: bytes | None = None
 
 
 class _CombinedDepth(msgspec.Struct, gc=False):
@@ -113,7 +118,7 @@ def decode_depth_frame(
             raw = _decode_combined_raw(frame).data if combined else _decode_plain_raw(frame)
         except msgspec.ValidationError:
             raise NotDepth from None
-        ev.raw_bids, ev.raw_asks = raw.bids, raw.asks
+        ev.raw_levels = string_pairs(raw.bids) + string_pairs(raw.asks)
     return ev
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from orderbook_pipeline.core import avro_binary, book
+from orderbook_pipeline.core import avro_binary, book, depth_codec
+from orderbook_pipeline.core.depth_codec import DepthCodec
 
 CoreChoice = Literal["auto", "compiled", "python"]
 CHOICES: tuple[CoreChoice, ...] = ("auto", "compiled", "python")
@@ -25,15 +26,17 @@ class L2EncoderFactory(Protocol):
 
 @dataclass(frozen=True)
 class Core:
-    """One implementation: its name, the book class (OrderBook(max_depth)) and the L2 encoder
-    class (L2Encoder(venue, symbol, depths, burst_id) with encode_book)."""
+    """One implementation: its name, the book class (OrderBook(max_depth)), the L2 encoder
+    class (L2Encoder(venue, symbol, depths, burst_id) with encode_book), and the depth frame's
+    decode with the diff lane's encoder (core/depth_codec.py)."""
 
     name: Literal["compiled", "python"]
     book: Callable[[int], book.OrderBook]
     l2_encoder: L2EncoderFactory
+    depth: DepthCodec
 
 
-PYTHON = Core("python", book.OrderBook, avro_binary.L2Encoder)
+PYTHON = Core("python", book.OrderBook, avro_binary.L2Encoder, depth_codec.PYTHON)
 
 
 class CompiledCoreMissing(RuntimeError):
@@ -44,13 +47,15 @@ def compiled() -> Core:
     """The compiled core; raises CompiledCoreMissing (with the ImportError) without it."""
     try:
         from orderbook_pipeline.core import _book  # type: ignore[attr-defined]
+
+        depth = depth_codec.codec("compiled")
     except ImportError as exc:
         raise CompiledCoreMissing(
             f"the compiled core (orderbook_pipeline.core._book) does not import: {exc}. "
             "Reinstall with a C compiler and the Python headers (`pip install -e .`, or "
             "`python setup.py build_ext --inplace` in a checkout), or set capture.core: python"
         ) from exc
-    return Core("compiled", _book.OrderBook, _book.L2Encoder)
+    return Core("compiled", _book.OrderBook, _book.L2Encoder, depth)
 
 
 def choose(choice: str) -> tuple[Core, str]:

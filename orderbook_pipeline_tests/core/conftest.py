@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from orderbook_pipeline.core import deep
+from orderbook_pipeline.core.depth_codec import DepthCodec
 from orderbook_pipeline.core.implementation import Core
 
 
@@ -23,3 +24,9 @@ def small_book(core: Core, monkeypatch: pytest.MonkeyPatch) -> Any:
     for side in (book.bids, book.asks):
         side.max_region = 24
     return book
+
+
+@pytest.fixture
+def depth_codec(core: Core) -> DepthCodec:
+    """Each core's depth decode and diff lane encoder (core/depth_codec.py)."""
+    return core.depth

@@ -3,10 +3,12 @@ from __future__ import annotations
 import io
 import random
 
+import orjson
 import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
-from orderbook_pipeline.core.avro_binary import L2Encoder, encode_diff, encode_long, encode_string
+from orderbook_pipeline.core.avro_binary import L2Encoder, encode_long, encode_string, string_pairs
+from orderbook_pipeline.core.depth_codec import PYTHON
 from orderbook_pipeline.lanes.registry import LANES
 
 
@@ -107,20 +109,8 @@ def test_l2_records_from_a_book_match_fastavro_byte_for_byte(core, nb, na, prev_
     assert enc.encode_book(book, *ids, prev_id, False, True) is None
 
 
-@pytest.mark.parametrize(
-    ("bids", "asks"),
-    [
-        ([("65000.01000000", "0.01230000"), ("64999.00000000", "0.00000000")], []),
-        ([], [("1.5", "2")]),
-        ([("1" * 70, "2")], [("ünïcode", "1")]),  # long and non-ASCII strings: the slow path
-        ([("1" * 31, "2" * 32)], [("é" * 3, "1")]),  # the longest short string, and one past it
-        ([(f"{65000 - i}.01000000", f"{i}.5") for i in range(20)], []),  # a 3-byte msgpack header
-        ([(f"{i}.1", "0.00000000") for i in range(70_000)], []),  # a 5-byte msgpack header
-    ],
-)
-@pytest.mark.parametrize("futures", [False, True])
-def test_diff_records_match_fastavro_byte_for_byte(bids, asks, futures):
-    record = {
+def diff_dict(bids, asks, futures):
+    return {
         "venue": "binance-spot",
         "symbol": "ETHUSDT",
         "event_ts": 1_700_000_000_123_000,
@@ -133,19 +123,64 @@ def test_diff_records_match_fastavro_byte_for_byte(bids, asks, futures):
         "asks": [{"px": p, "qty": q} for p, q in asks],
         "burst_id": "b1",
     }
-    data = encode_diff(
-        encode_string("binance-spot") + encode_string("ETHUSDT"),
+
+
+def encode_diff_of(codec, record, raw_levels):
+    return codec.encode_diff(
+        encode_string(record["venue"]) + encode_string(record["symbol"]),
         record["event_ts"],
         record["transaction_ts"],
         record["ingest_ts"],
-        5,
-        9,
+        record["first_update_id"],
+        record["last_update_id"],
         record["prev_update_id"],
-        bids,
-        asks,
-        encode_string("b1"),
+        raw_levels,
+        encode_string(record["burst_id"]),
     )
+
+
+DIFF_SIDES = [
+    ([("65000.01000000", "0.01230000"), ("64999.00000000", "0.00000000")], []),
+    ([], [("1.5", "2")]),
+    ([("1" * 70, "2")], [("ünïcode", "1")]),  # long and non-ASCII strings: the slow path
+    ([("1" * 31, "2" * 32)], [("é" * 3, "1")]),  # the longest short string, and one past it
+    ([(f"{65000 - i}.01000000", f"{i}.5") for i in range(20)], []),  # a 3-byte msgpack header
+    ([(f"{i}.1", "0.00000000") for i in range(70_000)], []),  # a 5-byte msgpack header
+]
+
+
+@pytest.mark.parametrize(("bids", "asks"), DIFF_SIDES)
+@pytest.mark.parametrize("futures", [False, True])
+def test_diff_records_match_fastavro_byte_for_byte(depth_codec, bids, asks, futures):
+    record = diff_dict(bids, asks, futures)
+    data = encode_diff_of(depth_codec, record, string_pairs(bids) + string_pairs(asks))
     assert data == fastavro_bytes("diffs", record)
+
+
+@pytest.mark.parametrize(("bids", "asks"), [s for s in DIFF_SIDES if str(s).isascii()])
+@pytest.mark.parametrize("futures", [False, True])
+def test_diff_records_from_a_decoded_frame_match_fastavro(depth_codec, bids, asks, futures):
+    """The strings as the decode keeps them (the compiled one writes their Avro encoding
+    while it scans the frame), then the record."""
+    record = diff_dict(bids, asks, futures)
+    payload = {"e": "depthUpdate", "E": 1_700_000_000_123, "s": "ETHUSDT", "U": 5, "u": 9}
+    if futures:
+        payload |= {"T": 1_700_000_000_120, "pu": 4}
+    payload |= {"b": bids, "a": asks}
+    ev = depth_codec.decode_depth_frame(orjson.dumps(payload), {"ETHUSDT"}, 0, futures, True, False)
+    assert ev.raw_levels is not None
+    assert encode_diff_of(depth_codec, record, ev.raw_levels) == fastavro_bytes("diffs", record)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(2**63, 0, 1, 2, 3), (-(2**63), 0, 1, 2, None), (0, -1, -(2**40), 2**63 - 1, 2**62)],
+)
+def test_diff_heads_at_the_ends_of_a_long_encode_alike(depth_codec, values):
+    """Outside a signed 64-bit long the compiled encoder leaves the record to the reference."""
+    event_us, ingest_us, first_id, last_id, prev_id = values
+    args = (b"\x02a", event_us, None, ingest_us, first_id, last_id, prev_id, b"\x00\x00", b"")
+    assert depth_codec.encode_diff(*args) == PYTHON.encode_diff(*args)
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from orderbook_pipeline.core.avro_binary import string_pairs
 from orderbook_pipeline.core.events import (
     BadEvent,
     NotDepth,
     classify_frame,
-    decode_depth_frame,
     parse_snapshot,
 )
 
@@ -32,8 +32,8 @@ def frame(**over) -> bytes:
     return orjson.dumps({"stream": "btcusdt@depth@100ms", "data": payload(**over)})
 
 
-def test_spot_event_decoded_to_exact_doubles_with_raw_strings_kept():
-    e = decode_depth_frame(frame(), SYMBOLS, ingest_us=5, with_prev_id=False)
+def test_spot_event_decoded_to_exact_doubles_with_raw_strings_kept(depth_codec):
+    e = depth_codec.decode_depth_frame(frame(), SYMBOLS, ingest_us=5, with_prev_id=False)
     assert (e.first_id, e.last_id, e.prev_id, e.event_ms, e.ingest_us) == (
         157,
         160,
@@ -43,34 +43,39 @@ def test_spot_event_decoded_to_exact_doubles_with_raw_strings_kept():
     )
     assert e.bids == [(float("65000.01000000"), float("0.01230000"))]
     assert e.asks == [(65000.02, 0.0)]
-    assert e.raw_bids == [("65000.01000000", "0.01230000")]
-    assert e.raw_asks == [("65000.02000000", "0.00000000")]
+    assert e.raw_levels == string_pairs([("65000.01000000", "0.01230000")]) + string_pairs(
+        [("65000.02000000", "0.00000000")]
+    )
 
 
-def test_plain_stream_frames_and_strings_left_out_on_request():
+def test_plain_stream_frames_and_strings_left_out_on_request(depth_codec):
     raw = orjson.dumps(payload())
-    e = decode_depth_frame(raw, SYMBOLS, 0, False, keep_strings=False, combined=False)
-    assert e.raw_bids is None and e.bids == [(65000.01, 0.0123)]
+    e = depth_codec.decode_depth_frame(raw, SYMBOLS, 0, False, keep_strings=False, combined=False)
+    assert e.raw_levels is None and e.bids == [(65000.01, 0.0123)]
 
 
-def test_futures_event_needs_pu():
-    e = decode_depth_frame(frame(pu=149, T=1700000000120), SYMBOLS, 0, with_prev_id=True)
+def test_futures_event_needs_pu(depth_codec):
+    e = depth_codec.decode_depth_frame(
+        frame(pu=149, T=1700000000120), SYMBOLS, 0, with_prev_id=True
+    )
     assert (e.prev_id, e.transaction_ms) == (149, 1700000000120)
     with pytest.raises(BadEvent) as exc:
-        decode_depth_frame(frame(), SYMBOLS, 0, with_prev_id=True)
+        depth_codec.decode_depth_frame(frame(), SYMBOLS, 0, with_prev_id=True)
     assert exc.value.reason == "wrong_types"
 
 
-def test_spot_ignores_a_stray_pu():
-    assert decode_depth_frame(frame(pu=3), SYMBOLS, 0, with_prev_id=False).prev_id is None
+def test_spot_ignores_a_stray_pu(depth_codec):
+    assert (
+        depth_codec.decode_depth_frame(frame(pu=3), SYMBOLS, 0, with_prev_id=False).prev_id is None
+    )
 
 
-def test_unknown_symbol_and_reversed_ids_are_named_by_the_fast_path():
+def test_unknown_symbol_and_reversed_ids_are_named_by_the_fast_path(depth_codec):
     with pytest.raises(BadEvent) as exc:
-        decode_depth_frame(frame(s="DOGEUSDT"), SYMBOLS, 0, False)
+        depth_codec.decode_depth_frame(frame(s="DOGEUSDT"), SYMBOLS, 0, False)
     assert (exc.value.reason, exc.value.symbol) == ("unknown_symbol", "DOGEUSDT")
     with pytest.raises(BadEvent) as exc:
-        decode_depth_frame(frame(u=150), SYMBOLS, 0, False)
+        depth_codec.decode_depth_frame(frame(u=150), SYMBOLS, 0, False)
     assert exc.value.reason == "wrong_types"
 
 
@@ -90,19 +95,19 @@ def test_unknown_symbol_and_reversed_ids_are_named_by_the_fast_path():
         ({"s": 5}, "wrong_types"),
     ],
 )
-def test_bad_events_are_refused_fast_then_named_by_the_slow_path(over, reason):
+def test_bad_events_are_refused_fast_then_named_by_the_slow_path(over, reason, depth_codec):
     bad = frame(**over)
     with pytest.raises(NotDepth):
-        decode_depth_frame(bad, SYMBOLS, 0, with_prev_id=False)
+        depth_codec.decode_depth_frame(bad, SYMBOLS, 0, with_prev_id=False)
     problem = classify_frame(orjson.loads(bad)["data"])
     assert problem is not None and problem.reason == reason
 
 
-def test_other_frames_are_not_depth_and_not_problems():
+def test_other_frames_are_not_depth_and_not_problems(depth_codec):
     with pytest.raises(NotDepth):
-        decode_depth_frame(b'{"id":1,"result":null}', SYMBOLS, 0, False)
+        depth_codec.decode_depth_frame(b'{"id":1,"result":null}', SYMBOLS, 0, False)
     with pytest.raises(NotDepth):
-        decode_depth_frame(b"not json", SYMBOLS, 0, False)
+        depth_codec.decode_depth_frame(b"not json", SYMBOLS, 0, False)
     assert classify_frame({"e": "serverShutdown", "E": 1}) is None
 
 
