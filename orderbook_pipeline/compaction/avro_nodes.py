@@ -158,12 +158,17 @@ def _enum_strings(symbols: list[str], index: np.ndarray) -> pa.Array:
 
 class Sink:
     """Values of one leaf in decode order, with the key (slot) of each: keys + step, so a
-    loop over items can hand in a view of its cursors' keys and the item index."""
+    loop over items can hand in a view of its cursors' keys and the item index.
+
+    A node's slots never change once decoded, so the slot order is computed on the first
+    ordered() and kept (the decode-order arrays are dropped): a caller building columns for
+    many selections of one decoded batch (a refresh's directories) pays the scatter once."""
 
     def __init__(self) -> None:
         self.keys: list[np.ndarray] = []
         self.steps: list[int] = []
         self.values: list[tuple[np.ndarray, ...]] = []
+        self._ordered: tuple[int, list[np.ndarray]] | None = None
 
     def put(self, keys: np.ndarray, *values: np.ndarray, step: int = 0) -> None:
         self.keys.append(keys)
@@ -177,16 +182,23 @@ class Sink:
         return keys
 
     def ordered(self, slots_of: Slots, size: int, width: int = 1) -> list[np.ndarray]:
-        """Each of the `width` value columns scattered into slot order."""
+        """Each of the `width` value columns scattered into slot order (computed once)."""
+        if self._ordered is not None:
+            if self._ordered[0] != size or len(self._ordered[1]) != width:
+                raise AssertionError("a sink is ordered for one set of slots only")
+            return self._ordered[1]
         if not self.keys:
-            return [np.zeros(size, np.int64) for _ in range(width)]
-        slots = slots_of(self.all_keys())
-        out = []
-        for i in range(width):
-            vals = np.concatenate([v[i] for v in self.values])
-            col = np.empty(size, vals.dtype)
-            col[slots] = vals
-            out.append(col)
+            out = [np.zeros(size, np.int64) for _ in range(width)]
+        else:
+            slots = slots_of(self.all_keys())
+            out = []
+            for i in range(width):
+                vals = np.concatenate([v[i] for v in self.values])
+                col = np.empty(size, vals.dtype)
+                col[slots] = vals
+                out.append(col)
+        self._ordered = (size, out)
+        self.keys, self.steps, self.values = [], [], []
         return out
 
 
@@ -234,6 +246,7 @@ class Bytes(Node):
     def __init__(self, typ: pa.DataType) -> None:
         super().__init__()
         self.typ = typ
+        self._spans: tuple[np.ndarray, Spans] | None = None  # (where, its spans), built once
 
     def decode(self, buf: np.ndarray, pos: np.ndarray, keys: np.ndarray) -> np.ndarray:
         self.sink.put(keys, pos.copy())
@@ -246,6 +259,8 @@ class Bytes(Node):
 
     def from_lengths_at(self, src: Source, where: np.ndarray, rows: np.ndarray | None) -> pa.Array:
         """The strings whose lengths are at byte positions `where` (buffer order), picked."""
+        if self._spans is not None and self._spans[0] is where:  # another selection, same slots
+            return self._spans[1].take(rows)
         first = src.buf[where]
         if not (first & 0x81).any():  # one-byte, non-negative lengths: no zigzag to undo
             starts = where + 1
@@ -255,7 +270,9 @@ class Bytes(Node):
             if (length < 0).any():
                 raise ValueError("corrupt Avro string length")
             ends = starts + length
-        return Spans(src, starts, ends, self.typ).take(rows)
+        spans = Spans(src, starts, ends, self.typ)
+        self._spans = (where, spans)
+        return spans.take(rows)
 
 
 class Fixed(Node):
@@ -349,6 +366,8 @@ class Array(Node):
         self.runs = Sink()  # fixed-size items: (key of the first item, start, count) per run
         self.strings = Sink()  # string-only items: where each field's length is, per item
         self.counts = Sink()  # items per record, per array block
+        self._items_per_record: np.ndarray | None = None
+        self._runs: tuple[np.ndarray, np.ndarray] | None = None  # (starts, counts) in slot order
         fields = items.fields if isinstance(items, Record) else [items]
         # Items made of strings only (the diff lane's [px, qty]) get a loop of their own.
         self.string_fields = (
@@ -400,13 +419,20 @@ class Array(Node):
         out[order] = pos
         return out
 
+    def _per_record(self, slots_of: Slots, size: int) -> np.ndarray:
+        """Items per record slot (computed once: the slots never change)."""
+        if self._items_per_record is None:
+            per_record = np.zeros(size, np.int64)
+            if self.counts.keys:
+                # bincount sums the counts of a record's array blocks (one, from fastavro).
+                slots = slots_of(np.concatenate(self.counts.keys))
+                counts = np.concatenate([v[0] for v in self.counts.values])
+                per_record = np.bincount(slots, weights=counts, minlength=size).astype(np.int64)
+            self._items_per_record = per_record
+        return self._items_per_record
+
     def arrow(self, src: Source, slots_of: Slots, size: int, rows: np.ndarray | None) -> pa.Array:
-        per_record = np.zeros(size, np.int64)
-        if self.counts.keys:
-            # bincount sums the counts of a record's array blocks (one block, from fastavro).
-            slots = slots_of(np.concatenate(self.counts.keys))
-            counts = np.concatenate([v[0] for v in self.counts.values])
-            per_record = np.bincount(slots, weights=counts, minlength=size).astype(np.int64)
+        per_record = self._per_record(slots_of, size)
         first_item = np.cumsum(per_record) - per_record
         total = int(per_record.sum())
         picked = _pick(per_record, rows)
@@ -449,11 +475,14 @@ class Array(Node):
         as one block): the runs are copied out in the picked order (Arrow take), and every
         field is a strided view of those bytes. Arrays of several blocks: item by item."""
         size = self.items.fixed_size or 0
-        starts = counts = np.empty(0, np.int64)
-        if self.runs.keys:
-            order = np.argsort(item_slots(np.concatenate(self.runs.keys)), kind="stable")
-            starts = np.concatenate([v[0] for v in self.runs.values])[order]
-            counts = np.concatenate([v[1] for v in self.runs.values])[order]
+        if self._runs is None:
+            starts = counts = np.empty(0, np.int64)
+            if self.runs.keys:
+                order = np.argsort(item_slots(np.concatenate(self.runs.keys)), kind="stable")
+                starts = np.concatenate([v[0] for v in self.runs.values])[order]
+                counts = np.concatenate([v[1] for v in self.runs.values])[order]
+            self._runs = (starts, counts)
+        starts, counts = self._runs
         if len(starts) == np.count_nonzero(per_record):  # one run per non-empty record
             run_of = np.cumsum(per_record > 0) - 1  # records -> their run (in slot order)
             picked = np.arange(len(starts)) if rows is None else run_of[rows][per_record[rows] > 0]

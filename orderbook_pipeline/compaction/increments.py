@@ -173,15 +173,12 @@ class _Batch:
     spans: dict[str, tuple[int, int, int]]  # file -> (group, first row, end row)
     first: dict[str, int]
     last: dict[str, int]
-    # Every row of a group as one table, built once: a column built for a few rows costs as
-    # much as for all of them, so each directory takes its rows from these instead.
-    tables: dict[tuple[int, tuple[str, ...]], pa.Table] = field(default_factory=dict)
-
     def table(self, group: int, columns: Sequence[str], rows: np.ndarray) -> pa.Table:
-        key = (group, tuple(columns))
-        if key not in self.tables:
-            self.tables[key] = self.decoded[group].table(list(columns))
-        return self.tables[key].take(pa.array(rows, pa.int64()))
+        """`columns` of the rows `rows` of a group, built straight in that order (the nodes
+        keep their slot order, so each directory's selection costs its own rows only)."""
+        decoded = self.decoded[group]
+        whole = len(rows) == decoded.num_rows and np.array_equal(rows, np.arange(len(rows)))
+        return decoded.table(list(columns), None if whole else rows)
 
     @classmethod
     def of(cls, store: Store, paths: Sequence[str], ts_field: str) -> _Batch:
