@@ -14,7 +14,9 @@ stage's own; the figure is the peak minus the RSS after imports. CPU is the proc
 (all threads).
 
 - compaction: compact_l2 and compact_diffs of the hour, run side by side as Dagster's
-  multiprocess executor runs the two silver assets; rows/s over every bronze row read.
+  multiprocess executor runs the two silver assets; rows/s over every bronze row read (wall
+  time of the slower process; the notes add rows per CPU second, which a loaded machine
+  flatters less). compact_l2 writes each depth on a thread while the next is decoded.
 - old path: the same through fastavro dicts -> Table.from_pylist (what silver did before).
 - write floor: only the Parquet writes of that compaction's output, on one core (rows per
   CPU second): what any compaction of this silver format costs at least.
@@ -565,7 +567,8 @@ def to_figures(r: StageResults) -> list[dict[str, Any]]:
                 "met": rate(run) >= COMPACTION_TARGET_ROWS_S,
                 "notes": f"{hour}; silver_l2 and silver_diffs in two processes at once: "
                 f"{run['lanes']['l2']['wall_s']:.2f} s and {run['lanes']['diffs']['wall_s']:.2f} s "
-                f"wall, {run['cpu_s']:.2f} s CPU in all; machine load {run['load']:.1f} "
+                f"wall, {run['cpu_s']:.2f} s CPU in all ({run['rows_in'] / run['cpu_s']:,.0f} rows per "
+                f"CPU second); machine load {run['load']:.1f} "
                 f"on {os.cpu_count()} CPUs" + (spread if run is r.compaction else ""),
             }
         )

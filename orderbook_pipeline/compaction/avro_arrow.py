@@ -94,17 +94,19 @@ def decode_files(files: Iterable[bytes]) -> list[Decoded]:
     """The records of container files, in order: one Decoded per run of consecutive files
     sharing a writer schema (one, for the files of a partition)."""
     groups: list[list[FileBlocks]] = []
-    for data in files:
-        blocks = read_blocks(data)
+    for blocks in map(read_blocks, files):  # (no loop variable keeps a file's bytes alive)
         if groups and groups[-1][0].schema == blocks.schema:
             groups[-1].append(blocks)
         else:
             groups.append([blocks])
     decoded = []
-    while groups:  # free each group's compressed bytes once it is decoded
+    while groups:  # free each group's compressed bytes once decompressed, before decoding
         group = groups.pop(0)
-        d = Decoded(decompress(group))
-        d.file_rows = [sum(f.counts) for f in group]
+        rows = [sum(f.counts) for f in group]
+        container = decompress(group)
+        del group
+        d = Decoded(container)
+        d.file_rows = rows
         decoded.append(d)
     return decoded
 

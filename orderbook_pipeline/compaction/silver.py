@@ -35,6 +35,7 @@ from orderbook_pipeline.compaction.increments import (
     CompactionResult,
     Inspect,
     Request,
+    Writes,
     compact_batch,
 )
 from orderbook_pipeline.compaction.parquet_io import (
@@ -150,12 +151,22 @@ def compact_l2(
     """Compact every depth of the bronze L2 partition into silver (one directory per depth);
     {} if there is no bronze."""
     results: dict[int, CompactionResult] = {}
-    for depth in l2_files_by_depth(store, venue, symbol, hour_start_us):
-        partition = Partition("l2", venue, symbol, hour_start_us, depth)
-        result = compact_partition(store, LANES["l2"], partition, cut_us, inspect)
-        if result is not None:
-            results[depth] = result
-    return results
+    # A depth at a time (its decoded bronze alone in memory), each written while the next
+    # is decoded and built; the deepest first, while the heap is still unfragmented.
+    writes = Writes()
+    try:
+        for depth in sorted(l2_files_by_depth(store, venue, symbol, hour_start_us), reverse=True):
+            partition = Partition("l2", venue, symbol, hour_start_us, depth)
+            (result,) = compact_batch(
+                store, [Request(LANES["l2"], partition, cut_us, inspect)], writes
+            )
+            if result is not None:
+                results[depth] = result
+    except BaseException:
+        writes.close(quiet=True)
+        raise
+    writes.close()
+    return dict(sorted(results.items()))
 
 
 def compact_lane(
