@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
 HOUR0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z, µs
@@ -259,8 +259,7 @@ def _cached(folder: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, 
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
-            stats = build(tmp)
-            (tmp / "stats.json").write_text(json.dumps(stats))
+            (tmp / "stats.json").write_text(json.dumps(build(tmp)))
             tmp.rename(folder)
         except OSError:
             if not stats_path.exists():  # not a lost race: a real failure
@@ -339,7 +338,9 @@ def _old_compact(store: Any, lane: str, depth: int | None) -> tuple[int, int]:
     paths = store.list_files(part.directory("bronze") + "/", suffix=".avro")
     rows: list[dict[str, Any]] = []
     for rel in paths:
-        rows.extend(fastavro.reader(io.BytesIO(store.read_bytes(rel))))
+        rows.extend(
+            cast(Iterator[dict[str, Any]], fastavro.reader(io.BytesIO(store.read_bytes(rel))))
+        )
     schema = silver.L2_SCHEMA if lane == "l2" else silver.DIFF_SCHEMA
     key, pref = (
         (silver.L2_KEY, silver.L2_PREFERENCE)

@@ -444,7 +444,8 @@ class Array(Node):
         item_rows = None if rows is None else item_ranges(first_item[rows], picked)
 
         def item_slots(k: np.ndarray) -> np.ndarray:
-            return first_item[slots_of(k >> _ITEM)] + (k & _LOW)
+            slots: np.ndarray = first_item[slots_of(k >> _ITEM)] + (k & _LOW)
+            return slots
 
         if self.string_fields:
             where = self.strings.ordered(item_slots, total, len(self.string_fields))

@@ -226,12 +226,12 @@ def compact_batch(
     if writes is None:
         own = Writes()
         try:
-            results = compact_batch(store, requests, own)
+            done = compact_batch(store, requests, own)
         except BaseException:
             own.close(quiet=True)  # the write in flight finishes; this error is the one raised
             raise
         own.close()
-        return results
+        return done
     if any(r.partition in writes.busy for r in requests):
         writes.wait()  # a directory's state is read only once its last write is done
     results: list[CompactionResult | None] = [None] * len(requests)

@@ -5,8 +5,9 @@ diff lane: whatever the columnar path does to go fast, the rows and values stay 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import pyarrow as pa
@@ -55,14 +56,16 @@ def _expected(store: Store, lane: str, depth: int | None) -> list[dict[str, Any]
         if (q := partition_of(p)) is not None and q.depth == depth
     ]
     for n, rel in enumerate(paths):
-        for i, rec in enumerate(fastavro.reader(io.BytesIO(store.read_bytes(rel)))):
+        records = fastavro.reader(io.BytesIO(store.read_bytes(rel)))
+        for i, rec in enumerate(cast(Iterator[dict[str, Any]], records)):
             key = tuple(rec[k] for k in spec.key)
             rank = (*(rec[c] for c, _ in spec.preference), n, i)
             if key not in best or rank < best[key][0]:
                 best[key] = (rank, rec)
     rows = [rec for _, rec in best.values()]
     rows.sort(key=lambda r: (r["event_ts"], r["last_update_id"]))
-    return pa.Table.from_pylist(rows, schema=spec.schema).to_pylist()
+    out: list[dict[str, Any]] = pa.Table.from_pylist(rows, schema=spec.schema).to_pylist()
+    return out
 
 
 def test_silver_equals_a_record_by_record_recomputation(tmp_path: Path) -> None:
