@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from orderbook_pipeline.core.avro_record import record_encoder
+from orderbook_pipeline.core.lane_frames import FastPartialDepth
 from orderbook_pipeline.core.tickers import PartialDepth, parse_partial_depth
 from orderbook_pipeline.lanes.avro_types import (
     BOOK_CHECK,
@@ -40,7 +41,9 @@ _encode_fields = record_encoder(
 )
 
 
-def encode_head(prefix: bytes, levels: int, p: PartialDepth, ingest_us: int) -> bytes:
+def encode_head(
+    prefix: bytes, levels: int, p: PartialDepth | FastPartialDepth, ingest_us: int
+) -> bytes:
     """Everything of a record before `book_check` (known once it is compared); prefix =
     encoded venue + symbol. The record is head + BOOK_CHECK_BYTES[verdict] + burst id."""
     exchange_time = p.event_us is not None
