@@ -17,7 +17,9 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,9 @@ from fastavro import schemaless_writer
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.routing import FrameRouter
 from orderbook_pipeline.capture.symbol import SymbolCapture
+from orderbook_pipeline.core.avro_record import record_encoder
 from orderbook_pipeline.core.events import parse_snapshot
+from orderbook_pipeline.lanes import agg_trades, book_ticker, partial_depth, trades
 from orderbook_pipeline.lanes.registry import LANES as REGISTRY
 from orderbook_pipeline.simulator.market import Market
 from orderbook_pipeline.simulator.streams import book_ticker_payload, partial_payload
@@ -110,6 +114,33 @@ def simulated_frames(venue: Venue, symbol: str, steps: int, seed: int = 7) -> It
         yield combined(f"{sym}@depth{PARTIAL_LEVELS}@100ms", payload), us + 4
 
 
+@cache
+def _encoders(compiled: bool) -> tuple[tuple[Any, str, Any], ...]:
+    head = book_ticker.FIELDS[: [f["name"] for f in book_ticker.FIELDS].index("book_check")]
+    partial = partial_depth.FIELDS[: [f["name"] for f in partial_depth.FIELDS].index("book_check")]
+    return (
+        (book_ticker, "encode_head", record_encoder(head, "bt", compiled)),
+        (partial_depth, "_encode_fields", record_encoder(partial, "pd", compiled)),
+        (trades, "encode_fields", record_encoder(trades.FIELDS, "tr", compiled)),
+        (agg_trades, "encode_fields", record_encoder(agg_trades.FIELDS, "ag", compiled)),
+    )
+
+
+@contextmanager
+def encoders(compiled: bool) -> Iterator[None]:
+    """The stream lanes' record encoders of one implementation while inside: compiled (C,
+    core/avro_record_c.pyx) or the pure-Python reference."""
+    swaps = _encoders(compiled)
+    saved = [(m, name, getattr(m, name)) for m, name, _ in swaps]
+    try:
+        for m, name, enc in swaps:
+            setattr(m, name, enc)
+        yield
+    finally:
+        for m, name, enc in saved:
+            setattr(m, name, enc)
+
+
 @dataclass(eq=False)
 class _File:
     partition: Partition
@@ -121,18 +152,19 @@ class BytesWriter:
     """A RecordWriter keeping the Avro binary of every record, per lane and symbol, in order:
     dicts encoded by fastavro (as BronzeWriter.write does), bytes appended as given."""
 
-    out: dict[tuple[str, str], bytearray] = field(default_factory=lambda: defaultdict(bytearray))
+    # chunks, joined when read (a growing bytearray per lane may be copied at every append)
+    out: dict[tuple[str, str], list[bytes]] = field(default_factory=lambda: defaultdict(list))
 
     def write(self, partition: Partition, record: dict[str, Any]) -> None:
         b = io.BytesIO()
         schemaless_writer(b, REGISTRY[partition.lane].parsed, record)
-        self.out[partition.lane, partition.symbol] += b.getvalue()
+        self.out[partition.lane, partition.symbol].append(b.getvalue())
 
     def handle(self, partition: Partition) -> _File:
         return _File(partition)
 
     def append(self, f: _File, data: bytes) -> None:
-        self.out[f.partition.lane, f.partition.symbol] += data
+        self.out[f.partition.lane, f.partition.symbol].append(data)
 
 
 class _Conn:
@@ -225,7 +257,7 @@ class LaneHarness:
         """Everything the burst would store or count of these frames."""
         m = self.metrics
         return {
-            "bytes": {k: bytes(v) for k, v in sorted(self.writer.out.items())},
+            "bytes": {k: b"".join(v) for k, v in sorted(self.writer.out.items())},
             "bad": m.bad,
             "lane_records": dict(m.lane_records),
             "lane_repeats": dict(m.lane_repeats),

@@ -247,6 +247,7 @@ def fast_partial_depth(
     d = msg.data
     if msg.stream != stream:
         return None
+    last_id: int
     first_id: int | None
     prev_id: int | None
     event_us: int | None
@@ -260,18 +261,13 @@ def fast_partial_depth(
         if d.kind != "depthUpdate" or d.symbol != symbol:
             return None
         raw_bids, raw_asks = d.b, d.a
-        last_id, first, prev = d.last_id, d.first_id, d.prev_id
-        e_ms, t_ms = d.event_ms, d.transaction_ms
-        if (
-            last_id is UNSET
-            or first is UNSET
-            or prev is UNSET
-            or e_ms is UNSET
-            or t_ms is UNSET
-            or last_id < first
-        ):
+        u, first, prev, e_ms, t_ms = d.last_id, d.first_id, d.prev_id, d.event_ms, d.transaction_ms
+        if u is UNSET or first is UNSET or prev is UNSET or e_ms is UNSET or t_ms is UNSET:
             return None
-        first_id, prev_id, event_us, transaction_us = first, prev, e_ms * 1000, t_ms * 1000
+        if u < first:
+            return None
+        last_id, first_id, prev_id = u, first, prev
+        event_us, transaction_us = e_ms * 1000, t_ms * 1000
     if raw_bids is UNSET or raw_asks is UNSET:
         return None
     if len(raw_bids) > levels or len(raw_asks) > levels:

@@ -49,17 +49,17 @@ def encode_head(
     exchange_time = p.event_us is not None
     return _encode_fields(
         prefix,
-        levels=levels,
-        last_update_id=p.last_id,
-        first_update_id=p.first_id,
-        prev_update_id=p.prev_id,
-        ts=p.event_us if exchange_time else ingest_us,
-        ts_source="exchange" if exchange_time else "receive",
-        event_ts=p.event_us,
-        transaction_ts=p.transaction_us,
-        ingest_ts=ingest_us,
-        bids=p.raw_bids,
-        asks=p.raw_asks,
+        levels,
+        p.last_id,
+        p.first_id,
+        p.prev_id,
+        p.event_us if exchange_time else ingest_us,
+        "exchange" if exchange_time else "receive",
+        p.event_us,
+        p.transaction_us,
+        ingest_us,
+        p.raw_bids,
+        p.raw_asks,
     )
 
 
