@@ -266,7 +266,12 @@ class BookVerifier:
         self._check_top(view)
 
     def _check_top(self, view: View) -> None:
-        top = next((t for t in reversed(self._tops) if t[0] == view.update_id), None)
+        tops, update_id = self._tops, view.update_id
+        # Usually the newest top (the view came right after its event): no search then.
+        if tops and tops[-1][0] == update_id:
+            top: Top | None = tops[-1]
+        else:
+            top = next((t for t in reversed(tops) if t[0] == update_id), None)
         if top is None:
             self._store_view(view, "unchecked")
             return

@@ -186,9 +186,30 @@ def _variants() -> list[tuple[str, str]]:
         ("trades", '{"result":null,"id":1}'),
         ("trades", "not json"),
         ("book_ticker", combined(sym + "@bookTicker", spot_ticker(b="25.3", a="25.3"))),
+        *_odd_numbers(sym),
         ("partial_depth", combined(sym + "@depth5@100ms", spot_partial(bids=[["1", "1"]] * 2))),
     ]
     return frames
+
+
+# Decimal strings float() and msgspec may read differently (the reference lets float() decide).
+_ODD_NUMBERS = ["+0.0024", " 0.0024", "0.0024 ", "0_0024", "\u0030.0024", "\u0660.1", ".0024"]
+_ODD_NUMBERS += ["2.4e-3", "2.4E-3", "0.00240", "00.0024", "-0", "0", "1e400", "0x1", "١", "۲.5"]
+
+
+def _odd_numbers(sym: str) -> list[tuple[str, str]]:
+    out = []
+    for text in _ODD_NUMBERS:
+        raw = f'"{text}"'
+        level = '["0.0026","1"]'
+        for side in (f'[[{raw},"1"]]', f'[["0.0024",{raw}]]'):
+            data = f'{{"lastUpdateId":7,"bids":{side},"asks":[{level}]}}'
+            out.append(("partial_depth", f'{{"stream":"{sym}@depth5@100ms","data":{data}}}'))
+        ticker = f'{{"u":7,"s":"{SYM}","b":{raw},"B":"1","a":"9","A":{raw}}}'
+        out.append(("book_ticker", f'{{"stream":"{sym}@bookTicker","data":{ticker}}}'))
+        trade_data = json.dumps(spot_trade()).replace('"0.00100000"', raw)
+        out.append(("trades", f'{{"stream":"{sym}@trade","data":{trade_data}}}'))
+    return out
 
 
 def _one_frame(lane: str, frame: str, fast: bool, compiled: bool) -> dict[str, Any]:
