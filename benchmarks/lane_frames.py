@@ -17,9 +17,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +26,8 @@ from fastavro import schemaless_writer
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.routing import FrameRouter
 from orderbook_pipeline.capture.symbol import SymbolCapture
-from orderbook_pipeline.core.avro_record import record_encoder
 from orderbook_pipeline.core.events import parse_snapshot
-from orderbook_pipeline.lanes import agg_trades, book_ticker, partial_depth, trades
+from orderbook_pipeline.core.implementation import PYTHON, Core
 from orderbook_pipeline.lanes.registry import LANES as REGISTRY
 from orderbook_pipeline.simulator.market import Market
 from orderbook_pipeline.simulator.streams import book_ticker_payload, partial_payload
@@ -114,33 +111,6 @@ def simulated_frames(venue: Venue, symbol: str, steps: int, seed: int = 7) -> It
         yield combined(f"{sym}@depth{PARTIAL_LEVELS}@100ms", payload), us + 4
 
 
-@cache
-def _encoders(compiled: bool) -> tuple[tuple[Any, str, Any], ...]:
-    head = book_ticker.FIELDS[: [f["name"] for f in book_ticker.FIELDS].index("book_check")]
-    partial = partial_depth.FIELDS[: [f["name"] for f in partial_depth.FIELDS].index("book_check")]
-    return (
-        (book_ticker, "encode_head", record_encoder(head, "bt", compiled)),
-        (partial_depth, "_encode_fields", record_encoder(partial, "pd", compiled)),
-        (trades, "encode_fields", record_encoder(trades.FIELDS, "tr", compiled)),
-        (agg_trades, "encode_fields", record_encoder(agg_trades.FIELDS, "ag", compiled)),
-    )
-
-
-@contextmanager
-def encoders(compiled: bool) -> Iterator[None]:
-    """The stream lanes' record encoders of one implementation while inside: compiled (C,
-    core/avro_record_c.pyx) or the pure-Python reference."""
-    swaps = _encoders(compiled)
-    saved = [(m, name, getattr(m, name)) for m, name, _ in swaps]
-    try:
-        for m, name, enc in swaps:
-            setattr(m, name, enc)
-        yield
-    finally:
-        for m, name, enc in saved:
-            setattr(m, name, enc)
-
-
 @dataclass(eq=False)
 class _File:
     partition: Partition
@@ -189,10 +159,18 @@ class RecordingMetrics(BurstMetrics):
 
 
 class LaneHarness:
-    """Symbols captured behind one FrameRouter; `fast=False` declines every frame on the
-    fast path, so the reference path decides them all."""
+    """Symbols captured behind one FrameRouter with one capture core (its book, L2 and lane
+    encoders); `fast=False` declines every frame on the fast path, so the reference path
+    decides them all (with the PYTHON core: today's path)."""
 
-    def __init__(self, venue: Venue, symbols: list[str], fast: bool, count: bool = True) -> None:
+    def __init__(
+        self,
+        venue: Venue,
+        symbols: list[str],
+        fast: bool,
+        count: bool = True,
+        core: Core = PYTHON,
+    ) -> None:
         self.venue = venue
         self.writer = BytesWriter()
         self.metrics = RecordingMetrics(venue.name, symbols)
@@ -206,6 +184,7 @@ class LaneHarness:
                 self.metrics,
                 lanes=CAPTURED,
                 partial_levels=PARTIAL_LEVELS,
+                core=core,
             )
             for s in symbols
         }

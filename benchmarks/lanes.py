@@ -14,6 +14,7 @@ Only thread CPU time around each lane frame is counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -23,21 +24,20 @@ from benchmarks.lane_frames import (
     REAL,
     REAL_DATASETS,
     LaneHarness,
-    encoders,
     real_frames,
     real_symbols,
     simulated_frames,
     stream_lane,
 )
-from orderbook_pipeline.core.avro_record import COMPILED
+from orderbook_pipeline.core.implementation import PYTHON, CompiledCoreMissing, Core, compiled
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_USDM, Venue
 
 _clock = time.thread_time_ns
-# (name, fast path, compiled encoders): today's path, the fast path in pure Python, and (when
-# the compiled core is built) the fast path with the C encoders.
-PATHS = [("reference", False, False), ("fast, Python", True, False)]
-if COMPILED:
-    PATHS.append(("fast, compiled", True, True))
+# (name, fast path, core): today's path (the pure-Python core), the fast path on the
+# pure-Python core, and (where built) on the compiled core (C book and encoders).
+PATHS: list[tuple[str, bool, Core]] = [("reference", False, PYTHON), ("fast, Python", True, PYTHON)]
+with contextlib.suppress(CompiledCoreMissing):
+    PATHS.append(("fast, compiled", True, compiled()))
 
 
 def _simulated(venue: Venue, steps: int) -> tuple[dict, list[tuple[str, int, str | None]]]:
@@ -50,8 +50,10 @@ def _simulated(venue: Venue, steps: int) -> tuple[dict, list[tuple[str, int, str
     return snapshot, out
 
 
-def _run_simulated(venue: Venue, snapshot: dict, frames: list, fast: bool) -> dict[str, list[int]]:
-    h = LaneHarness(venue, ["BTCUSDT"], fast, count=False)
+def _run_simulated(
+    venue: Venue, snapshot: dict, frames: list, fast: bool, core: Core
+) -> dict[str, list[int]]:
+    h = LaneHarness(venue, ["BTCUSDT"], fast, count=False, core=core)
     spent: dict[str, list[int]] = defaultdict(list)
     synced = False
     lane_frame, depth_frame = h.lane_frame, h.depth_frame
@@ -73,8 +75,10 @@ def _run_simulated(venue: Venue, snapshot: dict, frames: list, fast: bool) -> di
     return spent
 
 
-def _run_real(dataset: str, frames: list, symbols: list[str], fast: bool) -> dict[str, list[int]]:
-    h = LaneHarness(REAL_DATASETS[dataset], symbols, fast, count=False)
+def _run_real(
+    dataset: str, frames: list, symbols: list[str], fast: bool, core: Core
+) -> dict[str, list[int]]:
+    h = LaneHarness(REAL_DATASETS[dataset], symbols, fast, count=False, core=core)
     spent: dict[str, list[int]] = defaultdict(list)
     for frame, us in frames:
         stream = frame[11 : frame.index('"', 11)]
@@ -112,14 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     for _ in range(args.rounds):
         for name, case in cases:
-            for path, fast, compiled in PATHS:
-                with encoders(compiled):
-                    if name.startswith("sim"):
-                        venue, snap, frames = case  # type: ignore[misc]
-                        spent = _run_simulated(venue, snap, frames, fast)
-                    else:
-                        ds, fr, syms = case  # type: ignore[misc]
-                        spent = _run_real(ds, fr, syms, fast)
+            for path, fast, core in PATHS:
+                if name.startswith("sim"):
+                    venue, snap, frames = case  # type: ignore[misc]
+                    spent = _run_simulated(venue, snap, frames, fast, core)
+                else:
+                    ds, fr, syms = case  # type: ignore[misc]
+                    spent = _run_real(ds, fr, syms, fast, core)
                 for lane, ns in spent.items():
                     per = results.setdefault(name, {}).setdefault(lane, {})
                     per.setdefault(path, []).append(sum(ns) / len(ns))

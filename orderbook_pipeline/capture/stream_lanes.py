@@ -14,10 +14,13 @@ decide the outcome and word the reason.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orderbook_pipeline.capture.verification import View
 from orderbook_pipeline.core.avro_binary import encode_string
+from orderbook_pipeline.core.avro_record import COMPILED, record_encoder
 from orderbook_pipeline.core.lane_frames import (
     fast_agg_trade,
     fast_book_ticker,
@@ -41,6 +44,28 @@ if TYPE_CHECKING:
     from orderbook_pipeline.core.book import OrderBook
 
 
+class LaneEncoders(NamedTuple):
+    """The record encoders of the stream lanes (generated from their fields)."""
+
+    book_ticker: Callable[..., bytes]  # up to book_check
+    partial_depth: Callable[..., bytes]  # up to book_check
+    trades: Callable[..., bytes]
+    agg_trades: Callable[..., bytes]
+
+
+@cache
+def lane_encoders(compiled: bool) -> LaneEncoders:
+    """The compiled encoders (core/avro_record_c.pyx) when asked for and built, else the
+    pure-Python reference ones."""
+    c = compiled and COMPILED
+    return LaneEncoders(
+        record_encoder(book_ticker.BEFORE_CHECK, "encode_book_ticker_head", c),
+        record_encoder(partial_depth.BEFORE_CHECK, "encode_partial_depth_fields", c),
+        record_encoder(trades.FIELDS, "encode_trade_fields", c),
+        record_encoder(agg_trades.FIELDS, "encode_agg_trade_fields", c),
+    )
+
+
 class StreamLanes:
     def __init__(
         self,
@@ -50,13 +75,17 @@ class StreamLanes:
         writer: AnyRecordWriter,
         metrics: BurstMetrics,
         verifier: BookVerifier,
+        compiled: bool = False,
     ) -> None:
+        """compiled: encode with the compiled encoders (the burst's core is the compiled
+        one, core/implementation.py), else the pure-Python ones."""
         self.venue = venue
         self.symbol = symbol
         self.burst_id = burst_id
         self.writer = writer
         self.metrics = metrics
         self.verifier = verifier
+        self.encoders = lane_encoders(compiled)
         self._prefix = encode_string(venue) + encode_string(symbol)
         self._suffix = encode_string(burst_id)
         self._trade_ids = IdContinuity()
@@ -92,7 +121,7 @@ class StreamLanes:
                 )
             else:
                 ts, ts_source, event_us, transaction_us = ingest_us, "receive", None, None
-            head = book_ticker.encode_head(
+            head = self.encoders.book_ticker(
                 self._prefix,
                 d.update_id,
                 ts,
@@ -118,7 +147,9 @@ class StreamLanes:
             if p is None:
                 return False
             ts = ingest_us if p.event_us is None else p.event_us
-            head = partial_depth.encode_head(self._prefix, n, p, ingest_us)
+            head = partial_depth.encode_head(
+                self._prefix, n, p, ingest_us, self.encoders.partial_depth
+            )
             self.verifier.check_view(
                 View(lane, p.last_id, ts, ingest_us, p.bids, p.asks, head), book
             )
@@ -132,7 +163,7 @@ class StreamLanes:
             if self._counted(lane, missing):
                 event_us = d_t.event_ms * 1000
                 best = d_t.best_match
-                data = trades.encode_fields(
+                data = self.encoders.trades(
                     self._prefix,
                     event_us,
                     d_t.trade_ms * 1000,
@@ -158,7 +189,7 @@ class StreamLanes:
             if self._counted(lane, missing):
                 event_us = d_a.event_ms * 1000
                 best = d_a.best_match
-                data = agg_trades.encode_fields(
+                data = self.encoders.agg_trades(
                     self._prefix,
                     event_us,
                     d_a.trade_ms * 1000,
@@ -214,7 +245,7 @@ class StreamLanes:
         elif lane == "book_ticker":
             r = book_ticker_record(data, v, s, ingest_us, b)
             bid, ask = (r["bid_px"], r["bid_qty"]), (r["ask_px"], r["ask_qty"])
-            head = book_ticker.encode_head(
+            head = self.encoders.book_ticker(
                 self._prefix,
                 r["update_id"],
                 r["ts"],
@@ -237,7 +268,9 @@ class StreamLanes:
             n = levels or 20
             p = parse_partial_depth(data, s, n)
             ts = ingest_us if p.event_us is None else p.event_us
-            head = partial_depth.encode_head(self._prefix, n, p, ingest_us)
+            head = partial_depth.encode_head(
+                self._prefix, n, p, ingest_us, self.encoders.partial_depth
+            )
             view = View(lane, p.last_id, ts, ingest_us, p.bids, p.asks, head)
             self.verifier.check_view(view, book)
         else:

@@ -4,8 +4,8 @@ fastavro, the pure-Python encoders), frame for frame: the same bronze bytes of e
 same bad-frame reasons and messages, the same counters. On the real recordings in
 ../shared/real/, on the bundled exchange's frames with the book in sync (so bookTicker and
 partial depth are compared with it, and a corrupted view is a mismatch), and on hostile
-payloads. Each fast-path case runs with the pure-Python encoders and, where built, the
-compiled ones."""
+payloads. The reference runs the pure-Python core; each fast-path case runs on both capture
+cores (the compiled one: C book, L2 and lane encoders)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ from benchmarks.lane_frames import (
     REAL_DATASETS,
     LaneHarness,
     combined,
-    encoders,
     feed_real,
     feed_simulated,
     real_frames,
     real_symbols,
 )
-from orderbook_pipeline.core.avro_record import COMPILED
+from orderbook_pipeline.core.implementation import PYTHON, Core
 from orderbook_pipeline.venues import BINANCE_SPOT, BINANCE_US, BINANCE_USDM, Venue
 from orderbook_pipeline_tests.core.test_lanes import (
     BAD,
@@ -43,51 +42,44 @@ from orderbook_pipeline_tests.core.test_lanes import (
     without,
 )
 
-IMPLEMENTATIONS = [
-    "python",
-    pytest.param(
-        "compiled",
-        marks=pytest.mark.skipif(not COMPILED, reason="core/avro_record_c.pyx is not built"),
-    ),
-]
 REAL_SAMPLE = 3000  # frames per recording: every lane of it, and fast
 
 
-def _run(venue: Venue, symbols: list[str], feed: Any, fast: bool, compiled: bool) -> LaneHarness:
-    with encoders(compiled):
-        h = LaneHarness(venue, symbols, fast)
-        feed(h)
-        h.finish()
+def _run(venue: Venue, symbols: list[str], feed: Any, fast: bool, core: Core) -> LaneHarness:
+    h = LaneHarness(venue, symbols, fast, core=core)
+    feed(h)
+    h.finish()
     return h
 
 
 def _reference(venue: Venue, symbols: list[str], feed: Any) -> dict[str, Any]:
-    return _run(venue, symbols, feed, fast=False, compiled=False).outcome()
+    return _run(venue, symbols, feed, fast=False, core=PYTHON).outcome()
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("dataset", sorted(REAL_DATASETS))
-def test_real_recordings_give_the_same_bronze_bytes_on_both_paths(dataset: str, impl: str):
+def test_real_recordings_give_the_same_bronze_bytes_on_both_paths(dataset: str, core: Core):
     if not (REAL / dataset).is_dir():
         pytest.skip(f"real recordings not found: {REAL / dataset} (see ../shared/real/README.md)")
     frames = real_frames(dataset, REAL_SAMPLE)
     venue, symbols = REAL_DATASETS[dataset], real_symbols(frames)
     ref = _reference(venue, symbols, lambda h: feed_real(h, frames))
-    h = _run(venue, symbols, lambda h: feed_real(h, frames), True, impl == "compiled")
+    h = _run(venue, symbols, lambda h: feed_real(h, frames), True, core)
     assert h.outcome() == ref
     assert h.accepted_fast == len(frames)  # real frames never need the reference path
     assert ref["bad"] == [] and sum(ref["lane_records"].values()) > 0.9 * len(frames)
     assert all(ref["bytes"].values())
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("venue", [BINANCE_SPOT, BINANCE_USDM, BINANCE_US], ids=lambda v: v.name)
-def test_simulated_frames_give_the_same_bronze_bytes_on_both_paths(venue: Venue, impl: str):
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
+def test_simulated_frames_give_the_same_bronze_bytes_on_both_paths(
+    venue: Venue, as_bytes: bool, core: Core
+):
     def feed(h: LaneHarness) -> None:
-        feed_simulated(h, SYM, 150, bytes_frames=impl == "compiled")
+        feed_simulated(h, SYM, 150, bytes_frames=as_bytes)
 
     ref = _reference(venue, [SYM], feed)
-    h = _run(venue, [SYM], feed, True, impl == "compiled")
+    h = _run(venue, [SYM], feed, True, core)
     assert h.outcome() == ref
     lanes = {lane for lane, _ in ref["bytes"]}
     assert {"agg_trades", "book_ticker", "partial_depth"} <= lanes
@@ -117,17 +109,15 @@ class _Corrupting(LaneHarness):
         super().lane_frame(frame, recv_us)
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_views_that_differ_from_the_book_give_the_same_mismatches_on_both_paths(impl: str):
-    def run(fast: bool, compiled: bool) -> dict[str, Any]:
-        with encoders(compiled):
-            h = _Corrupting(BINANCE_SPOT, [SYM], fast)
-            feed_simulated(h, SYM, 200)
-            h.finish()
+def test_views_that_differ_from_the_book_give_the_same_mismatches_on_both_paths(core: Core):
+    def run(fast: bool, core: Core) -> dict[str, Any]:
+        h = _Corrupting(BINANCE_SPOT, [SYM], fast, core=core)
+        feed_simulated(h, SYM, 200)
+        h.finish()
         return h.outcome()
 
-    ref = run(False, False)
-    assert run(True, impl == "compiled") == ref
+    ref = run(False, PYTHON)
+    assert run(True, core) == ref
     # The first mismatch drops the book (never resynced here): what follows is unchecked.
     assert ref["mismatches"] and any(k.endswith(":mismatch") for k in ref["cross_checks"])
     assert any(k.endswith(":unchecked") for k in ref["cross_checks"])
@@ -212,7 +202,7 @@ def _odd_numbers(sym: str) -> list[tuple[str, str]]:
     return out
 
 
-def _one_frame(lane: str, frame: str, fast: bool, compiled: bool) -> dict[str, Any]:
+def _one_frame(lane: str, frame: str, fast: bool, core: Core) -> dict[str, Any]:
     def feed(h: LaneHarness) -> None:
         sym = SYM.lower()
         for b, stream in _STREAM.items():
@@ -221,16 +211,15 @@ def _one_frame(lane: str, frame: str, fast: bool, compiled: bool) -> dict[str, A
         h.lane_frame(frame, 1_700_000_000_000_000)
         h.lane_frame(frame.encode(), 1_700_000_000_000_001)  # bytes too (a repeat for trades)
 
-    return _run(BINANCE_SPOT, [SYM], feed, fast, compiled).outcome()
+    return _run(BINANCE_SPOT, [SYM], feed, fast, core).outcome()
 
 
-@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_hostile_frames_have_the_same_outcome_on_both_paths(impl: str):
+def test_hostile_frames_have_the_same_outcome_on_both_paths(core: Core):
     reasons: set[str] = set()
     written = refused = 0
     for lane, frame in _variants():
-        ref = _one_frame(lane, frame, False, False)
-        assert _one_frame(lane, frame, True, impl == "compiled") == ref, (lane, frame[:300])
+        ref = _one_frame(lane, frame, False, PYTHON)
+        assert _one_frame(lane, frame, True, core) == ref, (lane, frame[:300])
         reasons |= {reason for reason, _ in ref["bad"]}
         written += bool(ref["bytes"])
         refused += bool(ref["bad"])
