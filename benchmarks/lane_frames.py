@@ -189,7 +189,12 @@ class LaneHarness:
             for s in symbols
         }
         self.router = FrameRouter(
-            self.caps, self.metrics, venue.has_prev_update_id, lambda cap: None, self._fail
+            self.caps,
+            self.metrics,
+            venue.has_prev_update_id,
+            lambda cap: None,
+            self._fail,
+            core=core,
         )
         self.conn: Any = _Conn()
         self.accepted_fast = 0
