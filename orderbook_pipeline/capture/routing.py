@@ -15,6 +15,7 @@ import orjson
 
 from orderbook_pipeline.core.events import BadEvent, NotDepth, classify_frame
 from orderbook_pipeline.core.implementation import PYTHON, Core
+from orderbook_pipeline.core.lane_frames import stream_of
 from orderbook_pipeline.core.sync import SyncState
 from orderbook_pipeline.storage.store import StorageError
 
@@ -107,6 +108,19 @@ class FrameRouter:
     def on_lane_frame(self, frame: str | bytes, recv_us: int, conn: StreamConnection) -> None:
         """A frame of the other stream lanes: a bad one is counted by reason and dropped (it
         never touches a book)."""
+        # The fast path (capture/stream_lanes.py on_frame): routed by the name the frame
+        # starts with, decoded in C; a frame it declines takes the reference path below.
+        name = stream_of(frame)
+        fast = None if name is None else self._lane_streams.get(name)
+        if name is not None and fast is not None:
+            cap, lane, levels = fast
+            try:
+                if cap.streams.on_frame(lane, name, frame, recv_us, levels, cap.sync.book):
+                    cap.received += 1
+                    return
+            except StorageError as exc:
+                self._on_storage_failure(exc)
+                return
         msg = self._loads(frame)
         if msg is _NOT_JSON:
             return

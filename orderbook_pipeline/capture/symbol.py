@@ -89,7 +89,15 @@ class SymbolCapture:
         self.verifier = BookVerifier(
             venue.name, symbol, burst_id, writer, metrics, top_levels, self._on_mismatch
         )
-        self.streams = StreamLanes(venue.name, symbol, burst_id, writer, metrics, self.verifier)
+        self.streams = StreamLanes(
+            venue.name,
+            symbol,
+            burst_id,
+            writer,
+            metrics,
+            self.verifier,
+            compiled=core.name == "compiled",
+        )
         self._in_emit = False
         # What this burst received of the symbol (depth events, snapshots, other lanes' frames):
         # a requested symbol that got nothing is named in the summary.

@@ -32,12 +32,12 @@ from orderbook_pipeline.core.book_comparison import (
 from orderbook_pipeline.core.events import DiffEvent, Snapshot
 from orderbook_pipeline.core.records import string_levels
 from orderbook_pipeline.lanes.avro_types import BOOK_CHECK_BYTES
-from orderbook_pipeline.storage.layout import partition_for
+from orderbook_pipeline.storage.layout import HOUR_US, partition_for
 from orderbook_pipeline.storage.store import StorageError
 
 if TYPE_CHECKING:
     from orderbook_pipeline.capture.metrics import BurstMetrics
-    from orderbook_pipeline.capture.ports import AnyRecordWriter
+    from orderbook_pipeline.capture.ports import AnyRecordWriter, OpenFile
     from orderbook_pipeline.capture.rest import SnapshotResponse
 
 log = logging.getLogger("orderbook_pipeline.capture")
@@ -92,6 +92,8 @@ class BookVerifier:
         self._waiting: dict[int, list[View]] = {}
         self.in_sync = False
         self._suffix = encode_string(burst_id)
+        # Open bronze files of the exchange views' lanes, kept while live and in the hour.
+        self._files: dict[str, OpenFile] = {}
 
     @property
     def active(self) -> bool:
@@ -264,7 +266,12 @@ class BookVerifier:
         self._check_top(view)
 
     def _check_top(self, view: View) -> None:
-        top = next((t for t in reversed(self._tops) if t[0] == view.update_id), None)
+        tops, update_id = self._tops, view.update_id
+        # Usually the newest top (the view came right after its event): no search then.
+        if tops and tops[-1][0] == update_id:
+            top: Top | None = tops[-1]
+        else:
+            top = next((t for t in reversed(tops) if t[0] == update_id), None)
         if top is None:
             self._store_view(view, "unchecked")
             return
@@ -287,9 +294,13 @@ class BookVerifier:
         if verdict == "unchecked":
             self.metrics.cross_checks[f"{view.lane}:unchecked"] += 1
         self.metrics.lane_records[view.lane] += 1
-        writer = self.writer
-        f = writer.handle(partition_for(view.lane, self.venue, self.symbol, view.ts_us))
-        writer.append(f, b"".join((view.head, BOOK_CHECK_BYTES[verdict], self._suffix)))
+        lane, ts_us = view.lane, view.ts_us
+        f = self._files.get(lane)
+        if f is None or not f.live or not 0 <= ts_us - f.partition.hour_start_us < HOUR_US:
+            f = self._files[lane] = self.writer.handle(
+                partition_for(lane, self.venue, self.symbol, ts_us)
+            )
+        self.writer.append(f, b"".join((view.head, BOOK_CHECK_BYTES[verdict], self._suffix)))
 
     # --- mismatches -----------------------------------------------------------------------
     def _mismatch(self, source: str, update_id: int, detected_us: int, result: Comparison) -> None:

@@ -33,9 +33,8 @@ FIELDS: tuple[dict[str, Any], ...] = (
     {"name": "book_check", "type": BOOK_CHECK, "default": "unchecked"},
 )
 # (prefix = encoded venue + symbol, then one keyword argument per field before book_check)
-encode_head = record_encoder(
-    FIELDS[: [f["name"] for f in FIELDS].index("book_check")], "encode_book_ticker_head"
-)
+BEFORE_CHECK = FIELDS[: [f["name"] for f in FIELDS].index("book_check")]
+encode_head = record_encoder(BEFORE_CHECK, "encode_book_ticker_head")
 
 LANE = Lane(
     name="book_ticker",

@@ -6,9 +6,11 @@ dict walk cost ~65 µs for a depth-20 record, most of this lane's cost).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from orderbook_pipeline.core.avro_record import record_encoder
+from orderbook_pipeline.core.lane_frames import FastPartialDepth
 from orderbook_pipeline.core.tickers import PartialDepth, parse_partial_depth
 from orderbook_pipeline.lanes.avro_types import (
     BOOK_CHECK,
@@ -35,28 +37,35 @@ FIELDS: tuple[dict[str, Any], ...] = (
     {"name": "asks", "type": STRING_LEVELS_AGAIN},
     {"name": "book_check", "type": BOOK_CHECK, "default": "unchecked"},
 )
-_encode_fields = record_encoder(
-    FIELDS[: [f["name"] for f in FIELDS].index("book_check")], "encode_partial_depth_fields"
-)
+# The fields an encoder writes before book_check (stream_lanes.py builds one per core).
+BEFORE_CHECK = FIELDS[: [f["name"] for f in FIELDS].index("book_check")]
+_encode_fields = record_encoder(BEFORE_CHECK, "encode_partial_depth_fields")
 
 
-def encode_head(prefix: bytes, levels: int, p: PartialDepth, ingest_us: int) -> bytes:
+def encode_head(
+    prefix: bytes,
+    levels: int,
+    p: PartialDepth | FastPartialDepth,
+    ingest_us: int,
+    encode: Callable[..., bytes] | None = None,
+) -> bytes:
     """Everything of a record before `book_check` (known once it is compared); prefix =
-    encoded venue + symbol. The record is head + BOOK_CHECK_BYTES[verdict] + burst id."""
+    encoded venue + symbol. The record is head + BOOK_CHECK_BYTES[verdict] + burst id.
+    encode: a record_encoder of BEFORE_CHECK (default: the module's)."""
     exchange_time = p.event_us is not None
-    return _encode_fields(
+    return (encode or _encode_fields)(
         prefix,
-        levels=levels,
-        last_update_id=p.last_id,
-        first_update_id=p.first_id,
-        prev_update_id=p.prev_id,
-        ts=p.event_us if exchange_time else ingest_us,
-        ts_source="exchange" if exchange_time else "receive",
-        event_ts=p.event_us,
-        transaction_ts=p.transaction_us,
-        ingest_ts=ingest_us,
-        bids=p.raw_bids,
-        asks=p.raw_asks,
+        levels,
+        p.last_id,
+        p.first_id,
+        p.prev_id,
+        p.event_us if exchange_time else ingest_us,
+        "exchange" if exchange_time else "receive",
+        p.event_us,
+        p.transaction_us,
+        ingest_us,
+        p.raw_bids,
+        p.raw_asks,
     )
 
 

@@ -1,13 +1,16 @@
 """trades: every trade (<sym>@trade), exact strings as sent.
 
 Prices and quantities appear twice: `px`/`qty` are doubles, float() of the exchange's string;
-`*_str` are the strings exactly as sent. Records go through the bronze writer's fastavro path.
+`*_str` are the strings exactly as sent. The capture encodes a record with `encode_fields`
+(generated from the fields below, core/avro_record.py): prefix = encoded venue + symbol, then
+every field in order as positional arguments; the burst id follows.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from orderbook_pipeline.core.avro_record import record_encoder
 from orderbook_pipeline.core.trades import trade_record
 from orderbook_pipeline.lanes.avro_types import TS
 from orderbook_pipeline.lanes.finish import recount_missing
@@ -29,17 +32,20 @@ TRADE_FIELDS: tuple[dict[str, Any], ...] = (
     {"name": "is_best_match", "type": ["null", "boolean"], "default": None},
 )
 
+FIELDS: tuple[dict[str, Any], ...] = (
+    *TIME_FIELDS,
+    {"name": "trade_id", "type": "long"},
+    *TRADE_FIELDS,
+    # Trade ids skipped since the previous trade this burst received (0: continuous, and
+    # for a burst's first trade, which has nothing to continue).
+    {"name": "missing_before", "type": "long", "default": 0},
+)
+encode_fields = record_encoder(FIELDS, "encode_trade_fields")
+
 LANE = Lane(
     name="trades",
     record="TradeRecord",
-    fields=(
-        *TIME_FIELDS,
-        {"name": "trade_id", "type": "long"},
-        *TRADE_FIELDS,
-        # Trade ids skipped since the previous trade this burst received (0: continuous, and
-        # for a burst's first trade, which has nothing to continue).
-        {"name": "missing_before", "type": "long", "default": 0},
-    ),
+    fields=FIELDS,
     partition_ts="event_ts",
     key=("trade_id",),
     preference=FIRST_RECEIVED,
@@ -56,4 +62,5 @@ LANE = Lane(
         ),
     ),
     parse=trade_record,
+    encode=encode_fields,
 )

@@ -279,15 +279,25 @@ def test_frames_still_waiting_for_the_book_when_the_burst_ends_are_written(
     sim = simulator(BINANCE_SPOT, SYMBOLS, interval_ms=50)  # at most ~80 views wait per symbol
     root = str(tmp_path)
     delivered: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-    real_on_data = StreamLanes.on_data
+    real_on_data, real_on_frame = StreamLanes.on_data, StreamLanes.on_frame
 
-    def on_data(self: StreamLanes, lane: str, data: Any, *args: Any) -> None:
-        real_on_data(self, lane, data, *args)  # what raises BadEvent was never a record
+    def count(self: StreamLanes, lane: str, data: Any) -> None:
         if lane in ("book_ticker", "partial_depth"):
             update_id = data["u" if lane == "book_ticker" else "lastUpdateId"]
             delivered[(self.symbol, lane)][update_id] += 1
 
+    def on_data(self: StreamLanes, lane: str, data: Any, *args: Any) -> None:
+        real_on_data(self, lane, data, *args)  # what raises BadEvent was never a record
+        count(self, lane, data)
+
+    def on_frame(self: StreamLanes, lane: str, stream: str, frame: Any, *args: Any) -> bool:
+        taken = real_on_frame(self, lane, stream, frame, *args)  # False: on_data decides
+        if taken:
+            count(self, lane, orjson.loads(frame)["data"])
+        return taken
+
     monkeypatch.setattr(StreamLanes, "on_data", on_data)
+    monkeypatch.setattr(StreamLanes, "on_frame", on_frame)
     drops = tuple((2.0, "drop", {"symbol": s, "count": 1_000_000}) for s in SYMBOLS)
     summary = capture(
         sim,

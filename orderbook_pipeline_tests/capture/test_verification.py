@@ -101,10 +101,16 @@ def test_a_failed_lane_at_the_end_leaves_the_others_written(tmp_path):
     metrics = BurstMetrics("b1", BINANCE_SPOT.name, [SYM])
 
     class TickerStreamBroken(BronzeWriter):
+        # (the verifier keeps a live file handle: a failing stream fails its appends too)
         def handle(self, partition: Partition) -> Any:
             if partition.lane == "book_ticker" and self.failing:
                 raise StorageError("disk full")
             return super().handle(partition)
+
+        def append(self, f: Any, data: bytes) -> None:
+            if f.partition.lane == "book_ticker" and self.failing:
+                raise StorageError("disk full")
+            super().append(f, data)
 
     writer = TickerStreamBroken(open_store(root), "b1")
     writer.failing = False  # type: ignore[attr-defined]

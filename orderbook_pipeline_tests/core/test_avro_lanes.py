@@ -78,6 +78,6 @@ def test_book_ticker_matches_fastavro(verdict: str, futures: bool) -> None:
         data.update({"e": "bookTicker", "E": 1_763_700_000_123, "T": 1_763_700_000_120})
     r = book_ticker_record(data, "binance-spot", "BTCUSDT", 1_763_700_000_456_789, BURST)
     fields = [f["name"] for f in book_ticker.FIELDS if f["name"] != "book_check"]
-    head = book_ticker.encode_head(PREFIX, **{name: r[name] for name in fields})
+    head = book_ticker.encode_head(PREFIX, *[r[name] for name in fields])
     r["book_check"] = verdict
     assert head + BOOK_CHECK[verdict] + SUFFIX == _fastavro("book_ticker", r)
