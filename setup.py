@@ -31,18 +31,20 @@ def _extensions() -> list[Extension]:
             [str(src)],
             # No fused multiply-add: the compiled core must round p * q as the Python one does.
             extra_compile_args=["-O3", "-ffp-contract=off"],
-            optional=True,  # a failed compile warns; the pure-Python core stays
         )
         for src in sources
     ]
-    return list(
-        cythonize(
-            modules,
-            language_level=3,
-            compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
-            quiet=True,
-        )
+    built = cythonize(
+        modules,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
+        quiet=True,
     )
+    for ext in built:
+        # A failed compile warns and the pure-Python core stays. Set here, after cythonize,
+        # which builds new Extension objects without the flag.
+        ext.optional = True
+    return list(built)
 
 
 setup(ext_modules=_extensions())

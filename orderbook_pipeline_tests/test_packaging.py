@@ -27,8 +27,7 @@ def _setuptools_version() -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _build_wheel(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Path:
     if _setuptools_version() < SETUPTOOLS_FLOOR:
         pytest.skip("setuptools >= 77 (the dev extra: `make install`) builds the wheel offline")
     src = tmp_path_factory.mktemp("src")
@@ -43,11 +42,35 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         [*pip, "--no-index", "-w", str(out), str(src)],
         check=True,
-        timeout=120,
-        env={**os.environ, "PIP_NO_INPUT": "1"},
+        timeout=180,
+        env={**os.environ, "PIP_NO_INPUT": "1", **env},
     )
     (built,) = out.glob("orderbook_pipeline-*.whl")
     return built
+
+
+def _run_from(wheel: Path, tmp_path: Path, probe: str) -> subprocess.CompletedProcess[str]:
+    """`probe` in a fresh interpreter that sees the unpacked wheel, not the checkout."""
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    # -I would drop PYTHONPATH; -P keeps the cwd (the checkout) off sys.path; the editable
+    # install's finder sits behind sys.path entries, so the unpacked wheel wins.
+    return subprocess.run(
+        [sys.executable, "-P", "-c", probe, str(site)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory)
 
 
 def test_the_wheel_carries_every_sql_file_where_the_loader_reads_it(wheel: Path) -> None:
@@ -76,9 +99,6 @@ def test_the_wheel_carries_every_subpackage(wheel: Path) -> None:
 def test_the_loader_reads_the_sql_from_an_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
     """In a fresh interpreter that sees only the unpacked wheel (and the venv's dependencies),
     not the checkout: SQL_DIR is inside the package, and a statement loads from it."""
-    site = tmp_path / "site"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
     probe = (
         "import sys, pathlib\n"
         "from orderbook_pipeline.marts import sql_files\n"
@@ -88,18 +108,7 @@ def test_the_loader_reads_the_sql_from_an_unpacked_wheel(wheel: Path, tmp_path: 
         "(stmt,) = sql_files.sql_statements('create_mart_l2_5s.sql')\n"
         "print(stmt.split('(')[0].strip())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(site)
-    # -I would drop PYTHONPATH; -P keeps the cwd (the checkout) off sys.path; the editable
-    # install's finder sits behind sys.path entries, so the unpacked wheel wins.
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", probe, str(site)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_from(wheel, tmp_path, probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().upper().startswith("CREATE"), result.stdout
 
@@ -115,8 +124,6 @@ def test_the_wheel_carries_the_compiled_core_and_it_imports(wheel: Path, tmp_pat
             if problem is not None:
                 pytest.skip(f"the wheel has no compiled core, as expected here: {problem}")
             pytest.fail(f"a compiler is here but the wheel has no compiled core: {compiled}")
-        zf.extractall(tmp_path / "site")
-    site = tmp_path / "site"
     probe = (
         "import sys, pathlib\n"
         "from orderbook_pipeline.core import _book\n"
@@ -128,15 +135,32 @@ def test_the_wheel_carries_the_compiled_core_and_it_imports(wheel: Path, tmp_pat
         "book.load(1, [(1.0, 2.0)], [(3.0, 4.0)])\n"
         "print(core.name, book.bids.top(1))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(site)
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", probe, str(site)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_from(wheel, tmp_path, probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "compiled [(1.0, 2.0)]", result.stdout
+
+
+def test_without_a_compiler_the_wheel_builds_and_the_pure_python_core_runs(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """A machine with no C compiler (CC that always fails): the install still succeeds, the wheel
+    has no extension, and the capture's core choice falls back to pure Python and says why."""
+    built = _build_wheel(tmp_path_factory, CC="false", LDSHARED="false")
+    with zipfile.ZipFile(built) as zf:
+        assert not [n for n in zf.namelist() if n.endswith((".so", ".pyd"))]
+    probe = (
+        "from orderbook_pipeline.core.implementation import choose\n"
+        "core, line = choose('auto')\n"
+        "print(core.name)\n"
+        "print(line)\n"
+        "try:\n"
+        "    choose('compiled')\n"
+        "except Exception as exc:\n"
+        "    print('refused:', type(exc).__name__)\n"
+    )
+    result = _run_from(built, tmp_path, probe)
+    assert result.returncode == 0, result.stderr
+    name, line, refused = result.stdout.strip().splitlines()
+    assert name == "python"
+    assert "fell back to pure Python" in line and "No module named" in line, line
+    assert refused.startswith("refused: "), refused
