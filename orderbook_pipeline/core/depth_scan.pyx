@@ -81,6 +81,9 @@ cdef inline void _ws(Scan* s) noexcept:
 
 cdef inline bint _take(Scan* s, unsigned char c) noexcept:
     """Skip whitespace, then the byte c; False if the next byte is another."""
+    if s.p < s.end and s.p[0] == c:  # compact JSON, the usual case: no whitespace to skip
+        s.p += 1
+        return True
     _ws(s)
     if s.p < s.end and s.p[0] == c:
         s.p += 1
@@ -141,34 +144,36 @@ cdef inline bint _number(Scan* s, double* out) noexcept:
     """A price or quantity string: digits, optionally '.' and digits (after whitespace)."""
     cdef cstr start
     cdef cstr int_end
+    cdef cstr p
     cdef uint64_t mantissa = 0
     cdef Py_ssize_t digits, decimals = 0, length
-    cdef unsigned char c
     cdef char* endptr
     cdef double v
     if not _take(s, 34):
         return False
-    start = s.p
-    while s.p < s.end and 48 <= s.p[0] <= 57:
-        mantissa = mantissa * 10 + (s.p[0] - 48)  # wraps past 19 digits: then not used
-        s.p += 1
-    int_end = s.p
+    # The digit loops read ahead without a bound: the frame ends in a NUL (see _frame), which
+    # is no digit. p is a local so that the compiler keeps it in a register.
+    p = start = s.p
+    while <unsigned char>(p[0] - 48) < 10:
+        mantissa = mantissa * 10 + (p[0] - 48)  # wraps past 19 digits: then not used
+        p += 1
+    int_end = p
     digits = int_end - start
     if digits == 0 or (start[0] == 48 and digits > 1):
         return False
-    if s.p < s.end and s.p[0] == 46:
-        s.p += 1
-        while s.p < s.end and 48 <= s.p[0] <= 57:
-            mantissa = mantissa * 10 + (s.p[0] - 48)
-            s.p += 1
-        decimals = s.p - int_end - 1
+    if p[0] == 46:  # p <= end, and end[0] is the NUL
+        p += 1
+        while <unsigned char>(p[0] - 48) < 10:
+            mantissa = mantissa * 10 + (p[0] - 48)
+            p += 1
+        decimals = p - int_end - 1
         if decimals == 0:
             return False
         digits += decimals
-    if s.p >= s.end or s.p[0] != 34:  # an exponent, a sign, anything else: the reference's
+    if p >= s.end or p[0] != 34:  # an exponent, a sign, anything else: the reference's
         return False
-    length = s.p - start
-    s.p += 1
+    length = p - start
+    s.p = p + 1
     if digits <= 19 and mantissa < (<uint64_t>1 << 53) and decimals <= 22:
         v = <double>mantissa / _POW10[decimals]  # both exact: one correctly rounded division
     else:
@@ -337,6 +342,8 @@ cdef object _frame(cstr data, Py_ssize_t size, object symbols, object ingest_us,
         if grown == NULL:
             raise MemoryError()
         _scratch, _scratch_cap = grown, 2 * size + 64
+    # data[size] is a NUL (bytes and str's UTF-8 both end in one): _number's digit loops rely
+    # on it to stop without a bound check.
     s.p, s.end, s.keep, s.w, s.v = data, data + size, keep, _scratch, _pairs
     if not combined:
         ev = _payload(&s, symbols, ingest_us, with_prev_id)
