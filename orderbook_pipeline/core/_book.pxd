@@ -10,6 +10,16 @@ ctypedef struct Block:
     double qty[BLOCK_MAX]
 
 
+cdef class Levels:
+    # A diff event's side as decoded by core/depth_scan.pyx: pairs (price, quantity) of C
+    # doubles, d[2 * i] and d[2 * i + 1], in the frame's order (no Python float per level).
+    cdef double* d
+    cdef Py_ssize_t n
+
+
+cdef Levels levels_from(const double* pairs, Py_ssize_t n)
+
+
 cdef class BookSide:
     cdef Block** blocks
     cdef int nblocks
@@ -26,6 +36,7 @@ cdef class BookSide:
     cdef double _quantity(self, double price) except? -1.0
     cdef int _set(self, double price, double qty) except -1
     cdef Py_ssize_t _top(self, Py_ssize_t n, double* px, double* qty) noexcept
+    cdef int _apply(self, object levels) except -1
 
 
 cdef class OrderBook:

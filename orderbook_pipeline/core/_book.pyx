@@ -17,6 +17,7 @@ contraction (setup.py passes -ffp-contract=off), or `s += p * q` could become a 
 multiply-add with a different rounding.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.math cimport isfinite
@@ -40,6 +41,80 @@ cdef int _by_key(const void* a, const void* b) noexcept nogil:
     cdef double x = (<const Pair*>a).key
     cdef double y = (<const Pair*>b).key
     return (x > y) - (x < y)
+
+
+@cython.freelist(16)
+cdef class Levels:
+    """One side of a diff event from the compiled decoder: the (price, quantity) pairs as C
+    doubles, which BookSide.apply reads directly. To Python it is a read-only sequence of
+    (float, float) tuples, equal to the list the reference decoder gives."""
+
+    def __dealloc__(self):
+        PyMem_Free(self.d)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.n))]
+        cdef Py_ssize_t k = i
+        if k < 0:
+            k += self.n
+        if not 0 <= k < self.n:
+            raise IndexError("level index out of range")
+        return (self.d[2 * k], self.d[2 * k + 1])
+
+    def __iter__(self):
+        cdef Py_ssize_t k
+        for k in range(self.n):
+            yield (self.d[2 * k], self.d[2 * k + 1])
+
+    def __eq__(self, other):
+        if isinstance(other, (Levels, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None
+
+    def __repr__(self):  # the reference decoder's list, as it prints
+        return repr(list(self))
+
+    def __reduce__(self):
+        return (_levels_from_list, (list(self),))
+
+
+def _levels_from_list(pairs):
+    """A Levels holding `pairs` ((price, quantity) numbers): for pickling and tests."""
+    cdef Py_ssize_t n = len(pairs), k
+    cdef Levels lv = levels_from(NULL, 0)
+    if n:
+        lv.d = <double*>PyMem_Malloc(2 * n * sizeof(double))
+        if lv.d == NULL:
+            raise MemoryError()
+        for k in range(n):
+            lv.d[2 * k] = pairs[k][0]
+            lv.d[2 * k + 1] = pairs[k][1]
+        lv.n = n
+    return lv
+
+
+cdef Levels levels_from(const double* pairs, Py_ssize_t n):
+    """A Levels owning a copy of n (price, quantity) pairs."""
+    cdef Levels lv = Levels.__new__(Levels)
+    lv.d = NULL
+    lv.n = 0
+    if n:
+        lv.d = <double*>PyMem_Malloc(2 * n * sizeof(double))
+        if lv.d == NULL:
+            raise MemoryError()
+        memcpy(lv.d, pairs, 2 * n * sizeof(double))
+        lv.n = n
+    return lv
 
 
 cdef class BookSide:
@@ -250,8 +325,19 @@ cdef class BookSide:
 
     # --- per-event updates -----------------------------------------------------------------
     def apply(self, levels):
-        """Absolute quantities at prices (0 deletes), validated when the event was decoded."""
+        """Absolute quantities at prices (0 deletes), validated when the event was decoded:
+        a Levels from the compiled decoder, or any iterable of (price, quantity)."""
+        self._apply(levels)
+
+    cdef int _apply(self, object levels) except -1:
         cdef tuple t
+        cdef Levels lv
+        cdef Py_ssize_t k
+        if type(levels) is Levels:
+            lv = <Levels>levels
+            for k in range(lv.n):
+                self._set(lv.d[2 * k], lv.d[2 * k + 1])
+            return 0
         for item in levels:
             if type(item) is tuple and len(<tuple>item) == 2:
                 t = <tuple>item
@@ -259,6 +345,7 @@ cdef class BookSide:
             else:
                 p, q = item
                 self._set(p, q)
+        return 0
 
     # --- reads ------------------------------------------------------------------------------
     def best(self):
@@ -374,8 +461,8 @@ cdef class OrderBook:
         self.last_update_id = 0
 
     def apply(self, bids, asks, long long last_update_id):
-        self.bids.apply(bids)
-        self.asks.apply(asks)
+        self.bids._apply(bids)
+        self.asks._apply(asks)
         self.last_update_id = last_update_id
 
     def is_crossed(self):

@@ -1,4 +1,6 @@
-"""Types of the compiled core/depth_scan.pyx (see there and core/depth_codec.py)."""
+"""Types of the compiled core/depth_scan.pyx (see there and core/depth_codec.py). The events'
+bids and asks are _book.Levels: read-only sequences of (float, float), equal to the lists the
+reference decoder gives."""
 
 from orderbook_pipeline.core.events import DiffEvent
 

@@ -23,6 +23,8 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport realloc
 from libc.string cimport memcpy, memmove
 
+from orderbook_pipeline.core._book cimport levels_from
+
 from orderbook_pipeline.core.avro_binary import encode_diff as _encode_diff_reference
 from orderbook_pipeline.core.events import DiffEvent
 from orderbook_pipeline.core.events import decode_depth_frame as _decode_reference
@@ -40,6 +42,10 @@ cdef double _MAX_VALUE = 1e300  # the reference's bound: prices and quantities <
 # The diff lane's Avro bytes are written here, then copied into one bytes object per event.
 cdef unsigned char* _scratch = NULL
 cdef Py_ssize_t _scratch_cap = 0
+# The levels' doubles, (price, quantity) pairs, bids then asks: copied into the event's two
+# _book.Levels (the compiled book reads them without a Python float or tuple per level).
+cdef double* _pairs = NULL
+cdef Py_ssize_t _pairs_cap = 0
 
 # Keys of a depthUpdate payload, as bits: each may appear once.
 cdef enum:
@@ -60,6 +66,7 @@ cdef struct Scan:
     cstr end
     bint keep
     unsigned char* w  # the diff lane's next byte in _scratch (when keep)
+    double* v  # the next level's (price, quantity) in _pairs
 
 
 cdef inline void _ws(Scan* s) noexcept:
@@ -74,6 +81,9 @@ cdef inline void _ws(Scan* s) noexcept:
 
 cdef inline bint _take(Scan* s, unsigned char c) noexcept:
     """Skip whitespace, then the byte c; False if the next byte is another."""
+    if s.p < s.end and s.p[0] == c:  # compact JSON, the usual case: no whitespace to skip
+        s.p += 1
+        return True
     _ws(s)
     if s.p < s.end and s.p[0] == c:
         s.p += 1
@@ -134,34 +144,36 @@ cdef inline bint _number(Scan* s, double* out) noexcept:
     """A price or quantity string: digits, optionally '.' and digits (after whitespace)."""
     cdef cstr start
     cdef cstr int_end
+    cdef cstr p
     cdef uint64_t mantissa = 0
     cdef Py_ssize_t digits, decimals = 0, length
-    cdef unsigned char c
     cdef char* endptr
     cdef double v
     if not _take(s, 34):
         return False
-    start = s.p
-    while s.p < s.end and 48 <= s.p[0] <= 57:
-        mantissa = mantissa * 10 + (s.p[0] - 48)  # wraps past 19 digits: then not used
-        s.p += 1
-    int_end = s.p
+    # The digit loops read ahead without a bound: the frame ends in a NUL (see _frame), which
+    # is no digit. p is a local so that the compiler keeps it in a register.
+    p = start = s.p
+    while <unsigned char>(p[0] - 48) < 10:
+        mantissa = mantissa * 10 + (p[0] - 48)  # wraps past 19 digits: then not used
+        p += 1
+    int_end = p
     digits = int_end - start
     if digits == 0 or (start[0] == 48 and digits > 1):
         return False
-    if s.p < s.end and s.p[0] == 46:
-        s.p += 1
-        while s.p < s.end and 48 <= s.p[0] <= 57:
-            mantissa = mantissa * 10 + (s.p[0] - 48)
-            s.p += 1
-        decimals = s.p - int_end - 1
+    if p[0] == 46:  # p <= end, and end[0] is the NUL
+        p += 1
+        while <unsigned char>(p[0] - 48) < 10:
+            mantissa = mantissa * 10 + (p[0] - 48)
+            p += 1
+        decimals = p - int_end - 1
         if decimals == 0:
             return False
         digits += decimals
-    if s.p >= s.end or s.p[0] != 34:  # an exponent, a sign, anything else: the reference's
+    if p >= s.end or p[0] != 34:  # an exponent, a sign, anything else: the reference's
         return False
-    length = s.p - start
-    s.p += 1
+    length = p - start
+    s.p = p + 1
     if digits <= 19 and mantissa < (<uint64_t>1 << 53) and decimals <= 22:
         v = <double>mantissa / _POW10[decimals]  # both exact: one correctly rounded division
     else:
@@ -178,9 +190,9 @@ cdef inline bint _number(Scan* s, double* out) noexcept:
     return True
 
 
-cdef int _levels(Scan* s, list out) except -1:
-    """A side's [[price, quantity], ...]: appended to out as (float, float); for the diff lane
-    also written as Avro's array of {px, qty} strings. False: not the fast path's shape."""
+cdef bint _levels(Scan* s) noexcept:
+    """A side's [[price, quantity], ...]: written to s.v as pairs of doubles; for the diff lane
+    also as Avro's array of {px, qty} strings. False: not the fast path's shape."""
     cdef unsigned char* count_at = s.w
     cdef Py_ssize_t n = 0
     cdef unsigned char head[10]
@@ -203,7 +215,9 @@ cdef int _levels(Scan* s, list out) except -1:
             return False
         if not px > 0.0:
             return False
-        out.append((px, qty))
+        s.v[0] = px
+        s.v[1] = qty
+        s.v += 2
         n += 1
         if _take(s, 44):
             continue
@@ -229,8 +243,9 @@ cdef object _payload(Scan* s, object symbols, object ingest_us, bint with_prev_i
     cdef cstr value
     cdef Py_ssize_t name_len, sym_len = 0, value_len
     cdef int64_t event_ms = 0, transaction_ms = 0, first_id = 0, last_id = 0, prev_id = 0
-    cdef list bids = []
-    cdef list asks = []
+    cdef double* bids = NULL
+    cdef double* asks = NULL
+    cdef Py_ssize_t nbids = 0, nasks = 0
     cdef unsigned char* raw_start = s.w
     cdef bint ok
     if not _take(s, 123):  # '{'
@@ -258,10 +273,14 @@ cdef object _payload(Scan* s, object symbols, object ingest_us, bint with_prev_i
             ok = _uint(s, &last_id)
         elif c == 98:  # b: the diff lane writes the bids first, so they must come first
             key = K_b
-            ok = not (seen & K_a) and _levels(s, bids) == 1
+            bids = s.v
+            ok = not (seen & K_a) and _levels(s)
+            nbids = (s.v - bids) // 2
         elif c == 97:  # a
             key = K_a
-            ok = (seen & K_b) != 0 and _levels(s, asks) == 1
+            asks = s.v
+            ok = (seen & K_b) != 0 and _levels(s)
+            nasks = (s.v - asks) // 2
         elif c == 101:  # e
             key = K_e
             value_len = _plain_string(s, &value)
@@ -292,8 +311,8 @@ cdef object _payload(Scan* s, object symbols, object ingest_us, bint with_prev_i
         event_ms,
         first_id,
         last_id,
-        bids,
-        asks,
+        levels_from(bids, nbids),
+        levels_from(asks, nasks),
         prev_id if with_prev_id else None,
         transaction_ms if seen & K_T else None,
         ingest_us,
@@ -303,20 +322,29 @@ cdef object _payload(Scan* s, object symbols, object ingest_us, bint with_prev_i
 
 cdef object _frame(cstr data, Py_ssize_t size, object symbols, object ingest_us,
                    bint with_prev_id, bint keep, bint combined):
-    global _scratch, _scratch_cap
+    global _scratch, _scratch_cap, _pairs, _pairs_cap
     cdef Scan s
     cdef unsigned int seen = 0
     cdef cstr name
     cdef cstr value
     cdef Py_ssize_t name_len
     cdef unsigned char* grown
+    cdef double* grown_pairs
+    cdef Py_ssize_t pairs_needed = size // 4 + 4  # a level takes >= 9 bytes: ["1","0"],
     ev = None
+    if _pairs_cap < pairs_needed:
+        grown_pairs = <double*>realloc(_pairs, pairs_needed * sizeof(double))
+        if grown_pairs == NULL:
+            raise MemoryError()
+        _pairs, _pairs_cap = grown_pairs, pairs_needed
     if keep and _scratch_cap < 2 * size + 64:  # an Avro level is at most twice its JSON
         grown = <unsigned char*>realloc(_scratch, 2 * size + 64)
         if grown == NULL:
             raise MemoryError()
         _scratch, _scratch_cap = grown, 2 * size + 64
-    s.p, s.end, s.keep, s.w = data, data + size, keep, _scratch
+    # data[size] is a NUL (bytes and str's UTF-8 both end in one): _number's digit loops rely
+    # on it to stop without a bound check.
+    s.p, s.end, s.keep, s.w, s.v = data, data + size, keep, _scratch, _pairs
     if not combined:
         ev = _payload(&s, symbols, ingest_us, with_prev_id)
     else:

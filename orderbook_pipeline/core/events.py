@@ -54,6 +54,9 @@ class DiffEvent(msgspec.Struct, gc=False):
     event_ms: Id = msgspec.field(name="E")
     first_id: Id = msgspec.field(name="U")
     last_id: Id = msgspec.field(name="u")
+    # The compiled decoder (core/depth_scan.pyx) puts a _book.Levels here instead: the same
+    # (price, quantity) pairs as C doubles, which the compiled book reads without a Python
+    # float per level; to Python it is a read-only sequence equal to this list.
     bids: list[tuple[Price, Quantity]] = msgspec.field(name="b")
     asks: list[tuple[Price, Quantity]] = msgspec.field(name="a")
     prev_id: Id | None = msgspec.field(default=None, name="pu")
