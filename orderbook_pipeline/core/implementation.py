@@ -70,4 +70,8 @@ def choose(choice: str) -> tuple[Core, str]:
     try:
         return compiled(), "capture core: compiled (auto)"
     except CompiledCoreMissing as exc:
-        return PYTHON, f"capture core: python (auto fell back to pure Python: {exc.__cause__})"
+        return PYTHON, (
+            "capture core: python (auto fell back to pure Python: the compiled core was not "
+            f"built at install, usually for want of a C compiler or the Python headers: "
+            f"{exc.__cause__})"
+        )
