@@ -117,6 +117,27 @@ cdef Levels levels_from(const double* pairs, Py_ssize_t n):
     return lv
 
 
+cdef inline int _block_of(Block** blocks, int nblocks, double key) noexcept:
+    """The block a key is in or belongs in (the first whose last key is >= it, else the last
+    block): scanned from the best end, where most changes are. Needs nblocks > 0."""
+    cdef int i = 0, last = nblocks - 1
+    while i < last and blocks[i].key[blocks[i].n - 1] < key:
+        i += 1
+    return i
+
+
+cdef inline int _lower_bound(Block* b, double key) noexcept:
+    """The first position in the block whose key is >= key (b.n if none)."""
+    cdef int lo = 0, hi = b.n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if b.key[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 cdef class BookSide:
     """One side. Bids and asks differ only in the sign of the stored key."""
 
@@ -165,10 +186,10 @@ cdef class BookSide:
     cdef int _set(self, double price, double qty) except -1:
         """Absolute quantity at a price (0 deletes; deleting an absent price does nothing)."""
         cdef double key = self.sign * price
-        cdef int i = 0, last = self.nblocks - 1, lo, hi, mid, half
+        cdef int i, lo, half
         cdef Block* b
         cdef Block* other
-        if last < 0:
+        if self.nblocks == 0:
             if qty == 0.0:
                 return 0
             b = <Block*>PyMem_Malloc(sizeof(Block))
@@ -180,17 +201,9 @@ cdef class BookSide:
             self._insert_block(0, b)
             self.count = 1
             return 0
-        while i < last and self.blocks[i].key[self.blocks[i].n - 1] < key:
-            i += 1
+        i = _block_of(self.blocks, self.nblocks, key)
         b = self.blocks[i]
-        lo = 0
-        hi = b.n
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if b.key[mid] < key:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = _lower_bound(b, key)
         if lo < b.n and b.key[lo] == key:
             if qty != 0.0:
                 b.qty[lo] = qty
@@ -378,23 +391,15 @@ cdef class BookSide:
 
     cdef double _quantity(self, double price) except? -1.0:
         cdef double key = self.sign * price
-        cdef int i = 0, last = self.nblocks - 1, lo, hi, mid
+        cdef int lo
         cdef Block* b
-        if last >= 0:
-            while i < last and self.blocks[i].key[self.blocks[i].n - 1] < key:
-                i += 1
-            b = self.blocks[i]
-            lo = 0
-            hi = b.n
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if b.key[mid] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
+        if self.nblocks:
+            b = self.blocks[_block_of(self.blocks, self.nblocks, key)]
+            lo = _lower_bound(b, key)
             if lo < b.n and b.key[lo] == key:
                 return b.qty[lo]
         raise KeyError(price)
+
 
     def top(self, Py_ssize_t n):
         px, qty = self.top_lists(n)
