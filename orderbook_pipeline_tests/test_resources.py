@@ -78,6 +78,7 @@ def test_a_configuration_survives_the_round_trip_through_the_resource() -> None:
             "file_seconds": 20,
             "coverage_threshold": 0.5,
             "allow_empty_symbols": True,
+            "core": "python",
         },
         "mart": {"time_basis": "receive"},
         "orchestration": {
