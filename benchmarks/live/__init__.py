@@ -36,7 +36,7 @@ from benchmarks.live.cli import main
 from benchmarks.live.drops import DropCount, count_drops, fetch_sent
 from benchmarks.live.profile import ProfileCounts, ProfileTop, parse_raw_profile
 from benchmarks.live.report import render
-from benchmarks.live.results import LiveRun
+from benchmarks.live.results import LiveRun, cpu_target_percent
 from benchmarks.live.sampling import Sample, bracket, cpu_percent, read_machine, read_proc
 from benchmarks.live.settings import ROOT, VENUE, LiveSettings, symbol_names
 
@@ -53,6 +53,7 @@ __all__ = [
     "bracket",
     "count_drops",
     "cpu_percent",
+    "cpu_target_percent",
     "every_lane_figures",
     "fetch_sent",
     "figures",

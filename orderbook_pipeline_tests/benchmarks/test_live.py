@@ -64,10 +64,13 @@ def test_live_figures_on_a_tiny_burst() -> None:
     runs: list[live.LiveRun] = []
     figures = live.figures(quick=True, symbols=5, duration_s=8.0, run_out=runs)
 
-    # The issue's four targets, then context.
+    # The four targets, then context; the CPU target is the book lanes' (the default lanes).
     names = {f["name"] for f in figures}
+    cpu = next(f for f in figures if f["name"] == "live capture CPU, 5 symbols, lanes l2,diffs")
+    assert cpu["target"] == "<= 10"
+    assert live.cpu_target_percent("all") == 20 and live.cpu_target_percent("l2") == 10
     assert {
-        "live capture CPU, 5 symbols",
+        "live capture CPU, 5 symbols, lanes l2,diffs",
         "live ingest lag p95",
         "live client drops",
         "live capture peak RSS",
