@@ -66,8 +66,13 @@ def test_the_real_stack_at_a_tiny_scale(tmp_path: Path) -> None:
     # The capture was compared with the exchange's sent log.
     assert result.capture["drops_in_span"] > 0
     assert result.capture["unknown"] == 0
-    # The stop left nothing behind.
-    assert result.stop.seconds is not None and not result.stop.killed
+    # The stop left nothing behind. Only the separately started code server (with its gRPC
+    # child and multiprocessing's resource tracker) may need run.sh's SIGKILL: it can hang in
+    # its gRPC shutdown after SIGINT and SIGTERM (README, Performance); no run is affected.
+    assert result.stop.seconds is not None
+    code_server = ("dagster code-server start", "dagster api grpc", "resource_tracker")
+    others = [p for p in result.stop.killed if not any(name in p for name in code_server)]
+    assert not others, result.stop.killed
     assert processes.marked_pids(result.observation.marker) == []
     verdicts = {t.name for t in result.targets}
     assert "orchestration CPU" in verdicts and "failed runs" in verdicts
