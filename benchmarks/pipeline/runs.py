@@ -53,9 +53,26 @@ def run_table(instance: Any, cpu_by_run: Mapping[str, float]) -> list[dict[str, 
                 "process_cpu_s": round(cpu_by_run.get(run.run_id, 0.0), 2)
                 if run.run_id in cpu_by_run
                 else None,
+                "failure": _failure(instance, run.run_id)
+                if run.status.value == "FAILURE"
+                else None,
             }
         )
     return rows
+
+
+def _failure(instance: Any, run_id: str) -> str:
+    """Why a run failed, in a line: the first step or run failure's message and error."""
+    from dagster import DagsterEventType
+
+    kinds = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}
+    for rec in _events(instance, run_id, kinds):
+        entry = rec.event_log_entry
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        error = getattr(data, "error", None)
+        text = error.to_string() if error is not None else ""
+        return " | ".join(part for part in (entry.message, text) if part)[:2000]
+    return "no failure event recorded"
 
 
 def _events(instance: Any, run_id: str, types: set[Any]) -> list[Any]:

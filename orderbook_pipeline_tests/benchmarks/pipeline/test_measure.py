@@ -49,7 +49,10 @@ def test_the_real_stack_at_a_tiny_scale(tmp_path: Path) -> None:
     status = {(r["job"], r["status"]) for r in result.runs}
     assert ("capture_job", "SUCCESS") in status
     assert ("refresh_job", "SUCCESS") in status
-    assert not [run for run in result.runs if run["status"] == "FAILURE"]
+    failed = [
+        (r["job"], r["partition"], r["failure"]) for r in result.runs if r["status"] == "FAILURE"
+    ]
+    assert not failed, failed
     # Freshness: files landed and silver took some in; figures are numbers.
     fresh = result.freshness
     assert fresh["files"]["hour_in_progress"] > 0
