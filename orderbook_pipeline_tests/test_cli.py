@@ -302,3 +302,33 @@ def test_capture_at_debug_logs_botocore_requests_without_credentials(
     for value in (key_id, secret, token):
         assert value not in proc.stderr and value not in proc.stdout
     assert "'Authorization': b'AWS4-HMAC-SHA256 [REDACTED]'" in proc.stderr
+
+
+def test_a_local_capture_never_loads_pyarrow_or_boto3(tmp_path):
+    """pyarrow (and through it ~35 MB of resident memory) belongs to compaction and S3: a burst
+    into a local data root, start to finish, loads neither it nor boto3."""
+    listing = tmp_path / "modules.txt"
+    code = (
+        "import atexit, runpy, sys\n"
+        f"atexit.register(lambda: open({str(listing)!r}, 'w').write('\\n'.join(sys.modules)))\n"
+        "sys.argv = ['orderbook-pipeline', *sys.argv[1:]]\n"
+        "runpy.run_module('orderbook_pipeline.cli', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBP_")}
+    env["PYTHONPATH"] = str(ROOT)
+    with SimulatorThread(venue="binance-spot", symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
+        options = ["--venue", "binance-spot", "--symbols", "BTCUSDT", "--lanes", "l2,diffs"]
+        options += ["--depths", "5", "--duration", "2", "--data-root", str(tmp_path / "data")]
+        options += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "capture", *options],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list((tmp_path / "data").rglob("*.avro")), "the burst wrote no bronze file"
+    loaded = set(listing.read_text().split())
+    assert "orderbook_pipeline.capture.burst" in loaded  # the listing is the burst's own
+    assert not {m for m in loaded if m.split(".")[0] in ("pyarrow", "boto3", "botocore")}

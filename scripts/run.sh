@@ -49,6 +49,7 @@ mkdir -p "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 # Stopping (Ctrl-C, SIGTERM, SIGHUP, or either process exiting), everything gone within 10 s:
+# - The runs in flight are first asked to cancel through the UI (orderbook_pipeline/cancel_runs.py).
 # - Each process started below leads a session of its own, so a terminal's Ctrl-C reaches only
 #   this script, which sends one SIGINT to each process group: Dagster and the exchange shut
 #   down cleanly on one, while a second one interrupts their shutdown (and can hang the
@@ -84,6 +85,9 @@ stop() {
   stopping=1
   set +e # to the end, whatever fails (stderr gone with the terminal ...)
   echo "Stopping everything run.sh started (Ctrl-C again to force)..." >&2
+  # Runs in flight asked to cancel first, so that the SIGINT ends them CANCELED, not FAILURE
+  # (at most 3 s; captures under way are left to end on the SIGINT, as SUCCESS).
+  .venv/bin/python -m orderbook_pipeline.cancel_runs "http://127.0.0.1:${UI_PORT}" || true
   local pid
   for pid in "${pids[@]}"; do kill -s INT -- "-$pid" 2>/dev/null || true; done
   t0="${EPOCHREALTIME//[!0-9]/}"

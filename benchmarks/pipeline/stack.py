@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -262,9 +263,17 @@ def _signal(pids: list[int], sig: signal.Signals) -> None:
 
 
 def stop_stack(stack: Stack, timeout_s: float) -> StopResult:
-    """Stop as scripts/run.sh stops on Ctrl-C: SIGINT to each process group; whatever carries
-    the marker GRACE_S later gets SIGTERM, and SIGKILL 1 s after that."""
+    """Stop as scripts/run.sh stops on Ctrl-C: the runs in flight canceled through the UI, then
+    SIGINT to each process group; whatever carries the marker GRACE_S later gets SIGTERM, and
+    SIGKILL 1 s after that."""
     t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "orderbook_pipeline.cancel_runs", stack.ui_url],
+        cwd=ROOT,
+        env=stack.env,
+        check=False,
+        timeout=30,
+    )
     stack.interrupt()
     left_at_target: list[str] | None = None
     termed: list[str] = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from orderbook_pipeline.lanes.spec import Finish
+
+if TYPE_CHECKING:  # imported when compaction runs: the capture never loads pyarrow
+    import pyarrow as pa
 
 
 def recount_missing(id_column: str) -> Finish:
@@ -15,6 +17,9 @@ def recount_missing(id_column: str) -> Finish:
     sorted by `id_column`; `previous` is the last id of the hour's earlier parts."""
 
     def finish(table: pa.Table, previous: int | None) -> pa.Table:
+        import numpy as np
+        import pyarrow as pa
+
         ids = np.asarray(table.column(id_column).to_numpy(), np.int64)
         missing = np.zeros(len(ids), np.int64)
         missing[1:] = np.diff(ids) - 1

@@ -21,17 +21,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import fastavro
-import pyarrow as pa
 
-from orderbook_pipeline.lanes.arrow import arrow_schema
+if TYPE_CHECKING:  # pyarrow is imported by what compacts, never by the capture (~35 MB RSS)
+    import pyarrow as pa
 
 Direction = Literal["ascending", "descending"]
 SortKey = tuple[str, Direction]
 # (the part's deduplicated, ordered table, the previous part's last value of `carry` or None)
-Finish = Callable[[pa.Table, int | None], pa.Table]
+Finish = Callable[["pa.Table", int | None], "pa.Table"]
 # How a burst asked for the lane fills it: from the depth stream and the local book, from a
 # stream of the lane's own, or from periodic REST calls.
 Feed = Literal["book", "stream", "rest"]
@@ -122,4 +122,6 @@ class Lane:
     @cached_property
     def schema(self) -> pa.Schema:
         """The silver Arrow schema."""
+        from orderbook_pipeline.lanes.arrow import arrow_schema
+
         return arrow_schema(self.avro)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from orderbook_pipeline.storage.s3_store import S3Store
 from orderbook_pipeline.storage.store import DEFAULT_ROOT, LocalStore, Store
 
 
@@ -18,5 +17,9 @@ def open_store(
         bucket, _, prefix = root[len("s3://") :].partition("/")
         if not bucket:
             raise ValueError(f"S3 root without a bucket: {root!r}")
+        # Here, not at the top: pyarrow and boto3 load only for an S3 root (a local capture
+        # stays ~40 MB smaller).
+        from orderbook_pipeline.storage.s3_store import S3Store
+
         return S3Store(bucket, prefix, endpoint_url=s3_endpoint_url or None, spool_dir=spool_dir)
     return LocalStore(root)

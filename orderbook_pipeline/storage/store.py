@@ -19,8 +19,7 @@ import os
 import secrets
 import stat
 import tempfile
-
-import pyarrow.fs as pafs
+from typing import TYPE_CHECKING
 
 from orderbook_pipeline.storage.layout import (
     final_basename_of_temp,
@@ -28,6 +27,9 @@ from orderbook_pipeline.storage.layout import (
     is_temporary,
     temp_basename,
 )
+
+if TYPE_CHECKING:  # pyarrow.fs loads on first listing: a capture only writes (~40 MB RSS)
+    import pyarrow.fs as pafs
 
 DEFAULT_ROOT = "./data"
 LOCK_DIR = ".locks"  # burst liveness locks (see bronze_writer.BurstLock); never a final file
@@ -210,6 +212,8 @@ class Store(abc.ABC):
             ) from exc
 
     def exists(self, rel_path: str) -> bool:
+        import pyarrow.fs as pafs
+
         try:
             info = self.filesystem.get_file_info(self.fs_path(rel_path))
         except OSError as exc:
@@ -219,6 +223,8 @@ class Store(abc.ABC):
         return bool(info.type == pafs.FileType.File)
 
     def _list_dir(self, rel_dir: str, *, recursive: bool) -> list[pafs.FileInfo]:
+        import pyarrow.fs as pafs
+
         base = self._join(check_rel(rel_dir)) if rel_dir else self.fs_base
         selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
         where = f"{self.root}/{rel_dir}" if rel_dir else self.root
@@ -236,6 +242,8 @@ class Store(abc.ABC):
         """Sorted relative paths of FINAL files starting with `prefix` (temporaries never)."""
         # List only the deepest directory the prefix names (on S3 one paged, flat listing),
         # then filter by string prefix.
+        import pyarrow.fs as pafs
+
         out = []
         for info in self._list_dir(_prefix_dir(prefix), recursive=True):
             rel = self._rel(info.path)
@@ -254,6 +262,8 @@ class Store(abc.ABC):
         return self._first_in(_prefix_dir(prefix), prefix)
 
     def _first_in(self, rel_dir: str, prefix: str) -> str | None:
+        import pyarrow.fs as pafs
+
         infos = self._list_dir(rel_dir, recursive=False)
         # A directory sorts as its name plus "/", as the paths beneath it do.
         dirs = {i.path for i in infos if i.type == pafs.FileType.Directory}
@@ -301,10 +311,14 @@ class Store(abc.ABC):
 class LocalStore(Store):
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = os.path.abspath(root)
-        self._filesystem = pafs.LocalFileSystem()
+        self._filesystem: pafs.FileSystem | None = None
 
     @property
     def filesystem(self) -> pafs.FileSystem:
+        if self._filesystem is None:
+            import pyarrow.fs as pafs
+
+            self._filesystem = pafs.LocalFileSystem()
         return self._filesystem
 
     @property
