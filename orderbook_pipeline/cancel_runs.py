@@ -31,12 +31,15 @@ ENDS_ON_SIGINT = ("capture", "reseed")
 RUNS_QUERY = """
 query InFlight($statuses: [RunStatus!]) {
   runsOrError(filter: {statuses: $statuses}) {
-    ... on Runs { results { runId tags { key value } stepStats { startTime } } }
+    ... on Runs { results { runId status tags { key value } stepStats { startTime } } }
   }
 }"""
+# Dagster refuses SAFE_TERMINATE for a STARTING run: it is marked canceled at once instead, and
+# its worker then does not start the execution (or, interrupted, leaves the run CANCELED).
+POLICIES = {"STARTED": "SAFE_TERMINATE", "STARTING": "MARK_AS_CANCELED_IMMEDIATELY"}
 TERMINATE = """
-mutation Cancel($ids: [String!]!) {
-  terminateRuns(runIds: $ids, terminatePolicy: SAFE_TERMINATE) {
+mutation Cancel($ids: [String!]!, $policy: TerminateRunPolicy) {
+  terminateRuns(runIds: $ids, terminatePolicy: $policy) {
     ... on TerminateRunsResult {
       terminateRunResults {
         __typename
@@ -73,19 +76,22 @@ def cancel_in_flight(ui_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[
     """Ask Dagster to terminate every STARTING or STARTED run; the ids it accepted."""
     deadline = time.monotonic() + timeout_s
     found = _post(ui_url, RUNS_QUERY, {"statuses": list(IN_FLIGHT)}, timeout_s)
-    ids = [r["runId"] for r in (found.get("runsOrError") or {}).get("results", []) if _to_cancel(r)]
-    if not ids:
-        return []
-    done = _post(ui_url, TERMINATE, {"ids": ids}, deadline - time.monotonic())
-    outcome = done.get("terminateRuns") or {}
-    if "message" in outcome:
-        raise ValueError(outcome["message"])
+    runs = [r for r in (found.get("runsOrError") or {}).get("results", []) if _to_cancel(r)]
     accepted = []
-    for result in outcome.get("terminateRunResults", []):
-        if result.get("__typename") == "TerminateRunSuccess":
-            accepted.append(result["run"]["runId"])
-        else:
-            print(f"run not canceled: {result.get('message')}", file=sys.stderr)
+    for status, policy in POLICIES.items():
+        ids = [r["runId"] for r in runs if r.get("status") == status]
+        if not ids:
+            continue
+        variables = {"ids": ids, "policy": policy}
+        done = _post(ui_url, TERMINATE, variables, deadline - time.monotonic())
+        outcome = done.get("terminateRuns") or {}
+        if "message" in outcome:
+            raise ValueError(outcome["message"])
+        for result in outcome.get("terminateRunResults", []):
+            if result.get("__typename") == "TerminateRunSuccess":
+                accepted.append(result["run"]["runId"])
+            else:
+                print(f"run not canceled: {result.get('message')}", file=sys.stderr)
     return accepted
 
 

@@ -32,6 +32,7 @@ def test_the_roles_left_to_their_own_sigint_handling_are_the_jobs_tags() -> None
 def _run(run_id: str, role: str | None, step_started: bool) -> dict[str, Any]:
     return {
         "runId": run_id,
+        "status": "STARTED" if step_started or "starting" not in run_id else "STARTING",
         "tags": [{"key": "orderbook/role", "value": role}] if role else [],
         "stepStats": [{"startTime": 1.5 if step_started else None}],
     }
@@ -87,10 +88,12 @@ def test_every_run_in_flight_is_canceled_but_a_capture_at_work(ui: str) -> None:
         _run("backfill", None, False),
     ]
     canceled = cancel_runs.cancel_in_flight(ui)
-    assert canceled == ["refresh-at-work", "refresh-starting", "capture-starting", "backfill"]
-    query, terminate = _FakeUI.seen
+    assert canceled == ["refresh-at-work", "backfill", "refresh-starting", "capture-starting"]
+    query, safely, at_once = _FakeUI.seen
     assert query["variables"] == {"statuses": ["STARTING", "STARTED"]}
-    assert terminate["variables"] == {"ids": canceled}
+    # Dagster refuses a safe termination of a STARTING run: those are marked canceled at once.
+    assert safely["variables"] == {"ids": canceled[:2], "policy": "SAFE_TERMINATE"}
+    assert at_once["variables"] == {"ids": canceled[2:], "policy": "MARK_AS_CANCELED_IMMEDIATELY"}
 
 
 def test_nothing_in_flight_sends_no_termination(ui: str) -> None:
