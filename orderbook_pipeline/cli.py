@@ -1,4 +1,4 @@
-"""`orderbook-pipeline capture|simulate|config ...` (design.md, "Capture command").
+"""`orderbook-pipeline capture|compact|sql|simulate|config ...` (README.md of the repository).
 
 Every command reads the same configuration as the Dagster definitions (orderbook_pipeline.yaml,
 the environment, `--config`, `--set`; see config/). Explicit options override it for the run.
@@ -123,6 +123,39 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--interval-ms", type=int, default=100, help="one event per symbol every N ms")
     sim.add_argument("--levels", type=int, default=5000, help="book levels per side")
+
+    compact = sub.add_parser(
+        "compact",
+        help="build silver, gap windows, checks and marts from the bronze of CLI captures "
+        "(what a Dagster refresh run does, without Dagster)",
+    )
+    _add_config_options(compact)
+    compact.add_argument("--data-root", help="local folder or s3://bucket/prefix")
+    compact.add_argument("--s3-endpoint-url")
+    compact.add_argument("--duckdb-path", help="the mart database (default: duckdb_path)")
+    compact.add_argument(
+        "--hours",
+        help="UTC hours, comma-separated, e.g. 2026-12-03-18:00 (default: every hour with bronze)",
+    )
+    compact.add_argument(
+        "--until",
+        choices=("auto", "now", "settled"),
+        default="auto",
+        help="how far into the current hour: everything (now), what has settled as a Dagster "
+        "refresh would, or auto: now unless a capture on this machine is still writing",
+    )
+
+    sql = sub.add_parser(
+        "sql",
+        help="query the lake: silver lanes, gap windows and marts as DuckDB tables, read from "
+        "Parquet while the pipeline runs",
+    )
+    _add_config_options(sql)
+    sql.add_argument("query", nargs="?", help="SQL; default: read from standard input")
+    sql.add_argument("--data-root", help="local folder or s3://bucket/prefix")
+    sql.add_argument("--s3-endpoint-url")
+    sql.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    sql.add_argument("--max-rows", type=int, default=40, help="rows shown as a table")
 
     cfg = sub.add_parser("config", help="print the effective configuration (validated)")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
@@ -277,6 +310,108 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- compact, sql
+def _lake_config(args: argparse.Namespace, command: str) -> PipelineConfig | None:
+    flags = [
+        (path, getattr(args, _dest(option)), option)
+        for option, path in (
+            ("--data-root", "data_root"),
+            ("--s3-endpoint-url", "s3_endpoint_url"),
+            ("--duckdb-path", "duckdb_path"),
+        )
+        if getattr(args, _dest(option), None) is not None
+    ]
+    try:
+        return load_config(args.config, sets=args.sets, flags=flags)
+    except ConfigError as exc:
+        print(f"orderbook-pipeline {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from orderbook_pipeline.partitions import hour_key, hour_start_of
+    from orderbook_pipeline.refresh.hour import stop_on_signals
+    from orderbook_pipeline.refresh.offline import bronze_hours, compact_hours
+    from orderbook_pipeline.storage.bronze_writer import live_bursts
+
+    config = _lake_config(args, "compact")
+    if config is None:
+        return 2
+    store = config.store()
+    try:
+        hours = (
+            [hour_start_of(h.strip()) for h in args.hours.split(",") if h.strip()]
+            if args.hours
+            else bronze_hours(store, config)
+        )
+    except ValueError as exc:
+        print(f"orderbook-pipeline compact: --hours: {exc}", file=sys.stderr)
+        return 2
+    if not hours:
+        print(f"orderbook-pipeline compact: no bronze under {config.data_root}", file=sys.stderr)
+        return 0
+    live = live_bursts(store) if args.until == "auto" else []
+    settle = args.until == "settled" or bool(live)
+    if live:
+        print(f"bursts still writing: {', '.join(live)}; the current hour up to what has settled")
+    failed = 0
+    with stop_on_signals() as stop:
+        reports = compact_hours(
+            store, config, hours, config.duckdb_path, stop.is_set, settle=settle
+        )
+        for report in reports:
+            print(hour_report_line(hour_key(report.scope.hour_start_us), report))
+            for stream in report.streams:
+                for key, outcome in sorted(stream.checks.items()):
+                    if not outcome.passed:
+                        print(f"  check {key[1]} failed, {stream.stream}: {outcome.summary}")
+                for stage, error in stream.errors.items():
+                    print(f"  {stream.stream}: {stage} failed: {error}", file=sys.stderr)
+            failed += len(report.failed_streams())
+    if stop.is_set():
+        print("orderbook-pipeline compact: stopped; run it again to finish", file=sys.stderr)
+        return 130
+    return 1 if failed else 0
+
+
+def hour_report_line(hour: str, report: Any) -> str:
+    """One hour's refresh in a line: streams, rows, marts, checks."""
+    rows = sum(r.rows_total for s in report.streams for r in s.lanes.values())
+    marts: dict[str, int] = {}
+    for stream in report.streams:
+        for table, n in stream.marts.items():
+            marts[table] = marts.get(table, 0) + n
+    outcomes = [o for s in report.streams for o in s.checks.values()]
+    passed = sum(o.passed for o in outcomes)
+    mart_text = ", ".join(f"{t} {n:,}" for t, n in marts.items()) or "none"
+    return (
+        f"{hour}: {len(report.streams)} streams, {rows:,} silver rows; marts: {mart_text}; "
+        f"checks: {passed} of {len(outcomes)} passed ({report.seconds:.1f} s)"
+    )
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import duckdb
+    from pyarrow import ArrowException
+
+    from orderbook_pipeline.lake import connect, write_result
+
+    config = _lake_config(args, "sql")
+    if config is None:
+        return 2
+    query = args.query if args.query is not None else sys.stdin.read()
+    try:
+        conn = connect(config.store())
+        try:
+            write_result(conn.sql(query), args.format, args.max_rows)
+        finally:
+            conn.close()
+    except (duckdb.Error, OSError, ArrowException) as exc:  # a bad query, an unreadable lake
+        print(f"orderbook-pipeline sql: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -291,7 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     # says what matters; --log-level DEBUG shows them again.
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    commands = {"capture": _capture, "simulate": _simulate, "config": _config}
+    commands = {
+        "capture": _capture,
+        "simulate": _simulate,
+        "config": _config,
+        "compact": _compact,
+        "sql": _sql,
+    }
     return commands[args.command](args)
 
 

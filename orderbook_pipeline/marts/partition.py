@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from orderbook_pipeline.compaction.gaps import read_gap_windows
 from orderbook_pipeline.compaction.silver import read_silver_lane
+from orderbook_pipeline.marts.gold import publish_partition
 from orderbook_pipeline.marts.sql_files import bound_params, fetch_sql_file, run_sql_file
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.store import Store
@@ -163,7 +164,8 @@ def build_partition(
 class Mart:
     """A 5-second mart built per partition from one silver lane.
 
-    Its SQL: `create_{table}.sql`, `delete_{table}_partition.sql` (the hour's buckets) and
+    Its SQL: `create_{table}.sql`, `delete_{table}_partition.sql` (the hour's buckets),
+    `select_{table}_partition.sql` (its gold Parquet file's rows) and
     `insert_{table}.sql`, which reads `relation` (the lane's `columns` plus `bucket_ts`, the
     records the partition buckets) and the gap_windows table.
     """
@@ -183,8 +185,9 @@ class Mart:
         time_basis: str = "exchange",
         ensured: bool = False,
     ) -> int:
-        """(Re)build the partition's rows of `gap_windows` and of this mart; return the mart
-        rows of the partition. `ensured`: the caller ran ensure_tables on `conn` already."""
+        """(Re)build the partition's rows of `gap_windows` and of this mart, publish them as
+        the partition's gold Parquet file (marts/gold.py); return the mart rows of the
+        partition. `ensured`: the caller ran ensure_tables on `conn` already."""
         if not ensured:
             ensure_tables(conn, time_basis)
         columns = list(dict.fromkeys([*self.columns, TIME_BASES[time_basis]]))
@@ -209,4 +212,6 @@ class Mart:
             " AND bucket_start >= $hour_start AND bucket_start < $hour_end"
         )
         params = partition_params(venue, symbol, hour_start_us)
-        return build_partition(conn, relations, files, params, count)
+        rows = build_partition(conn, relations, files, params, count)
+        publish_partition(conn, store, self.table, params, hour_start_us)
+        return rows

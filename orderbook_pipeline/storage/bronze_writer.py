@@ -113,6 +113,27 @@ class BurstLock:
         self._fd = None
 
 
+def live_bursts(store: Store) -> list[str]:
+    """The bursts a live process on this machine is writing into `store` (their lock held)."""
+    folder = os.path.dirname(store.lock_path("x"))
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".lock"))
+    except FileNotFoundError:
+        return []
+    live = []
+    for name in names:
+        lock = BurstLock(os.path.join(folder, name))
+        try:
+            free = lock.try_acquire(create=False)
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        if free:
+            lock.release(remove=False)  # a dead writer's lock file stays for salvage to judge
+        else:
+            live.append(name.removesuffix(".lock"))
+    return live
+
+
 @dataclass
 class _Block:
     """Duck-typed fastavro Block for Writer.write_block: records already encoded."""

@@ -60,6 +60,12 @@ def partition_for(
     return Partition(lane, venue, symbol, hour_start_us(event_ts_us), depth)
 
 
+def gold_file(table: str, venue: str, symbol: str, hour_start_us: int) -> str:
+    """The Parquet file of one mart partition (an hour of one stream): what analysts read,
+    never the pipeline's DuckDB file (marts/gold.py)."""
+    return f"{Partition(table, venue, symbol, hour_start_us).directory('gold')}/data.parquet"
+
+
 def is_final(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     return not base.startswith(".") and base.endswith(FINAL_SUFFIXES)
