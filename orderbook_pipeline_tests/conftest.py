@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -9,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from orderbook_pipeline.dagster_warnings import KNOWN
 from orderbook_pipeline_tests.cores import core
 
 __all__ = ["core"]  # the fixture running a test against both capture cores (cores.py)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest resets the warning filters for each test: the package's own (dagster_warnings.py)
+    # are given to it as well. A test that wants to see one uses pytest.warns.
+    for message, _why in KNOWN:
+        config.addinivalue_line("filterwarnings", f"ignore:{re.escape(message)}")
+
 
 _DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

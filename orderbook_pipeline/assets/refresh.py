@@ -74,10 +74,12 @@ def refresh_specs(
                 deps=[silver_key(mart.lane), GAP_WINDOWS_KEY],
                 partitions_def=partitions,
                 group_name="gold",
-                kinds={"duckdb"},
+                kinds={"duckdb", "parquet"},
                 skippable=True,
-                description=f"DuckDB {table}: 5-second buckets of silver {mart.lane}, rebuilt "
-                "for the hour on every refresh (has_gap follows the latest gap windows).",
+                description=f"{table}: 5-second buckets of silver {mart.lane}, rebuilt for the "
+                "hour on every refresh (has_gap follows the latest gap windows), in the DuckDB "
+                "database and as the hour's gold Parquet file (what `orderbook-pipeline sql` "
+                "reads).",
             )
         )
     return specs
