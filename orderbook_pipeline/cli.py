@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--max-streams-per-connection", type=int)
     cap.add_argument("--burst-id", help="default: UTC start time plus a random suffix")
     cap.add_argument(
+        "--progress",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a progress line this often: rewritten in place on a terminal, logged otherwise; "
+        "0 for none (default 30)",
+    )
+    cap.add_argument(
         "--allow-empty-symbols",
         action="store_true",
         default=None,
@@ -196,6 +204,7 @@ def capture_settings(args: argparse.Namespace) -> CaptureSettings:
         "ws_url": args.ws_url,
         "rest_url": args.rest_url,
         "burst_id": args.burst_id,
+        "progress_interval_s": args.progress,
     }
     extra = {name: value for name, value in options.items() if value is not None}
     return config.capture_settings(venue, **extra)

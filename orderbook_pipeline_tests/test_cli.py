@@ -332,3 +332,31 @@ def test_a_local_capture_never_loads_pyarrow_or_boto3(tmp_path):
     loaded = set(listing.read_text().split())
     assert "orderbook_pipeline.capture.burst" in loaded  # the listing is the burst's own
     assert not {m for m in loaded if m.split(".")[0] in ("pyarrow", "boto3", "botocore")}
+
+
+def test_a_capture_reports_its_progress_while_it_runs(tmp_path):
+    """Piped (not a terminal), the progress is one log line every --progress seconds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBP_")}
+    env["PYTHONPATH"] = str(ROOT)
+    with SimulatorThread(venue="binance-spot", symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
+        options = ["--venue", "binance-spot", "--symbols", "BTCUSDT", "--lanes", "l2"]
+        options += ["--depths", "5", "--duration", "4", "--progress", "1"]
+        options += [
+            "--data-root",
+            str(tmp_path),
+            "--ws-url",
+            sim.ws_url,
+            "--rest-url",
+            sim.rest_url,
+        ]
+        proc = subprocess.run(
+            [sys.executable, "-m", "orderbook_pipeline.cli", "capture", *options],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [x for x in proc.stderr.splitlines() if "orderbook_pipeline.capture: capture " in x]
+    assert len(lines) >= 2, proc.stderr[-3000:]
+    assert "1/1 books in sync" in lines[-1] and "events/s, lag p95" in lines[-1]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,6 +25,7 @@ from orderbook_pipeline.capture.clock import ClockWatch
 from orderbook_pipeline.capture.connection import StreamConnection
 from orderbook_pipeline.capture.metrics import BurstMetrics
 from orderbook_pipeline.capture.periodic import clock_checks, deep_snapshots
+from orderbook_pipeline.capture.progress import Progress
 from orderbook_pipeline.capture.rest import RestClient, RestError, WeightBudget
 from orderbook_pipeline.capture.routing import FrameRouter
 from orderbook_pipeline.capture.settings import CaptureSettings
@@ -32,6 +34,7 @@ from orderbook_pipeline.capture.symbol import SymbolCapture
 from orderbook_pipeline.core.events import Scales
 from orderbook_pipeline.core.implementation import PYTHON, CompiledCoreMissing, Core
 from orderbook_pipeline.core.implementation import choose as choose_core
+from orderbook_pipeline.core.sync import SyncState
 from orderbook_pipeline.storage.bronze_writer import BronzeWriter
 from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline.storage.salvage import recover_temporaries
@@ -94,6 +97,13 @@ class CaptureBurst:
             max_file_seconds=s.max_file_seconds,
             flush_interval_s=s.flush_interval_s,
         )
+        self.progress = Progress(
+            self.metrics,
+            lambda: {n: c.sync.state is SyncState.SYNCED for n, c in self.symbols.items()},
+            lambda: len(self.writer.published),
+            s.progress_interval_s,
+            time.monotonic(),
+        )
         try:
             timeout = httpx.Timeout(10.0, connect=5.0)
             async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
@@ -104,6 +114,7 @@ class CaptureBurst:
                     await self._capture()
         finally:
             deadline.cancel()
+            self.progress.close()
             self._name_empty_symbols()
             for cap in self.symbols.values():  # records still waiting for a book: written now
                 try:
@@ -301,6 +312,7 @@ class CaptureBurst:
                 return
             self.clock.check_local()
             self._report_published()
+            self.progress.tick(time.monotonic())
 
     def _report_published(self) -> None:
         new = self.writer.published[self._reported :]

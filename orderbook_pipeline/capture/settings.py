@@ -119,6 +119,8 @@ class CaptureSettings:
     allow_empty_symbols: bool = False
     # The capture core (core/implementation.py): auto = compiled when built, else python.
     core: str = "auto"
+    # A progress line this often (capture/progress.py); 0: none (Dagster runs: the metadata).
+    progress_interval_s: float = 0.0
     burst_id: str = field(default_factory=new_burst_id)
 
     def __post_init__(self) -> None:
