@@ -58,7 +58,8 @@ def _metrics_metadata(metrics: BurstMetrics) -> dict[str, Any]:
         "resyncs_by_cause": dg.MetadataValue.json(summary["resyncs_by_cause"]),
         "reconnects": summary["reconnects"],
         "ingest_lag_ms_p95": summary["ingest_lag_ms"]["p95"],
-        "drop_rate_ppm": summary["drop_rate_ppm"],
+        "covered_by_snapshots": summary["covered_by_snapshots"],
+        "unsynced_at_end": summary["unsynced_at_end"],
     }
 
 

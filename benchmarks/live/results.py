@@ -251,8 +251,9 @@ class LiveRun:
                     else ""
                 )
                 + "capture "
-                f"drop_rate_ppm {self.summary.get('drop_rate_ppm')} (events never applied "
-                "to an in-sync book, mostly buffered during bootstrap)",
+                f"covered_by_snapshots {self.summary.get('covered_by_snapshots')}, "
+                f"unsynced_at_end {self.summary.get('unsynced_at_end')} (events received while "
+                "books were being built: covered by their snapshots, or not yet at the end)",
             ),
             fig(
                 "live capture peak RSS",

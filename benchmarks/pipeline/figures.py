@@ -123,7 +123,7 @@ def capture_figures(
                 "process_cpu_s": r["process_cpu_s"],
                 **{
                     k: r["summary"].get(k)
-                    for k in ("events", "resyncs", "resyncs_by_cause", "drop_rate_ppm")
+                    for k in ("events", "resyncs", "resyncs_by_cause", "unsynced_at_end")
                 },
                 "ingest_lag_ms": r["summary"].get("ingest_lag_ms"),
             }

@@ -116,6 +116,7 @@ class CaptureBurst:
             deadline.cancel()
             self.progress.close()
             self._name_empty_symbols()
+            self.metrics.unsynced_at_end = sum(c.unsynced for c in self.symbols.values())
             for cap in self.symbols.values():  # records still waiting for a book: written now
                 try:
                     cap.finish()

@@ -29,6 +29,9 @@ class BurstMetrics:
     events: int = 0  # depth events received and valid (exact duplicates included)
     duplicates: int = 0  # exact repeats dropped before the diff lane
     stale: int = 0  # events already reflected in the book, ignored
+    # Events received by books still rebuilding when the burst ended (set at its end): their
+    # changes are in no book of this burst (the next burst's overlap covers them).
+    unsynced_at_end: int = 0
     applied: int = 0  # events applied to an in-sync book
     records: int = 0  # L2 records written (all depths)
     snapshots: int = 0
@@ -140,7 +143,7 @@ class BurstMetrics:
     def summary(self) -> dict[str, Any]:
         lags = sorted(self.lag_us)
         distinct = self.events - self.duplicates
-        dropped = max(0, distinct - self.applied - self.stale)
+        not_applied = max(0, distinct - self.applied - self.stale)
         return {
             "burst_id": self.burst_id,
             "venue": self.venue,
@@ -160,9 +163,10 @@ class BurstMetrics:
                 "p95": round(_percentile(lags, 0.95) / 1000, 3),
                 "max": round((lags[-1] if lags else 0) / 1000, 3),
             },
-            # Share of distinct events received that never reached an in-sync book
-            # (buffered before a snapshot, discarded during a resync, or malformed).
-            "drop_rate_ppm": round(1e6 * dropped / distinct, 1) if distinct else 0.0,
+            # Events received while a book was (re)building that its snapshot covered: they
+            # changed nothing the snapshot did not hold. Not a loss: losses are gap windows.
+            "covered_by_snapshots": max(0, not_applied - self.unsynced_at_end),
+            "unsynced_at_end": self.unsynced_at_end,
             "levels_filled": self._levels_filled_summary(),
             "bad_frames": dict(self.bad_frames),
             "rest_errors": dict(self.rest_errors),

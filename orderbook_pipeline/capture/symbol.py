@@ -104,6 +104,9 @@ class SymbolCapture:
         self.received = 0
         self._newest_event_ms = 0
         self._mismatch: str | None = None  # found while applying an event: acted on after it
+        # Events received since the book last left sync (0 while in sync): at the burst's end,
+        # what a book still rebuilding received that no snapshot of this burst covered.
+        self.unsynced = 0
         self.write_bands = "depth_bands" in lanes and bool(band_pcts)
         self.band_pcts = band_pcts
         self._bands = BandSampler.every(band_interval_s)
@@ -156,9 +159,13 @@ class SymbolCapture:
             return
         if outcome is Outcome.APPLIED:
             self.transport_cause = None  # the chain survived the reconnect: nothing was lost
-        elif outcome is Outcome.STALE:
+            self.unsynced = 0
+            return
+        if outcome is Outcome.STALE:
             self.metrics.stale += 1
-        elif outcome is Outcome.GAP:
+            return
+        self.unsynced += 1  # buffered, or the one that broke the book (and starts its buffer)
+        if outcome is Outcome.GAP:
             self._broken(self.transport_cause or "gap")
         elif outcome is Outcome.CROSSED:
             self._broken("crossed")
@@ -295,6 +302,8 @@ class SymbolCapture:
             self._in_emit = False
         if outcome in (SnapshotOutcome.SYNCED, SnapshotOutcome.WAITING):
             self.verifier.on_synced(snap, limit or 1 << 62, response_us)
+        if outcome is SnapshotOutcome.SYNCED:
+            self.unsynced = 0  # the snapshot holds what the buffered events changed
         if self._mismatch is not None:
             self._act_on_mismatch()
             return SnapshotOutcome.GAP

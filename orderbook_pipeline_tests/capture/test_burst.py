@@ -189,3 +189,26 @@ def test_server_pings_are_answered(simulator, tmp_path):
     summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, duration_s=2.5)
     assert summary["reconnects"] == 0 and summary["resyncs"] == 0
     verify_capture(sim, open_store(str(tmp_path)), BINANCE_SPOT, SYMBOLS, DEPTHS)
+
+
+def test_events_covered_by_a_snapshot_are_not_counted_as_lost(simulator, tmp_path):
+    """A healthy burst: what the books received before their snapshots is covered by them,
+    nothing is left unsynced, and every distinct event is applied, stale or covered."""
+    sim = simulator(BINANCE_SPOT, SYMBOLS)
+    summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, depths=DEPTHS)
+    assert summary["resyncs"] == 0 and summary["unsynced_at_end"] == 0
+    assert summary["covered_by_snapshots"] > 0  # events arrive before the first snapshot
+    assert "drop_rate_ppm" not in summary
+
+
+def test_a_book_still_rebuilding_at_the_end_names_its_unsynced_events(simulator, tmp_path):
+    sim = simulator(BINANCE_SPOT, SYMBOLS)
+    faults = (
+        (1.2, "http_error", {"count": 10_000, "status": 503}),  # no snapshot from here on
+        (1.5, "drop", {"symbol": "BTCUSDT", "count": 2}),
+    )
+    summary = capture(sim, str(tmp_path), BINANCE_SPOT, SYMBOLS, faults=faults)
+    assert summary["resyncs_by_cause"] == {"gap": 1}
+    # BTCUSDT received ~1.5 s of events at 10/s after its gap, and no snapshot covered them.
+    assert summary["unsynced_at_end"] >= 5
+    assert summary["rest_errors"].get("503", 0) >= 1
