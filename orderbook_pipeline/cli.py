@@ -388,8 +388,8 @@ def hour_report_line(hour: str, report: Any) -> str:
     rows = sum(r.rows_total for s in report.streams for r in s.lanes.values())
     marts: dict[str, int] = {}
     for stream in report.streams:
-        for table, n in stream.marts.items():
-            marts[table] = marts.get(table, 0) + n
+        for table, built in stream.marts.items():
+            marts[table] = marts.get(table, 0) + built.rows
     outcomes = [o for s in report.streams for o in s.checks.values()]
     passed = sum(o.passed for o in outcomes)
     mart_text = ", ".join(f"{t} {n:,}" for t, n in marts.items()) or "none"

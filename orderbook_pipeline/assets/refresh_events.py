@@ -49,14 +49,7 @@ def hour_events(
             )
         )
     for table in sorted(selection.marts):
-        built = [s for s in report.streams if table in s.marts]
-        metadata: dict[str, Any] = {
-            **common,
-            "rows": sum(s.marts[table] for s in built),
-            "streams": len(built),
-            "database": database,
-            "time_basis": basis,
-        }
+        metadata = {**common, **_mart(report, table, database, basis)}
         events.append(
             dg.AssetMaterialization(asset_key=mart_key(table), partition=hour, metadata=metadata)
         )
@@ -66,6 +59,63 @@ def hour_events(
             if evaluation is not None:
                 events.append(evaluation)
     return events
+
+
+def _mart(report: HourReport, table: str, database: str, basis: str) -> dict[str, Any]:
+    """A mart's hour: numbers Dagster plots (rows, gap buckets), the time span, the columns, a
+    preview, and per stream where its gold Parquet file is."""
+    built = [(s.stream, s.marts[table]) for s in report.streams if table in s.marts]
+    parts = [p for _stream, p in built]
+    rows = sum(p.rows for p in parts)
+    firsts = [p.first_bucket for p in parts if p.first_bucket is not None]
+    lasts = [p.last_bucket for p in parts if p.last_bucket is not None]
+    out: dict[str, Any] = {
+        "dagster/row_count": rows,
+        "rows": rows,
+        "gap_buckets": sum(p.gap_buckets for p in parts),
+        "streams": len(built),
+        "first_bucket": dg.MetadataValue.timestamp(min(firsts)) if firsts else "none",
+        "last_bucket": dg.MetadataValue.timestamp(max(lasts)) if lasts else "none",
+        "database": database,
+        "time_basis": basis,
+    }
+    if not parts:
+        return out
+    out["dagster/column_schema"] = dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.type)) for f in parts[0].schema]
+    )
+    out["per_stream"] = dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {"stream": stream, "rows": p.rows, "gap_buckets": p.gap_buckets, "parquet": p.path}
+            )
+            for stream, p in built
+        ],
+        dg.TableSchema(
+            columns=[
+                dg.TableColumn("stream", "string"),
+                dg.TableColumn("rows", "int"),
+                dg.TableColumn("gap_buckets", "int"),
+                dg.TableColumn("parquet", "string"),
+            ]
+        ),
+    )
+    stream, first = next(((s, p) for s, p in built if p.preview), built[0])
+    if first.preview:
+        out["preview"] = dg.MetadataValue.md(
+            f"{stream}, first rows:\n\n" + _markdown(first.preview)
+        )
+    return out
+
+
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    names = list(rows[0])
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cell(r[n]) for n in names) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def _lane(report: HourReport, lane: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from orderbook_pipeline.compaction.gaps import read_gap_windows
 from orderbook_pipeline.compaction.silver import read_silver_lane
-from orderbook_pipeline.marts.gold import publish_partition
+from orderbook_pipeline.marts.gold import MartPartition, publish_partition
 from orderbook_pipeline.marts.sql_files import bound_params, fetch_sql_file, run_sql_file
 from orderbook_pipeline.storage.layout import HOUR_US
 from orderbook_pipeline.storage.store import Store
@@ -185,9 +185,22 @@ class Mart:
         time_basis: str = "exchange",
         ensured: bool = False,
     ) -> int:
-        """(Re)build the partition's rows of `gap_windows` and of this mart, publish them as
-        the partition's gold Parquet file (marts/gold.py); return the mart rows of the
-        partition. `ensured`: the caller ran ensure_tables on `conn` already."""
+        """The partition rebuilt and published (see `publish`); its mart rows."""
+        return self.publish(conn, store, venue, symbol, hour_start_us, time_basis, ensured).rows
+
+    def publish(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        store: Store,
+        venue: str,
+        symbol: str,
+        hour_start_us: int,
+        time_basis: str = "exchange",
+        ensured: bool = False,
+    ) -> MartPartition:
+        """(Re)build the partition's rows of `gap_windows` and of this mart, and publish them
+        as the partition's gold Parquet file (marts/gold.py). `ensured`: the caller ran
+        ensure_tables on `conn` already."""
         if not ensured:
             ensure_tables(conn, time_basis)
         columns = list(dict.fromkeys([*self.columns, TIME_BASES[time_basis]]))
@@ -213,5 +226,7 @@ class Mart:
         )
         params = partition_params(venue, symbol, hour_start_us)
         rows = build_partition(conn, relations, files, params, count)
-        publish_partition(conn, store, self.table, params, hour_start_us)
-        return rows
+        published = publish_partition(conn, store, self.table, params, hour_start_us)
+        if published.rows != rows:  # both read what was committed: they can only agree
+            raise RuntimeError(f"{self.table}: {rows} rows committed, {published.rows} published")
+        return published

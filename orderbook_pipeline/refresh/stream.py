@@ -30,6 +30,7 @@ from orderbook_pipeline.compaction.parts import PartsState
 from orderbook_pipeline.compaction.silver import read_silver_lane
 from orderbook_pipeline.lanes.registry import LANES, VERIFIED_LANES
 from orderbook_pipeline.marts.depth_bands_5s import DEPTH_BANDS_5S
+from orderbook_pipeline.marts.gold import MartPartition
 from orderbook_pipeline.marts.l2_5s import L2_5S
 from orderbook_pipeline.marts.partition import Mart
 from orderbook_pipeline.refresh.scope import HourScope, VenueScope
@@ -85,7 +86,7 @@ class StreamReport:
     lanes: dict[str, LaneResult] = field(default_factory=dict)  # lanes that had bronze
     gap_windows: pa.Table | None = None
     checks: dict[CheckKey, CheckOutcome] = field(default_factory=dict)
-    marts: dict[str, int] = field(default_factory=dict)  # mart table -> rows of the hour
+    marts: dict[str, MartPartition] = field(default_factory=dict)  # mart table -> the hour's
     errors: dict[str, str] = field(default_factory=dict)  # stage -> what went wrong
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> process CPU time
 
@@ -140,8 +141,8 @@ def _build_mart(
     symbol: str,
     hour: int,
     time_basis: str,
-) -> int:
-    return mart.build(marts(), store, venue, symbol, hour, time_basis, ensured=True)
+) -> MartPartition:
+    return mart.publish(marts(), store, venue, symbol, hour, time_basis, ensured=True)
 
 
 def _judge_gap_windows(
@@ -261,14 +262,14 @@ def judge_stream(
         for table in sorted(selection.marts):
             mart = MARTS[table]
             if mart.lane in venue.lanes and mart.lane in report.lanes:
-                rows = run.stage(
+                built = run.stage(
                     f"mart {table}",
                     functools.partial(
                         _build_mart, mart, marts, store, venue.venue, symbol, h, time_basis
                     ),
                 )
-                if rows is not None:
-                    report.marts[table] = rows
+                if built is not None:
+                    report.marts[table] = built
     return report
 
 

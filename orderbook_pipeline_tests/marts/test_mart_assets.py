@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from orderbook_pipeline.storage.roots import open_store
@@ -50,6 +51,17 @@ def test_bands_mart_asset_builds_its_partition(tmp_path: Path, basis: str) -> No
         ).fetchall()
     assert mat.metadata["rows"].value == len(got) and mat.metadata["streams"].value == 1
     assert got == ([(0, 2), (5, 1)] if basis == "exchange" else [(0, 1), (5, 2)])
+    # What the UI shows of the hour: numbers, the span, the columns, a preview, the Parquet.
+    meta = mat.metadata
+    assert meta["dagster/row_count"].value == 2 and meta["gap_buckets"].value == 0
+    assert meta["first_bucket"].value == H / 1e6 and meta["last_bucket"].value == H / 1e6 + 5
+    columns = [c.name for c in meta["dagster/column_schema"].value.columns]
+    assert columns[:4] == ["bucket_start", "venue", "symbol", "band_pct"]
+    assert "| bucket_start | venue | symbol | band_pct |" in meta["preview"].value
+    (stream,) = meta["per_stream"].value.records
+    parquet = stream.data["parquet"]
+    assert stream.data["stream"] == f"{VENUE}.{SYMBOL}" and parquet.startswith("gold/")
+    assert pq.read_table(Path(lake) / parquet).num_rows == 2
 
 
 def test_no_bands_mart_without_the_bands_lane(tmp_path: Path) -> None:
