@@ -19,6 +19,7 @@ from orderbook_pipeline.partitions import hourly_partitions, partitions_start
 from orderbook_pipeline.refresh.scope import silver_lanes
 from orderbook_pipeline.resources import CaptureTarget, MartDuckDB
 from orderbook_pipeline.sensors import (
+    build_alerts_sensor,
     build_housekeeping_sensor,
     build_refresh_sensor,
     capture_sensor,
@@ -48,6 +49,7 @@ def build_definitions(config: PipelineConfig, dagster_home: str | None = None) -
             reseed_sensor,
             build_refresh_sensor(refresh_job, start, [lane for lane in lanes if lane != "klines"]),
             build_housekeeping_sensor(REFRESH_JOB),
+            build_alerts_sensor(config.alerts.webhook_url, config.alerts.timeout_seconds),
         ],
         resources={
             "capture_target": CaptureTarget.from_config(config),

@@ -27,6 +27,9 @@ FieldPath = tuple[str, ...]
 NOT_TARGET_FIELDS: dict[FieldPath, str] = {
     ("duckdb_path",): "the mart_db resource's database",
     ("orchestration", "partitions_start"): "the partitions definition, fixed at load",
+    # A secret: the UI shows a resource's configuration, never the alerts sensor's closure.
+    ("alerts", "webhook_url"): "the alerts sensor's, given at load",
+    ("alerts", "timeout_seconds"): "the alerts sensor's, given at load",
 }
 
 

@@ -49,6 +49,15 @@ class MartSection(Section):
     time_basis: Literal["exchange", "receive"] = "exchange"
 
 
+class AlertsSection(Section):
+    """Where failed checks and runs are sent (sensors/alerts.py)."""
+
+    # A URL taking JSON POSTs ({"text": …, …}; a Slack incoming webhook as it is). It holds the
+    # receiver's secret: set it through OBP__ALERTS__WEBHOOK_URL rather than a committed file.
+    webhook_url: str = ""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
 class OrchestrationSection(Section):
     """How Dagster keeps derived data current and its own history bounded."""
 
@@ -113,6 +122,7 @@ class PipelineConfig(Section):
     capture: CaptureSection = CaptureSection()
     mart: MartSection = MartSection()
     orchestration: OrchestrationSection = OrchestrationSection()
+    alerts: AlertsSection = AlertsSection()
     venues: dict[str, VenueSection] = {"binance-spot": VenueSection()}
 
     def venue(self, name: str) -> VenueSection:

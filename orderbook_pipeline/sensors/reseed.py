@@ -33,7 +33,7 @@ RESEED_MAX_AGE_HOURS = 2
 FAILED_STREAMS = "failed_streams"  # the evaluation's metadata: venue -> symbol -> signature
 
 
-def _failed_streams(metadata: dict[str, Any]) -> dict[str, dict[str, str]]:
+def failed_streams_of(metadata: dict[str, Any]) -> dict[str, dict[str, str]]:
     value = metadata.get(FAILED_STREAMS)
     data = getattr(value, "data", value)
     return data if isinstance(data, dict) else {}
@@ -56,7 +56,7 @@ def reseed_requests(
                 continue
             if now - hour_start_of(rec.partition) / 1e6 > (RESEED_MAX_AGE_HOURS + 1) * 3600:
                 continue
-            for venue, symbols in sorted(_failed_streams(dict(rec.evaluation.metadata)).items()):
+            for venue, symbols in sorted(failed_streams_of(dict(rec.evaluation.metadata)).items()):
                 if venue not in configured or not symbols:
                     continue
                 identity = repr(sorted(symbols.items()))
