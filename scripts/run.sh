@@ -46,7 +46,9 @@ if ! exchange="$("$OBP" config get exchange)"; then
 fi
 
 mkdir -p "$DAGSTER_HOME"
-cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+# Dagster's instance settings (concurrency, run monitoring, retention), kept out of the
+# repository's root: `dagster dev` started there announced that it would not use one there.
+cp instance/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 # Stopping (Ctrl-C, SIGTERM, SIGHUP, or either process exiting), everything gone within 10 s:
 # - The runs in flight are first asked to cancel through the UI (orderbook_pipeline/cancel_runs.py).

@@ -133,7 +133,9 @@ def prepare_stack(s: Settings, home: Path, symbols: Sequence[str]) -> Stack:
     logs.mkdir(exist_ok=True)
     dagster_home = home / ".dagster"
     dagster_home.mkdir(exist_ok=True)
-    shutil.copy2(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")  # as scripts/run.sh
+    shutil.copy2(
+        ROOT / "instance" / "dagster.yaml", dagster_home / "dagster.yaml"
+    )  # as scripts/run.sh
     sim_port, grpc_port, ui_port = free_ports(3)
     marker = f"{MARKER_VAR}={os.getpid()}.{secrets.token_hex(4)}"
     env = stack_env(s, home, symbols, sim_port, marker.split("=", 1)[1])

@@ -73,3 +73,17 @@ def test_no_bands_mart_without_the_bands_lane(tmp_path: Path) -> None:
     assert "gold/mart_l2_5s" in keys
     assert "gold/mart_depth_bands_5s" not in keys and "silver/depth_bands" not in keys
     assert {"silver/l2", "silver/diffs", "silver/snapshots", "silver/gap_windows"} <= keys
+
+
+def test_a_runs_terminal_output_is_info_not_every_engine_event(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Dagster's default console logger printed a DEBUG line per engine event of every run."""
+    lake = str(tmp_path / "lake")
+    BurstBuilder("a").add("depth_bands", sample(0, H + SECOND)).write(open_store(lake))
+    config = pipeline_config(lake, str(tmp_path / "m.duckdb"), {VENUE: {"symbols": [SYMBOL]}})
+    with dg.instance_for_test() as instance:
+        assert refresh(definitions(config), instance, H).success
+    err = capfd.readouterr().err
+    assert " - INFO - refresh_job - " in err  # the refresh's own line: streams refreshed
+    assert " - DEBUG - " not in err and "STEP_START" not in err
