@@ -14,9 +14,10 @@ from orderbook_pipeline.assets.keys import GAP_WINDOWS_KEY, mart_key, silver_key
 from orderbook_pipeline.checks.specs import CHECKS, GAP_WINDOWS, CheckSpec
 from orderbook_pipeline.refresh.hour import HourReport
 from orderbook_pipeline.refresh.stream import Selection
-from orderbook_pipeline.refresh.verdicts import hour_verdict
+from orderbook_pipeline.refresh.verdicts import exchange_side_only, hour_verdict
 
 Event = dg.AssetMaterialization | dg.AssetCheckEvaluation
+CONTINUITY_KEY = (GAP_WINDOWS, "sequence_continuity")
 
 
 def _iso(us: int) -> str:
@@ -195,12 +196,21 @@ def _evaluation(spec: CheckSpec, report: HourReport, hour: str) -> dg.AssetCheck
             ),
         )
         metadata["failed_streams"] = dg.MetadataValue.json(verdict.failed_streams)
+    # A loss this deployment caused is an error; one only the exchange caused (every burst
+    # missed the same ids) a warning: it is recorded, and nothing here could have prevented it.
+    # Continuity and coverage both judge the gap windows: their causes decide for both.
+    gaps = hour_verdict(CONTINUITY_KEY, report.streams) if spec.asset == GAP_WINDOWS else None
+    severity = (
+        dg.AssetCheckSeverity.WARN
+        if not verdict.passed and gaps is not None and exchange_side_only(gaps.totals)
+        else dg.AssetCheckSeverity.ERROR
+    )
     return dg.AssetCheckEvaluation(
         asset_key=silver_key(spec.asset),
         check_name=spec.name,
         passed=verdict.passed,
         partition=hour,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=severity,
         description=verdict.summary,
         metadata=metadata,
     )

@@ -53,6 +53,10 @@ from orderbook_pipeline.storage.layout import HOUR_US, Partition, burst_id_of
 from orderbook_pipeline.storage.store import Store
 from orderbook_pipeline.venues import VENUES, SyncRule
 
+# Causes on the exchange's side: every burst connected missed the same ids, so nothing this
+# deployment did or could do lost them. A check failing on these alone is a warning, not an
+# error (assets/refresh_events.py).
+EXCHANGE_SIDE_CAUSES = ("exchange_restart",)
 GAP_CAUSES = (
     "sequence_gap",
     "reconnect",

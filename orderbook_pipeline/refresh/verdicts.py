@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderbook_pipeline.checks.logic import CheckOutcome
+from orderbook_pipeline.compaction.gaps import EXCHANGE_SIDE_CAUSES
 from orderbook_pipeline.refresh.stream import SIGNATURE, CheckKey, StreamReport
 
 MAX_LISTED = 50  # failing streams listed with their summaries (all are in failed_streams)
@@ -52,6 +53,14 @@ def hour_verdict(key: CheckKey, streams: list[StreamReport]) -> HourVerdict | No
         f"{len(failed)} of {len(judged)} stream(s) failed; {first[0].stream}: {first[1].summary}"
     )
     return HourVerdict(False, summary, totals, failures, by_venue, len(judged))
+
+
+def exchange_side_only(totals: dict[str, Any]) -> bool:
+    """The hour's gap windows (the continuity check's `causes_<cause>` counts) all have an
+    exchange-side cause, and there is at least one."""
+    counts = {k.removeprefix("causes_"): v for k, v in totals.items() if k.startswith("causes_")}
+    ours = sum(n for cause, n in counts.items() if cause not in EXCHANGE_SIDE_CAUSES)
+    return bool(ours == 0 and sum(counts.values()) > 0)
 
 
 def _totals(outcomes: list[CheckOutcome]) -> dict[str, Any]:
