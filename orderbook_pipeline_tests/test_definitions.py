@@ -145,3 +145,20 @@ def test_every_loader_names_the_code_location_orderbook_pipeline():
     dg_project = pyproject["tool"]["dg"]["project"]
     assert dg_project["code_location_name"] == "orderbook_pipeline"
     assert dg_project["code_location_target_module"] == "orderbook_pipeline.definitions"
+
+
+def test_every_asset_check_and_sensor_says_what_it_is():
+    """The UI showed "No description provided" for some: every one has a description now."""
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    undescribed = [
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if not (graph.get(key).description or "").strip()
+    ]
+    undescribed += [
+        str(key) for key in graph.asset_check_keys if not (graph.get(key).description or "").strip()
+    ]
+    undescribed += [s.name for s in repo.sensor_defs if not (s.description or "").strip()]
+    assert undescribed == []
+    assert "alerts_sensor" in {s.name for s in repo.sensor_defs}
