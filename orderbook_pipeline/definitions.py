@@ -13,7 +13,7 @@ import dagster as dg
 from orderbook_pipeline.assets.bronze import bronze_specs
 from orderbook_pipeline.assets.klines import build_klines_asset
 from orderbook_pipeline.assets.refresh import build_refresh_asset
-from orderbook_pipeline.config import PipelineConfig, dagster_home, load_config, log_level
+from orderbook_pipeline.config import PipelineConfig, dagster_home, load_config
 from orderbook_pipeline.jobs import capture_job, reseed_job
 from orderbook_pipeline.partitions import hourly_partitions, partitions_start
 from orderbook_pipeline.refresh.scope import silver_lanes
@@ -55,10 +55,6 @@ def build_definitions(config: PipelineConfig, dagster_home: str | None = None) -
             "capture_target": CaptureTarget.from_config(config),
             "mart_db": MartDuckDB(database=config.duckdb_path),
         },
-        # Every run's terminal output at $OBP_LOG_LEVEL (INFO): Dagster's default console
-        # logger prints a DEBUG line per engine event (step start, each materialization, ...),
-        # most of what `make run` printed. The UI's event log keeps every event at any level.
-        loggers={"console": dg.colored_console_logger.configured({"log_level": log_level()})},
     )
 
 

@@ -91,3 +91,34 @@ def materializations(
         ).records
         found = [r.event_log_entry.asset_materialization for r in records]
     return {m.asset_key.to_user_string(): m for m in found if m is not None}
+
+
+def report_failed_check(
+    instance: dg.DagsterInstance,
+    hour: str,
+    failed: dict[str, dict[str, str]],
+    name: str = "sequence_continuity",
+    description: str | None = None,
+) -> None:
+    """A failed evaluation of check `name` for `hour`, by a run of its own, naming its failing
+    streams as the refresh does (venue -> symbol -> signature)."""
+    from orderbook_pipeline.jobs import capture_job
+
+    asset = "book_mismatches" if name == "book_verified" else "gap_windows"
+    run = instance.create_run_for_job(job_def=capture_job, status=dg.DagsterRunStatus.SUCCESS)
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["silver", asset]),
+        check_name=name,
+        passed=False,
+        description=description,
+        metadata={"failed_streams": dg.MetadataValue.json(failed)},
+        partition=hour,
+    )
+    instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            job_name=capture_job.name,
+            event_specific_data=evaluation,
+        ),
+        run.run_id,
+    )

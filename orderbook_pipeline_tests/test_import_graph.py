@@ -28,7 +28,9 @@ SIMULATOR = f"{PACKAGE}.simulator"
 SIMULATOR_IMPORTERS = {f"{PACKAGE}.cli"}
 # What the exchange may import besides itself: shared, pure definitions (venue rules, kline
 # intervals), nothing of capture, storage, compaction or orchestration.
-SIMULATOR_MAY_IMPORT = (f"{PACKAGE}.venues", f"{PACKAGE}.core")
+# dagster_warnings: the package's __init__ silences Dagster's known warnings (standard library
+# only), so every import of any part of the package loads it.
+SIMULATOR_MAY_IMPORT = (f"{PACKAGE}.venues", f"{PACKAGE}.core", f"{PACKAGE}.dagster_warnings")
 
 
 @dataclass

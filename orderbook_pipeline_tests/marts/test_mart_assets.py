@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from orderbook_pipeline.storage.roots import open_store
 from orderbook_pipeline_tests.bronze_factory import SECOND, SYMBOL, T0, VENUE, BurstBuilder
@@ -21,6 +22,7 @@ from orderbook_pipeline_tests.dagster_helpers import (
 )
 
 H = T0  # an hour that is a partition
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("basis", ["exchange", "receive"])
@@ -78,12 +80,19 @@ def test_no_bands_mart_without_the_bands_lane(tmp_path: Path) -> None:
 def test_a_runs_terminal_output_is_info_not_every_engine_event(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Dagster's default console logger printed a DEBUG line per engine event of every run."""
+    """Dagster's default console logger printed a DEBUG line per engine event of every run; the
+    instance settings run.sh installs (instance/dagster.yaml) start it at INFO."""
     lake = str(tmp_path / "lake")
     BurstBuilder("a").add("depth_bands", sample(0, H + SECOND)).write(open_store(lake))
     config = pipeline_config(lake, str(tmp_path / "m.duckdb"), {VENUE: {"symbols": [SYMBOL]}})
-    with dg.instance_for_test() as instance:
-        assert refresh(definitions(config), instance, H).success
+    shipped = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides={"python_logs": shipped["python_logs"]}) as instance:
+        result = refresh(definitions(config), instance, H)
+        assert result.success
+        # Every engine event is still in the event log (what the UI shows).
+        assert instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.STEP_START
+        ).records
     err = capfd.readouterr().err
     assert " - INFO - refresh_job - " in err  # the refresh's own line: streams refreshed
     assert " - DEBUG - " not in err and "STEP_START" not in err

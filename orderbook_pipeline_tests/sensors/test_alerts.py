@@ -15,6 +15,7 @@ import pytest
 
 from orderbook_pipeline.jobs import capture_job
 from orderbook_pipeline.sensors.alerts import build_alerts_sensor
+from orderbook_pipeline_tests.dagster_helpers import report_failed_check
 
 HOUR = "2026-12-03-18:00"
 SECRET = "T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"  # what a Slack webhook URL's path holds
@@ -47,23 +48,8 @@ def webhook() -> Iterator[str]:
 
 
 def _failed_check(instance: dg.DagsterInstance, failed: dict[str, dict[str, str]]) -> None:
-    run = instance.create_run_for_job(job_def=capture_job, status=dg.DagsterRunStatus.SUCCESS)
-    evaluation = dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey(["silver", "gap_windows"]),
-        check_name="sequence_continuity",
-        passed=False,
-        description="1 of 2 streams failed: binance-spot.BTCUSDT: 1 gap window(s): 1 gap",
-        metadata={"failed_streams": dg.MetadataValue.json(failed)},
-        partition=HOUR,
-    )
-    instance.report_dagster_event(
-        dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value,
-            job_name=capture_job.name,
-            event_specific_data=evaluation,
-        ),
-        run.run_id,
-    )
+    summary = "1 of 2 streams failed: binance-spot.BTCUSDT: 1 gap window(s): 1 gap"
+    report_failed_check(instance, HOUR, failed, description=summary)
 
 
 def _failed_run(instance: dg.DagsterInstance) -> str:

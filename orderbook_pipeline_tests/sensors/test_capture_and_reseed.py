@@ -10,6 +10,7 @@ from orderbook_pipeline.resources import CaptureTarget, VenueTarget
 from orderbook_pipeline.sensors import capture_sensor, reseed_sensor
 from orderbook_pipeline.sensors.capture import ActiveBurst, burst_due, capture_request
 from orderbook_pipeline.sensors.runs import BURST_SECONDS_TAG, CAPTURE_VENUE_TAG, VENUE_TAG
+from orderbook_pipeline_tests.dagster_helpers import report_failed_check
 
 TARGET = CaptureTarget(symbols=["BTCUSDT", "ETHUSDT"], burst_seconds=300, overlap_seconds=60)
 
@@ -159,25 +160,7 @@ def _failed_check(
     failed: dict[str, dict[str, str]],
     name: str = "sequence_continuity",
 ) -> None:
-    """A failed evaluation of `name` for `hour` by a refresh run of its own, naming its
-    failing streams as the refresh does (venue -> symbol -> signature)."""
-    asset = "book_mismatches" if name == "book_verified" else "gap_windows"
-    run = instance.create_run_for_job(job_def=capture_job, status=dg.DagsterRunStatus.SUCCESS)
-    evaluation = dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey(["silver", asset]),
-        check_name=name,
-        passed=False,
-        metadata={"failed_streams": dg.MetadataValue.json(failed)},
-        partition=hour,
-    )
-    instance.report_dagster_event(
-        dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value,
-            job_name=capture_job.name,
-            event_specific_data=evaluation,
-        ),
-        run.run_id,
-    )
+    report_failed_check(instance, hour, failed, name)
 
 
 def _reseed(instance: dg.DagsterInstance, target: CaptureTarget = MULTI) -> list[dg.RunRequest]:
