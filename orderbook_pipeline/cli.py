@@ -263,6 +263,9 @@ def _simulate(args: argparse.Namespace) -> int:
         ((venue, port, symbols),) = exchanges
         serve_forever(venue_name=venue, host=args.host, port=port, symbols=symbols, **common)
         return 0
+    from orderbook_pipeline.simulator.runner import quiet_request_logs
+
+    quiet_request_logs()
     _serve_all(exchanges, args.host, common)
     return 0
 

@@ -193,6 +193,10 @@ def test_simulate_all_venues_starts_one_exchange_per_venue_in_one_process(tmp_pa
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
+    # The requests were answered without a log line each (websockets logs them at INFO).
+    assert b"simulated binance-usdm" in err and b"websockets.server" not in err.replace(
+        b"websockets.server: server listening", b""
+    ), err.decode()
 
 
 @pytest.mark.parametrize(

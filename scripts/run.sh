@@ -125,7 +125,11 @@ if [ "$exchange" = "embedded" ]; then
 fi
 
 echo "Dagster UI: http://127.0.0.1:${UI_PORT}  (data under $("$OBP" config get data_root))"
-start .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$UI_PORT"
+# Dagster's services at WARNING by default: at INFO the daemon logs every sensor tick (two lines
+# per sensor every 15-30 s), most of what the terminal showed; OBP_DAGSTER_LOG_LEVEL=info
+# brings them back. Runs' own lines are instance/dagster.yaml's python_logs.
+start .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$UI_PORT" \
+  --log-level "${OBP_DAGSTER_LOG_LEVEL:-warning}"
 # Whichever stops first (a crash, a port in use ...) stops the rest.
 status=0
 wait -n || status=$?

@@ -152,6 +152,13 @@ class SimulatorThread:
         return self.call(lambda: [dict(c) for c in self.exchange.corruptions])
 
 
+def quiet_request_logs() -> None:
+    """websockets logs every HTTP request and connection at INFO: hundreds of lines in minutes
+    of `make run`. Kept at WARNING unless the process logs at DEBUG."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("websockets.server").setLevel(logging.WARNING)
+
+
 def serve_forever(
     venue_name: str,
     host: str,
@@ -165,7 +172,7 @@ def serve_forever(
     """Run the exchange until Ctrl-C or SIGTERM (for `orderbook-pipeline simulate`)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
+    quiet_request_logs()
     venue = get_venue(venue_name)
 
     async def main() -> None:
