@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml  # type: ignore[import-untyped]
@@ -28,6 +28,9 @@ from orderbook_pipeline.config import (
 )
 from orderbook_pipeline.log_redaction import install_redaction
 from orderbook_pipeline.venues import VENUES, normalised_symbols
+
+if TYPE_CHECKING:  # the refresh loads Dagster and pyarrow: only `compact` imports it
+    from orderbook_pipeline.refresh.hour import HourReport
 
 EXIT_EMPTY_SYMBOLS = 3
 
@@ -324,13 +327,11 @@ def _config(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- compact, sql
 def _lake_config(args: argparse.Namespace, command: str) -> PipelineConfig | None:
+    # The lake's options as the capture's table maps them, and the mart database's.
+    lake = [(o, p) for o, p, _help in CAPTURE_OPTIONS if o in ("--data-root", "--s3-endpoint-url")]
     flags = [
         (path, getattr(args, _dest(option)), option)
-        for option, path in (
-            ("--data-root", "data_root"),
-            ("--s3-endpoint-url", "s3_endpoint_url"),
-            ("--duckdb-path", "duckdb_path"),
-        )
+        for option, path in (*lake, ("--duckdb-path", "duckdb_path"))
         if getattr(args, _dest(option), None) is not None
     ]
     try:
@@ -386,7 +387,7 @@ def _compact(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def hour_report_line(hour: str, report: Any) -> str:
+def hour_report_line(hour: str, report: HourReport) -> str:
     """One hour's refresh in a line: streams, rows, marts, checks."""
     rows = sum(r.rows_total for s in report.streams for r in s.lanes.values())
     marts: dict[str, int] = {}

@@ -15,6 +15,7 @@ import yaml
 from orderbook_pipeline.capture.settings import CaptureSettings
 from orderbook_pipeline.cli import build_parser, capture_settings, main, simulated_venues
 from orderbook_pipeline.simulator.runner import SimulatorThread
+from orderbook_pipeline_tests.cli_capture import CLI, cli_env, sim_capture_command
 from orderbook_pipeline_tests.ports import free_ports
 
 from .capture.conftest import SIM_DEFAULTS
@@ -318,15 +319,22 @@ def test_a_local_capture_never_loads_pyarrow_or_boto3(tmp_path):
         "sys.argv = ['orderbook-pipeline', *sys.argv[1:]]\n"
         "runpy.run_module('orderbook_pipeline.cli', run_name='__main__')\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBP_")}
-    env["PYTHONPATH"] = str(ROOT)
     with SimulatorThread(venue="binance-spot", symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
-        options = ["--venue", "binance-spot", "--symbols", "BTCUSDT", "--lanes", "l2,diffs"]
-        options += ["--depths", "5", "--duration", "2", "--data-root", str(tmp_path / "data")]
-        options += ["--ws-url", sim.ws_url, "--rest-url", sim.rest_url]
+        options = [
+            "--symbols",
+            "BTCUSDT",
+            "--lanes",
+            "l2,diffs",
+            "--depths",
+            "5",
+            "--duration",
+            "2",
+        ]
+        command = sim_capture_command(sim, tmp_path / "data", *options)
+        # The same command line, run through a prelude that lists the modules at exit.
         proc = subprocess.run(
-            [sys.executable, "-c", code, "capture", *options],
-            env=env,
+            [sys.executable, "-c", code, *command[len(CLI) :]],
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=120,
@@ -340,22 +348,12 @@ def test_a_local_capture_never_loads_pyarrow_or_boto3(tmp_path):
 
 def test_a_capture_reports_its_progress_while_it_runs(tmp_path):
     """Piped (not a terminal), the progress is one log line every --progress seconds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBP_")}
-    env["PYTHONPATH"] = str(ROOT)
     with SimulatorThread(venue="binance-spot", symbols=["BTCUSDT"], **SIM_DEFAULTS) as sim:
-        options = ["--venue", "binance-spot", "--symbols", "BTCUSDT", "--lanes", "l2"]
-        options += ["--depths", "5", "--duration", "4", "--progress", "1"]
-        options += [
-            "--data-root",
-            str(tmp_path),
-            "--ws-url",
-            sim.ws_url,
-            "--rest-url",
-            sim.rest_url,
-        ]
+        options = ["--symbols", "BTCUSDT", "--lanes", "l2", "--depths", "5"]
+        options += ["--duration", "4", "--progress", "1"]
         proc = subprocess.run(
-            [sys.executable, "-m", "orderbook_pipeline.cli", "capture", *options],
-            env=env,
+            sim_capture_command(sim, tmp_path, *options),
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=120,

@@ -9,17 +9,15 @@ to what has settled, as a Dagster refresh would.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-
-import duckdb
 
 from orderbook_pipeline.checks.specs import GAP_WINDOWS, checks_on
 from orderbook_pipeline.config import PipelineConfig
 from orderbook_pipeline.refresh.hour import HourReport, mart_session, refresh_hour
 from orderbook_pipeline.refresh.scope import hour_scope, silver_lanes, venue_scopes
 from orderbook_pipeline.refresh.stream import MARTS, Selection
+from orderbook_pipeline.resources import MartDuckDB
 from orderbook_pipeline.storage.layout import HOUR_US, lane_prefix, partition_of
 from orderbook_pipeline.storage.store import Store
 
@@ -47,15 +45,6 @@ def bronze_hours(store: Store, config: PipelineConfig) -> list[int]:
     return sorted(hours)
 
 
-@contextlib.contextmanager
-def _database(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def compact_hours(
     store: Store,
     config: PipelineConfig,
@@ -70,7 +59,8 @@ def compact_hours(
     selection = everything(config)
     basis = config.mart.time_basis
     threshold = config.capture.coverage_threshold
-    connect = (lambda: _database(duckdb_path)) if selection.marts else None
+    # The connection the Dagster runs use: it waits for the file lock and always closes.
+    connect = MartDuckDB(database=duckdb_path).get_connection if selection.marts else None
     with mart_session(connect, basis) as marts:
         for hour in hours:
             now = now_us if now_us is not None else time.time_ns() // 1000
